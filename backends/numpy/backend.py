@@ -1,0 +1,59 @@
+"""The NumPy backend: NumPy arrays, differentiated by HIPS autograd.
+
+It is the reference the conformance suite trusts, so its autodiff shares nothing with any
+framework under test. It computes in whatever dtype it is given; the suite runs it in
+float64. There is no compiler: :meth:`compile` is the identity.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+from autograd import make_vjp
+from autograd.tracer import getval
+
+from portable_dl.backend import Backend
+from portable_dl.tree import tree_map
+
+from . import namespace
+
+
+class NumPyBackend(Backend):
+    name = "numpy"
+
+    @property
+    def version(self) -> str:
+        return np.__version__
+
+    def devices(self) -> list[str]:
+        return ["cpu"]
+
+    @property
+    def xp(self) -> Any:
+        return namespace
+
+    def owns(self, x: Any) -> bool:
+        return isinstance(getval(x), (np.ndarray, np.generic))
+
+    def asarray(self, x: Any, dtype: Any = None) -> np.ndarray:
+        dtype = None if dtype is None else self.dtype(dtype)
+        return np.asarray(getval(x), dtype=dtype)
+
+    def to_numpy(self, x: Any) -> np.ndarray:
+        return np.asarray(getval(x))
+
+    def _value_and_grad_of_leaves(self, f: Callable, leaves: list) -> tuple[Any, Any, list]:
+        auxiliary = []
+
+        def scalar_of_leaves(leaf_tuple: tuple) -> Any:
+            value, aux = f(list(leaf_tuple))
+            auxiliary.append(aux)
+            return value
+
+        vjp, value = make_vjp(scalar_of_leaves)(tuple(leaves))
+        gradients = vjp(np.ones_like(value))
+        # autograd computes some cotangents in float64; hand them back in each leaf's dtype.
+        gradients = [np.asarray(g, dtype=np.asarray(leaf).dtype) for g, leaf in zip(gradients, leaves)]
+        aux = tree_map(getval, auxiliary[0])
+        return value, aux, gradients

@@ -1,0 +1,47 @@
+"""portable_dl: a model, its loss and its optimizer written once against the array API,
+run and checked on NumPy, PyTorch, TensorFlow, MLX and JAX.
+
+``import portable_dl`` imports no framework; a backend's framework is imported when that
+backend is first asked for::
+
+    import portable_dl as pdl
+    be = pdl.backend("torch")          # or "numpy", "tensorflow", "mlx", "jax"
+    xp = be.xp                         # the array-API namespace
+    loss, grads = be.value_and_grad(f)(params)
+"""
+
+from __future__ import annotations
+
+from .backend import Backend
+from .errors import (
+    BackendUnavailable,
+    BroadcastError,
+    CheckpointError,
+    DTypeError,
+    PortableDLError,
+    ShapeError,
+)
+from .registry import available_backends, backend, backend_of, known_backends, register_backend
+from .tree import tree_flatten, tree_leaves, tree_map, tree_unflatten
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Backend",
+    "backend",
+    "backend_of",
+    "available_backends",
+    "known_backends",
+    "register_backend",
+    "tree_flatten",
+    "tree_unflatten",
+    "tree_map",
+    "tree_leaves",
+    "PortableDLError",
+    "BackendUnavailable",
+    "BroadcastError",
+    "ShapeError",
+    "DTypeError",
+    "CheckpointError",
+    "__version__",
+]

@@ -1,0 +1,294 @@
+"""The Backend contract: what every adapter gives the front end.
+
+A Backend bundles, for one framework on one device:
+
+========================  ==============================================================
+``name``, ``version``     identity: ``"torch"``, ``"2.13.0"``
+``devices()``, ``device`` device strings: ``"cpu"``, ``"cuda:0"``, ``"gpu"``, ``"mps"``
+``xp``                    an array-API namespace for the framework
+``asarray``/``to_numpy``  data in and out; NumPy is the lingua franca
+``value_and_grad``/``grad`` the framework's OWN reverse-mode autodiff over pytrees
+``compile(f)``            the framework's own compiler (identity where there is none)
+``synchronize(tree)``     wait for lazy or asynchronous work, so timings are honest
+``supports(dtype)``       whether this backend on this device can compute in ``dtype``
+========================  ==============================================================
+
+Adapters subclass :class:`Backend` and implement the abstract members. The pytree and
+``argnums`` handling of ``value_and_grad`` is written once here: an adapter only says how
+its framework differentiates a function of a flat list of arrays
+(:meth:`Backend._value_and_grad_of_leaves`).
+
+This module imports no framework.
+"""
+
+from __future__ import annotations
+
+import abc
+import importlib.util
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from .errors import BackendUnavailable, DTypeError, ShapeError
+from .tree import tree_flatten, tree_map, tree_unflatten
+
+__all__ = ["Backend", "require_framework", "DTYPE_NAMES", "FLOAT_DTYPE_NAMES"]
+
+#: The dtypes of the array API standard that portable_dl moves between backends.
+DTYPE_NAMES = (
+    "bool", "int8", "int16", "int32", "int64",
+    "uint8", "uint16", "uint32", "uint64", "float32", "float64",
+)
+FLOAT_DTYPE_NAMES = ("float32", "float64")
+
+
+def require_framework(module: str, backend: str, extra: str | None = None) -> None:
+    """Raise :class:`BackendUnavailable` naming the extra to install when ``module``
+    cannot be found. Looks the module up without importing it."""
+    try:
+        found = importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        found = False
+    if not found:
+        raise BackendUnavailable(
+            f"the {backend} backend needs {module}, which is not installed: "
+            f'pip install "portable-dl[{extra or backend}]"'
+        )
+
+
+class Backend(abc.ABC):
+    """One framework on one device, seen through the contract above.
+
+    Subclasses set ``name`` (the registry name) and implement the abstract members.
+    """
+
+    #: registry name, also the name of the pip extra that installs the framework
+    name: str = ""
+
+    def __init__(self, device: str | None = None):
+        known = self.devices()
+        chosen = device if device is not None else self.default_device()
+        chosen = self.canonical_device(chosen)
+        if chosen not in known:
+            raise BackendUnavailable(
+                f"device {device!r} is not available to the {self.name} backend; "
+                f"available devices: {', '.join(known)}"
+            )
+        self._device = chosen
+
+    # ------------------------------------------------------------------ identity
+    @property
+    @abc.abstractmethod
+    def version(self) -> str:
+        """The framework's version string."""
+
+    @abc.abstractmethod
+    def devices(self) -> list[str]:
+        """Device strings this backend can run on here, default first: ``["cpu", "cuda:0"]``."""
+
+    def default_device(self) -> str:
+        """The device a backend created without ``device=`` runs on: the framework's own default."""
+        return self.devices()[0]
+
+    def canonical_device(self, device: str) -> str:
+        """Spell ``device`` as :meth:`devices` does (``"cuda"`` -> ``"cuda:0"``)."""
+        return str(device).lower()
+
+    @property
+    def device(self) -> str:
+        """The device arrays of this backend live on."""
+        return self._device
+
+    @property
+    @abc.abstractmethod
+    def xp(self) -> Any:
+        """The array-API namespace of this framework."""
+
+    @abc.abstractmethod
+    def owns(self, x: Any) -> bool:
+        """Whether ``x`` is an array of this framework, including an array being traced
+        by its autodiff or its compiler. Lets front-end code that is given only arrays
+        (``model.apply(params, x)``) find its namespace: :func:`portable_dl.backend_of`."""
+
+    # --------------------------------------------------------------------- dtypes
+    def supports(self, dtype: Any) -> bool:
+        """Whether this backend, on its device, computes in ``dtype`` (a name or a dtype)."""
+        try:
+            self.dtype(dtype)
+        except DTypeError:
+            return False
+        return True
+
+    def dtype(self, dtype: Any) -> Any:
+        """The framework dtype for ``dtype``: a name such as ``"float32"``, a NumPy dtype, or
+        already a framework dtype. Raises :class:`DTypeError` when unsupported here."""
+        name = self.dtype_name(dtype)
+        unsupported = self._unsupported_dtype_reason(name)
+        if unsupported:
+            raise DTypeError(unsupported)
+        return getattr(self.xp, name)
+
+    def dtype_name(self, dtype: Any) -> str:
+        """The standard's name of ``dtype`` (``"float32"``), whatever object spells it."""
+        if isinstance(dtype, str):
+            name = dtype
+        else:
+            name = _name_of_dtype_object(dtype)
+        if name not in DTYPE_NAMES:
+            raise DTypeError(f"{dtype!r} is not one of the dtypes portable_dl supports: {', '.join(DTYPE_NAMES)}")
+        return name
+
+    def _unsupported_dtype_reason(self, name: str) -> str | None:
+        """Why ``name`` cannot be used here, or None. Adapters override (MLX GPU has no float64)."""
+        return None
+
+    # ------------------------------------------------------------ data in and out
+    @abc.abstractmethod
+    def asarray(self, x: Any, dtype: Any = None) -> Any:
+        """An array of this backend on its device from ``x`` (NumPy array, nested lists,
+        Python scalar, or an array of this backend). ``dtype`` as for :meth:`dtype`;
+        None keeps ``x``'s dtype (Python floats become the default float dtype)."""
+
+    @abc.abstractmethod
+    def to_numpy(self, x: Any) -> np.ndarray:
+        """A NumPy array with the same values, shape and dtype as the array ``x``."""
+
+    def tree_asarray(self, tree: Any, dtype: Any = None) -> Any:
+        """:meth:`asarray` leaf by leaf over a pytree."""
+        return tree_map(lambda leaf: self.asarray(leaf, dtype), tree)
+
+    def tree_to_numpy(self, tree: Any) -> Any:
+        """:meth:`to_numpy` leaf by leaf over a pytree."""
+        return tree_map(self.to_numpy, tree)
+
+    # ------------------------------------------------------------------ autodiff
+    def value_and_grad(self, f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -> Callable:
+        """Return ``g`` with ``g(*args) == (f(*args), gradient)``, by the framework's own
+        reverse-mode autodiff.
+
+        ``f`` must return a scalar (shape ``()``) floating-point array, or ``(scalar, aux)``
+        when ``has_aux`` is true, in which case ``g`` returns ``((scalar, aux), gradient)``.
+        The arguments at ``argnums`` are pytrees of floating-point arrays; the gradient has
+        the same structure and dtypes. With an int ``argnums`` the gradient is that of one
+        argument; with a tuple it is a tuple, one per argument.
+        """
+        positions = _normalize_argnums(argnums)
+
+        def value_and_grad_f(*args: Any) -> tuple[Any, Any]:
+            for position in positions:
+                if position >= len(args):
+                    raise TypeError(f"argnums {argnums} names argument {position}, but only {len(args)} were given")
+            flat, treedefs = [], []
+            for position in positions:
+                leaves, treedef = tree_flatten(args[position])
+                self._check_differentiable(leaves, position)
+                flat.append(leaves)
+                treedefs.append(treedef)
+            counts = [len(leaves) for leaves in flat]
+
+            def f_of_leaves(all_leaves: list) -> tuple[Any, Any]:
+                call_args = list(args)
+                start = 0
+                for position, treedef, count in zip(positions, treedefs, counts):
+                    call_args[position] = tree_unflatten(treedef, all_leaves[start:start + count])
+                    start += count
+                out = f(*call_args)
+                value, aux = _split_aux(out, has_aux)
+                _check_scalar(value)
+                return value, aux
+
+            all_leaves = [leaf for leaves in flat for leaf in leaves]
+            value, aux, grads = self._value_and_grad_of_leaves(f_of_leaves, all_leaves)
+            grad_trees, start = [], 0
+            for treedef, count in zip(treedefs, counts):
+                grad_trees.append(tree_unflatten(treedef, grads[start:start + count]))
+                start += count
+            gradient = grad_trees[0] if isinstance(argnums, int) else tuple(grad_trees)
+            return ((value, aux) if has_aux else value), gradient
+
+        return value_and_grad_f
+
+    def grad(self, f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -> Callable:
+        """Like :meth:`value_and_grad` but returns only the gradient (``(gradient, aux)``
+        when ``has_aux`` is true)."""
+        value_and_grad_f = self.value_and_grad(f, argnums, has_aux)
+
+        def grad_f(*args: Any) -> Any:
+            value, gradient = value_and_grad_f(*args)
+            return (gradient, value[1]) if has_aux else gradient
+
+        return grad_f
+
+    @abc.abstractmethod
+    def _value_and_grad_of_leaves(self, f: Callable[[list], tuple[Any, Any]], leaves: list) -> tuple[Any, Any, list]:
+        """Differentiate ``f(leaves) -> (scalar, aux)`` with respect to every array in the
+        list ``leaves``; return ``(scalar, aux, gradients)`` with one gradient per leaf, of the
+        leaf's shape and dtype (zeros where the scalar does not depend on the leaf)."""
+
+    def _check_differentiable(self, leaves: list, position: int) -> None:
+        for leaf in leaves:
+            dtype = getattr(leaf, "dtype", None)
+            if dtype is None or not self.xp.isdtype(dtype, "real floating"):
+                raise DTypeError(
+                    f"value_and_grad differentiates floating-point arrays only; argument {position} "
+                    f"holds a leaf of type {type(leaf).__name__} with dtype {dtype}"
+                )
+
+    # ----------------------------------------------------------- compile and sync
+    def compile(self, f: Callable) -> Callable:
+        """``f`` compiled by the framework's own compiler; the identity where there is none."""
+        return f
+
+    def synchronize(self, tree: Any = None) -> Any:
+        """Wait until every array in ``tree`` is computed (and, on asynchronous devices,
+        until the device is idle); return ``tree``."""
+        return tree
+
+    def __repr__(self) -> str:
+        return f"<portable_dl backend {self.name} {self.version} on {self.device}>"
+
+
+def _normalize_argnums(argnums: int | Sequence[int]) -> tuple[int, ...]:
+    if isinstance(argnums, int):
+        positions = (argnums,)
+    else:
+        positions = tuple(argnums)
+        if not positions or not all(isinstance(p, int) for p in positions):
+            raise TypeError(f"argnums must be an int or a non-empty tuple of ints, got {argnums!r}")
+    if any(p < 0 for p in positions) or len(set(positions)) != len(positions):
+        raise TypeError(f"argnums must be distinct non-negative ints, got {argnums!r}")
+    return positions
+
+
+def _split_aux(out: Any, has_aux: bool) -> tuple[Any, Any]:
+    if not has_aux:
+        return out, None
+    if not (isinstance(out, (tuple, list)) and len(out) == 2):
+        raise TypeError("with has_aux=True the function must return a pair (scalar, aux)")
+    return out[0], out[1]
+
+
+def _check_scalar(value: Any) -> None:
+    shape = getattr(value, "shape", None)
+    if shape is None:
+        raise TypeError(f"value_and_grad needs the function to return an array, got {type(value).__name__}")
+    if tuple(shape) != ():
+        raise ShapeError(f"value_and_grad needs a scalar output of shape (), got shape {tuple(shape)}")
+
+
+def _name_of_dtype_object(dtype: Any) -> str:
+    """``numpy.float32``, ``torch.float32``, ``tf.float32``, ``mx.float32``, ``jnp.float32``
+    all print or name themselves with the standard's name somewhere; find it."""
+    for attribute in ("name", "__name__"):
+        value = getattr(dtype, attribute, None)
+        if isinstance(value, str) and value in DTYPE_NAMES:
+            return value
+    text = str(dtype).rsplit(".", 1)[-1].strip("'>")
+    if text == "bool_":
+        text = "bool"
+    if text in DTYPE_NAMES:
+        return text
+    try:
+        return np.dtype(dtype).name
+    except TypeError:
+        return text
