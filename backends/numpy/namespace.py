@@ -45,6 +45,7 @@ complex64, complex128 = compat.complex64, compat.complex128
 
 e, pi, inf, nan, newaxis = np.e, np.pi, np.inf, np.nan, None
 
+__array_namespace_info__ = compat.__array_namespace_info__
 finfo = compat.finfo
 iinfo = compat.iinfo
 isdtype = compat.isdtype

@@ -1,0 +1,7 @@
+"""``python -m portable_dl`` runs the ``portable-dl`` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())
