@@ -1,7 +1,8 @@
 """The ``portable-dl`` command (also ``python -m portable_dl``).
 
 ``portable-dl backends`` prints every known backend with its framework version, devices and
-availability (or why it is unavailable).
+availability (or why it is unavailable). ``portable-dl conformance`` runs the conformance
+suite (``portable-dl conformance --help``).
 """
 
 from __future__ import annotations
@@ -36,9 +37,16 @@ def backends_table() -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["conformance"]:
+        # The suite parses its own flags; imported here so `backends` stays light.
+        from portable_dl.conformance.cli import main as conformance_main
+
+        return conformance_main(argv[1:])
     parser = argparse.ArgumentParser(prog="portable-dl", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("backends", help="list the backends, their versions, devices and availability")
+    commands.add_parser("conformance", help="check every installed backend against the NumPy float64 reference")
     arguments = parser.parse_args(argv)
     if arguments.command == "backends":
         print(backends_table())

@@ -359,3 +359,27 @@ def test_reshape_and_squeeze_shape_errors(backend):
         xp.reshape(x, (4, 2))
     with pytest.raises(portable_dl.ShapeError):
         xp.squeeze(x, axis=0)
+
+
+# ------------------------------------------------- random shapes, by hypothesis
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+shapes = st.lists(st.integers(min_value=1, max_value=3), min_size=0, max_size=4).map(tuple)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(first=shapes, second=shapes)
+def test_random_shape_pairs_broadcast_exactly_when_numpy_says_so(backend, first, second):
+    a = backend.asarray(np.ones(first, dtype="float32"))
+    b = backend.asarray(np.full(second, 2.0, dtype="float32"))
+    try:
+        expected = np.broadcast_shapes(first, second)
+    except ValueError:
+        with pytest.raises(portable_dl.BroadcastError):
+            backend.xp.multiply(a, b)
+        return
+    result = backend.xp.multiply(a, b)
+    assert tuple(result.shape) == expected
+    np.testing.assert_array_equal(backend.to_numpy(result), np.full(expected, 2.0))

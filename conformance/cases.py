@@ -1,0 +1,84 @@
+"""What a conformance case is.
+
+A case computes named outputs on one backend in one dtype and hands them back as NumPy
+values. The runner computes the same case on the NumPy reference backend and compares:
+
+- numeric outputs (arrays) against the reference run in float64, within the tolerance of
+  :mod:`.tolerances` for the dtype under test;
+- exact outputs (strings, ints, tuples: a result shape, a dtype name, the name of the
+  error raised) against the reference run in the SAME dtype, which must match exactly;
+- for gradient cases, numeric outputs whose names start with ``grad`` also against
+  central finite differences in float64, when the case gives them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from portable_dl.backend import Backend
+from portable_dl.errors import PortableDLError
+
+#: Outputs of a case: name -> NumPy array (numeric) or str/int/tuple (exact).
+Outputs = dict[str, Any]
+
+
+class CaseSkipped(Exception):
+    """Raised by a case that cannot run on a backend; the message says why."""
+
+
+@dataclass(frozen=True)
+class Case:
+    """One conformance check.
+
+    ``compute(backend, dtype) -> Outputs`` runs it. ``reduction_size`` is the most terms
+    summed into one output element and ``steps`` the number of iterative steps, both of
+    which widen the tolerance; ``gradient`` marks gradient outputs. ``finite_differences()
+    -> Outputs`` gives float64 gradients by central differences for outputs named
+    ``grad*``.
+    """
+
+    family: str
+    name: str
+    compute: Callable[[Backend, str], Outputs]
+    reduction_size: int = 1
+    gradient: bool = False
+    steps: int = 0
+    finite_differences: Callable[[], Outputs] | None = None
+    description: str = ""
+    #: dtypes this case is meaningful in
+    dtypes: tuple[str, ...] = field(default=("float32", "float64"))
+    #: "float64": numeric outputs are judged against the reference in float64; "same": in
+    #: the dtype under test (edge inputs, where float32 overflows and float64 does not)
+    reference_dtype: str = "float64"
+
+    @property
+    def id(self) -> str:
+        return f"{self.family}/{self.name}"
+
+
+def error_name(error: BaseException) -> str:
+    """The exception's class name when it is one of portable_dl's, else its generic kind:
+    a framework's own exception must not leak through the portable layer."""
+    if isinstance(error, PortableDLError):
+        return type(error).__name__
+    return f"foreign {type(error).__module__}.{type(error).__name__}"
+
+
+def outcome_of(function: Callable[[], Any], backend: Backend) -> Outputs:
+    """Run ``function``; return its value, shape and dtype, or the name of the error it
+    raised, as outputs of a case."""
+    try:
+        result = function()
+    except Exception as error:  # a case reports what happened, it does not crash the run
+        return {"raises": error_name(error)}
+    return {
+        "raises": "nothing",
+        "shape": tuple(int(d) for d in result.shape),
+        "dtype": backend.dtype_name(result.dtype),
+        "value": np.asarray(backend.to_numpy(result), dtype=np.float64)
+        if backend.dtype_name(result.dtype) != "bool"
+        else backend.to_numpy(result).astype(np.float64),
+    }

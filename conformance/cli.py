@@ -1,0 +1,151 @@
+"""``portable-dl conformance``: run the suite on every installed backend and report.
+
+Exit codes: 0 when every case that ran passed, 1 when any failed, 2 for a usage error
+(an unknown backend or family, a bad flag, a --backend-module that cannot be loaded).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Sequence
+
+import portable_dl
+from portable_dl.errors import BackendUnavailable
+
+from . import report, runner
+from .families import FAMILIES, collect_cases
+
+DTYPES = ("float32", "float64")
+
+
+class UsageError(Exception):
+    """A mistake in the command line: exit code 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="portable-dl conformance",
+        description="Check that every installed backend computes the same forward values, gradients, "
+        "broadcasting and optimizer trajectories as the NumPy float64 reference.",
+    )
+    parser.add_argument("--backends", default="all", help="comma-separated backend names, or 'all' (default: all)")
+    parser.add_argument("--backend-module", action="append", default=[], metavar="MODULE:FACTORY",
+                        help="also test the backend made by FACTORY(device=None) in MODULE (repeatable)")
+    parser.add_argument("--dtype", choices=DTYPES, action="append",
+                        help="dtype to run in (repeatable; default: float32 and float64)")
+    parser.add_argument("--family", default="all", help=f"comma-separated families: {','.join(FAMILIES)} (default: all)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random inputs and shapes (default: 0)")
+    parser.add_argument("--quick", action="store_true", help="fewer cases and steps: a smoke test in seconds")
+    parser.add_argument("--format", choices=("table", "json", "markdown"), default="table", help="report format")
+    parser.add_argument("--output", metavar="FILE", help="write the report to FILE (the table summary still prints)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="show every row, not only failures")
+    return parser
+
+
+def load_backend_module(spec: str) -> str:
+    """Register the backend made by ``module:factory``; return its name."""
+    module_name, _, factory_name = spec.partition(":")
+    if not module_name or not factory_name:
+        raise UsageError(f"--backend-module takes MODULE:FACTORY, got {spec!r}")
+    try:
+        factory = getattr(importlib.import_module(module_name), factory_name)
+    except (ImportError, AttributeError) as error:
+        raise UsageError(f"--backend-module {spec}: {error}") from error
+    try:
+        created = factory(device=None)
+    except BackendUnavailable as error:
+        raise UsageError(f"--backend-module {spec}: {error}") from error
+    portable_dl.register_backend(created.name, factory)
+    return created.name
+
+
+def select_backends(requested: str, extra: list[str]) -> list[str]:
+    known = portable_dl.known_backends()
+    if requested == "all":
+        names = [name for name in known if name not in extra]
+    else:
+        names = [name.strip() for name in requested.split(",") if name.strip()]
+        unknown = [name for name in names if name not in known]
+        if unknown:
+            raise UsageError(f"unknown backend {', '.join(unknown)}; known backends: {', '.join(known)}")
+    return list(dict.fromkeys(names + extra))
+
+
+def select_families(requested: str) -> list[str]:
+    if requested == "all":
+        return list(FAMILIES)
+    names = [name.strip() for name in requested.split(",") if name.strip()]
+    unknown = [name for name in names if name not in FAMILIES]
+    if unknown:
+        raise UsageError(f"unknown family {', '.join(unknown)}; families: {', '.join(FAMILIES)}")
+    return names
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    arguments = build_parser().parse_args(argv)
+    try:
+        extra = [load_backend_module(spec) for spec in arguments.backend_module]
+        names = select_backends(arguments.backends, extra)
+        families = select_families(arguments.family)
+    except UsageError as error:
+        print(f"portable-dl conformance: error: {error}", file=sys.stderr)
+        return 2
+    dtypes = list(dict.fromkeys(arguments.dtype or DTYPES))
+
+    backends, notes = [], []
+    for name in names:
+        try:
+            backend = portable_dl.backend(name)
+        except BackendUnavailable as error:
+            notes.append({"name": name, "available": False, "version": None, "device": None, "reason": str(error)})
+            continue
+        backends.append(backend)
+        notes.append({"name": name, "available": True, "version": backend.version, "device": backend.device, "reason": None})
+
+    cases = collect_cases(families, quick=arguments.quick, seed=arguments.seed)
+    total = len(cases) * len(backends) * len(dtypes)
+    with _progress_bar(total) as bar:
+        results = runner.run(cases, backends, dtypes, progress=bar.update)
+
+    settings = {"backends": names, "dtypes": dtypes, "families": families, "seed": arguments.seed, "quick": arguments.quick}
+    summary = report.table(results, verbose=arguments.verbose, backend_notes=notes)
+    if arguments.format == "table":
+        text = summary + "\n"
+    elif arguments.format == "json":
+        text = report.to_json(results, settings, notes)
+    else:
+        text = report.markdown(results, notes)
+    if arguments.output:
+        with open(arguments.output, "w", encoding="utf-8") as file:
+            file.write(text)
+        print(summary)
+        print(f"report written to {arguments.output}")
+    else:
+        sys.stdout.write(text)
+    return report.exit_code(results)
+
+
+class _NoBar:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def update(self, n: int = 1) -> None:
+        pass
+
+
+def _progress_bar(total: int):
+    """A tqdm bar on standard error when it is a terminal; nothing otherwise."""
+    if not sys.stderr.isatty():
+        return _NoBar()
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="case", file=sys.stderr, leave=False)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,79 @@
+"""Comparing a backend's outputs with the reference's."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .cases import Outputs
+
+
+@dataclass
+class Comparison:
+    """The worst output of a case: its errors and the tolerance it was judged by."""
+
+    passed: bool
+    max_abs_error: float | None = 0.0
+    max_rel_error: float | None = 0.0
+    tolerance: float | None = 0.0
+    message: str = ""
+
+
+def is_numeric(value: Any) -> bool:
+    return isinstance(value, np.ndarray) or isinstance(value, (float, np.floating))
+
+
+def compare_numeric(name: str, actual: Any, expected: Any, tolerance: float) -> Comparison:
+    """Norm-wise comparison (see :mod:`.tolerances`); NaN and infinities must sit at the
+    same places with the same signs."""
+    actual = np.asarray(actual, dtype=np.float64)
+    expected = np.asarray(expected, dtype=np.float64)
+    if actual.shape != expected.shape:
+        return Comparison(False, np.inf, np.inf, tolerance, f"{name}: shape {actual.shape}, reference {expected.shape}")
+    finite = np.isfinite(expected)
+    special_mismatch = ~finite & ~((actual == expected) | (np.isnan(actual) & np.isnan(expected)))
+    if special_mismatch.any():
+        index = tuple(int(i) for i in np.argwhere(special_mismatch)[0])
+        return Comparison(False, np.inf, np.inf, tolerance, f"{name}{list(index)}: {actual[index]}, reference {expected[index]}")
+    if not finite.any():
+        return Comparison(True, 0.0, 0.0, tolerance)
+    difference = np.abs(actual[finite] - expected[finite])
+    difference = np.where(np.isnan(difference), np.inf, difference)
+    max_abs = float(difference.max()) if difference.size else 0.0
+    scale = max(float(np.abs(expected[finite]).max()), np.finfo(np.float64).tiny)
+    max_rel = max_abs / scale
+    passed = max_rel <= tolerance
+    message = "" if passed else f"{name}: differs by {max_rel:.3g} of its scale {scale:.3g} (tolerance {tolerance:.3g})"
+    return Comparison(passed, max_abs, max_rel, tolerance, message)
+
+
+def compare_exact(name: str, actual: Any, expected: Any) -> Comparison:
+    if actual == expected:
+        return Comparison(True)
+    # An exact output (a shape, a dtype, an error's name) has no error size to report.
+    return Comparison(False, None, None, None, message=f"{name}: {actual!r}, reference {expected!r}")
+
+
+def compare_outputs(
+    actual: Outputs, numeric_reference: Outputs, exact_reference: Outputs, tolerance: float, label: str = ""
+) -> Comparison:
+    """Compare every output; return the failing one, or the worst passing one."""
+    worst = Comparison(True, tolerance=tolerance)
+    missing = set(exact_reference) - set(actual)
+    if missing:
+        return Comparison(False, None, None, None, message=f"missing outputs {sorted(missing)}")
+    for name, expected in exact_reference.items():
+        value = actual[name]
+        if is_numeric(expected):
+            if name not in numeric_reference:
+                continue
+            result = compare_numeric(label + name, value, numeric_reference[name], tolerance)
+        else:
+            result = compare_exact(label + name, value, expected)
+        if not result.passed:
+            return result
+        if result.max_rel_error >= worst.max_rel_error:
+            worst = Comparison(True, result.max_abs_error, result.max_rel_error, tolerance)
+    return worst

@@ -1,0 +1,20 @@
+"""The families of cases, by name, in the order they run."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from . import broadcasting, gradients, ops
+from .cases import Case
+
+#: family name -> ``cases(quick, seed) -> list[Case]``
+FAMILIES: dict[str, Callable[..., list[Case]]] = {
+    "broadcasting": broadcasting.cases,
+    "ops": ops.cases,
+    "gradients": gradients.cases,
+}
+
+
+def collect_cases(families: list[str], quick: bool = False, seed: int = 0) -> list[Case]:
+    """The cases of ``families``, in order."""
+    return [case for family in families for case in FAMILIES[family](quick=quick, seed=seed)]

@@ -1,0 +1,134 @@
+"""Running cases on backends and collecting one result per (case, backend, dtype)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import asdict, dataclass
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+
+import portable_dl
+from portable_dl.backend import Backend
+
+from . import tolerances
+from .cases import Case, CaseSkipped, Outputs
+from .compare import Comparison, compare_outputs
+
+REFERENCE_BACKEND = "numpy"
+REFERENCE_DTYPE = "float64"
+
+
+@dataclass
+class Result:
+    """One row of the report."""
+
+    case: str
+    family: str
+    backend: str
+    device: str
+    dtype: str
+    status: str  # "pass", "fail" or "skip"
+    max_abs_error: float | None = None
+    max_rel_error: float | None = None
+    tolerance: float | None = None
+    message: str = ""
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+class Reference:
+    """The NumPy backend's outputs, computed once per (case, dtype) and kept."""
+
+    def __init__(self) -> None:
+        self.backend = portable_dl.backend(REFERENCE_BACKEND)
+        self._outputs: dict[tuple[str, str], Outputs | Exception] = {}
+        self._finite_differences: dict[str, Outputs] = {}
+
+    def outputs(self, case: Case, dtype: str) -> Outputs:
+        key = (case.id, dtype)
+        if key not in self._outputs:
+            try:
+                with np.errstate(all="ignore"):  # edge inputs: NaN and inf are the point
+                    self._outputs[key] = case.compute(self.backend, dtype)
+            except Exception as error:
+                self._outputs[key] = error
+        value = self._outputs[key]
+        if isinstance(value, Exception):
+            raise RuntimeError(f"the reference itself failed on {case.id} in {dtype}: {value!r}") from value
+        return value
+
+    def finite_differences(self, case: Case) -> Outputs:
+        if case.id not in self._finite_differences:
+            self._finite_differences[case.id] = case.finite_differences()
+        return self._finite_differences[case.id]
+
+
+def run_case(case: Case, backend: Backend, dtype: str, reference: Reference) -> Result:
+    """Run ``case`` on ``backend`` in ``dtype`` and judge it against ``reference``."""
+    row = dict(case=case.name, family=case.family, backend=backend.name, device=backend.device, dtype=dtype)
+    if dtype not in case.dtypes:
+        return Result(**row, status="skip", message=f"the case is defined for {', '.join(case.dtypes)} only")
+    if not backend.supports(dtype):
+        return Result(**row, status="skip", message=f"{backend.name} on {backend.device} does not support {dtype}")
+    expected_exact = reference.outputs(case, dtype)
+    expected_numeric = reference.outputs(case, REFERENCE_DTYPE if case.reference_dtype == "float64" else dtype)
+    started = time.perf_counter()
+    try:
+        with np.errstate(all="ignore"):
+            actual = case.compute(backend, dtype)
+    except CaseSkipped as skipped:
+        return Result(**row, status="skip", message=str(skipped))
+    except Exception as error:
+        return Result(**row, status="fail", message=f"raised {type(error).__name__}: {error}"[:500],
+                      seconds=time.perf_counter() - started)
+    seconds = time.perf_counter() - started
+    tolerance = tolerances.value_tolerance(dtype, case.reduction_size, case.gradient, case.steps)
+    comparisons = [compare_outputs(actual, expected_numeric, expected_exact, tolerance)]
+    if case.finite_differences is not None:
+        differences = reference.finite_differences(case)
+        gradients = {name: value for name, value in actual.items() if name in differences}
+        fd_tolerance = tolerances.finite_difference_tolerance(dtype, case.reduction_size)
+        comparisons.append(compare_outputs(gradients, differences, differences, fd_tolerance, "against finite differences: "))
+    failed = [c for c in comparisons if not c.passed]
+    # Report the failure, or else the comparison closest to its tolerance.
+    comparison = failed[0] if failed else max(comparisons, key=lambda c: c.max_rel_error / c.tolerance)
+    return Result(
+        **row,
+        status="pass" if comparison.passed else "fail",
+        max_abs_error=comparison.max_abs_error,
+        max_rel_error=comparison.max_rel_error,
+        tolerance=comparison.tolerance,
+        message=comparison.message,
+        seconds=seconds,
+    )
+
+
+def run(
+    cases: Sequence[Case],
+    backends: Iterable[Backend],
+    dtypes: Sequence[str],
+    progress: Callable[[int], None] | None = None,
+) -> list[Result]:
+    """Every case on every backend in every dtype; ``progress(n)`` after each n results."""
+    reference = Reference()
+    results = []
+    for backend in backends:
+        for case in cases:
+            for dtype in dtypes:
+                results.append(run_case(case, backend, dtype, reference))
+                if progress:
+                    progress(1)
+    return results
+
+
+def skipped_backend(name: str, reason: str, cases: Sequence[Case], dtypes: Sequence[str]) -> list[Result]:
+    """Rows for a backend that could not be created: every case skipped, with the reason."""
+    return [
+        Result(case=case.name, family=case.family, backend=name, device="-", dtype=dtype, status="skip", message=reason)
+        for case in cases
+        for dtype in dtypes
+    ]

@@ -1,0 +1,82 @@
+"""The conformance command: exit codes, reports, and that it catches real faults."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import portable_dl
+from portable_dl.conformance import broadcasting, report, runner
+from portable_dl.conformance.cli import main
+
+
+def test_the_reference_answers_the_classic_exercise_as_a_person_would():
+    numpy_backend = portable_dl.backend("numpy")
+    for shape1, shape2, answer in broadcasting.CLASSIC:
+        outcome = broadcasting.binary_outcome(numpy_backend, "float64", "add", shape1, shape2, 0)
+        if answer == "works":
+            assert outcome["raises"] == "nothing" and outcome["shape"] == np.broadcast_shapes(shape1, shape2)
+        else:
+            assert outcome["raises"] == "BroadcastError", (shape1, shape2)
+
+
+def test_a_quick_run_on_numpy_passes_and_exits_0(capsys):
+    assert main(["--backends", "numpy", "--quick"]) == 0
+    out = capsys.readouterr().out
+    assert "broadcasting" in out and "gradients" in out and "0 failed" in out
+
+
+def test_usage_errors_exit_2(capsys):
+    assert main(["--backends", "numpy,not-a-backend"]) == 2
+    assert "unknown backend not-a-backend" in capsys.readouterr().err
+    assert main(["--family", "colours"]) == 2
+    assert main(["--backend-module", "no_such_module:create"]) == 2
+    with pytest.raises(SystemExit) as exited:
+        main(["--format", "yaml"])
+    assert exited.value.code == 2
+
+
+def test_json_and_markdown_reports(tmp_path, capsys):
+    json_path, markdown_path = tmp_path / "report.json", tmp_path / "report.md"
+    assert main(["--backends", "numpy", "--family", "broadcasting", "--quick", "--format", "json", "--output", str(json_path)]) == 0
+    document = json.loads(json_path.read_text())
+    assert document["schema"] == report.SCHEMA == "portable-dl/conformance/1"
+    assert document["exit_code"] == 0 and document["summary"]["failed"] == 0
+    assert document["summary"]["passed"] == len([r for r in document["results"] if r["status"] == "pass"]) > 0
+    row = document["results"][-1]
+    assert set(row) >= {"case", "family", "backend", "dtype", "status", "max_abs_error", "max_rel_error", "tolerance", "message"}
+    assert document["summary"]["matrix"]["broadcasting"]["numpy"]["failed"] == 0
+    assert main(["--backends", "numpy", "--family", "ops", "--quick", "--format", "markdown", "--output", str(markdown_path)]) == 0
+    text = markdown_path.read_text()
+    assert text.startswith("# portable-dl conformance") and "| ops |" in text
+
+
+def test_a_backend_without_float64_is_reported_as_skipped_not_passed():
+    class NoFloat64(type(portable_dl.backend("numpy"))):
+        name = "no-float64"
+
+        def _unsupported_dtype_reason(self, name):
+            return "no float64 here" if name == "float64" else None
+
+    case = broadcasting.classic_cases()[0]
+    result = runner.run_case(case, NoFloat64(), "float64", runner.Reference())
+    assert result.status == "skip" and "float64" in result.message
+
+
+@pytest.mark.parametrize(
+    "factory, family, failing_case",
+    [
+        ("wrong_tanh_gradient", "gradients", "gradients/tanh"),
+        ("accepts_rows_broadcast", "broadcasting", "broadcasting/classic (4, 3)+(4,) fails"),
+        ("sum_in_wrong_dtype", "ops", "ops/sum axis=None"),
+    ],
+)
+def test_the_suite_catches_a_broken_backend(capsys, factory, family, failing_case):
+    code = main(["--backends", "numpy", "--backend-module", f"broken_backends:{factory}", "--family", family])
+    out = capsys.readouterr().out
+    assert code == 1
+    failing_rows = [line for line in out.splitlines() if " FAIL " in f" {line} "]
+    assert any(line.startswith(failing_case + " ") and "broken-" in line for line in failing_rows), out[:3000]
+    assert not any(":cpu" in line and line.split()[1].startswith("numpy") for line in failing_rows)
