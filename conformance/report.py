@@ -1,6 +1,6 @@
 """Formatting results: a terminal table, JSON (versioned schema), Markdown.
 
-The JSON document (schema ``conformance/schema.json``, identifier :data:`SCHEMA`)::
+The JSON document (JSON Schema in ``schema.json`` beside this module, identifier :data:`SCHEMA`)::
 
     {
       "schema": "portable-dl/conformance/1",

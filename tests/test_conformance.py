@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.resources
 import json
+
+import jsonschema
 
 import numpy as np
 import pytest
@@ -42,6 +45,8 @@ def test_json_and_markdown_reports(tmp_path, capsys):
     json_path, markdown_path = tmp_path / "report.json", tmp_path / "report.md"
     assert main(["--backends", "numpy", "--family", "broadcasting", "--quick", "--format", "json", "--output", str(json_path)]) == 0
     document = json.loads(json_path.read_text())
+    schema = json.loads((importlib.resources.files("portable_dl.conformance") / "schema.json").read_text())
+    jsonschema.validate(document, schema)
     assert document["schema"] == report.SCHEMA == "portable-dl/conformance/1"
     assert document["exit_code"] == 0 and document["summary"]["failed"] == 0
     assert document["summary"]["passed"] == len([r for r in document["results"] if r["status"] == "pass"]) > 0
