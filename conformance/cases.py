@@ -53,6 +53,9 @@ class Case:
     #: "float64": numeric outputs are judged against the reference in float64; "same": in
     #: the dtype under test (edge inputs, where float32 overflows and float64 does not)
     reference_dtype: str = "float64"
+    #: numeric outputs computed without the front end at all (the optimizers' trajectories),
+    #: used instead of the NumPy backend's: a fault in shared front-end code then shows too
+    independent_reference: Callable[[], Outputs] | None = None
 
     @property
     def id(self) -> str:

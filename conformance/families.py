@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from . import broadcasting, gradients, ops
+from . import broadcasting, gradients, ops, optimizers
 from .cases import Case
 
 #: family name -> ``cases(quick, seed) -> list[Case]``
@@ -12,6 +12,7 @@ FAMILIES: dict[str, Callable[..., list[Case]]] = {
     "broadcasting": broadcasting.cases,
     "ops": ops.cases,
     "gradients": gradients.cases,
+    "optimizers": optimizers.cases,
 }
 
 

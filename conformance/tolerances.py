@@ -36,10 +36,12 @@ GRADIENT_FACTOR = 2
 FINITE_DIFFERENCE_STEP = 1e-6
 FINITE_DIFFERENCE_TOLERANCE = 1e-6
 
-#: Optimizer trajectories and training runs: rounding differences compound over steps.
-#: Each step may add the error of one gradient evaluation; growth is linear for a
-#: contracting problem (the ones used here), so the tolerance grows linearly with steps.
-PER_STEP_GROWTH = 1.0
+#: Optimizer trajectories and training runs: each step adds the rounding error of one
+#: gradient evaluation, with a random sign, so on a contracting problem the error grows
+#: like the square root of the number of steps (measured: 2e-7 to 6e-7 after 50 float32
+#: steps of every optimizer here, against a tolerance of 1.4e-4).
+def step_growth(steps: int) -> float:
+    return math.sqrt(1 + steps)
 
 
 def value_tolerance(dtype: str, reduction_size: int = 1, gradient: bool = False, steps: int = 0) -> float:
@@ -52,7 +54,7 @@ def value_tolerance(dtype: str, reduction_size: int = 1, gradient: bool = False,
     units = ELEMENTWISE_UNITS + REDUCTION_UNITS_PER_SQRT_TERM * math.sqrt(max(reduction_size, 1))
     if gradient:
         units *= GRADIENT_FACTOR
-    units *= 1 + PER_STEP_GROWTH * steps
+    units *= step_growth(steps)
     return UNIT_ROUNDOFF[dtype] * units
 
 

@@ -117,7 +117,8 @@ def backend_of(*arrays: Any) -> Backend:
         instances = list(_instances.values())
     found = None
     for array in arrays:
-        if array is None or isinstance(array, (bool, int, float, complex)):
+        # Exact types: NumPy's float64 scalar subclasses float but is an array value.
+        if array is None or type(array) in (bool, int, float, complex):
             continue
         owner = next((instance for instance in instances if instance.owns(array)), None)
         if owner is None:

@@ -85,3 +85,34 @@ def test_the_suite_catches_a_broken_backend(capsys, factory, family, failing_cas
     failing_rows = [line for line in out.splitlines() if " FAIL " in f" {line} "]
     assert any(line.startswith(failing_case + " ") and "broken-" in line for line in failing_rows), out[:3000]
     assert not any(":cpu" in line and line.split()[1].startswith("numpy") for line in failing_rows)
+
+
+class AdamWithoutBiasCorrection:
+    """Adam as MLX's default: no bias correction. Built on the real Adam so that only
+    the fault differs."""
+
+    def __new__(cls, *args, **kwargs):
+        from portable_dl.optimizers import adam
+
+        class Broken(adam.Adam):
+            def update_single(self, param, grad, slots, lr, t):
+                xp = portable_dl.backend_of(param).xp
+                beta1, beta2 = self.betas
+                m = beta1 * slots["exp_avg"] + (1.0 - beta1) * grad
+                v = beta2 * slots["exp_avg_sq"] + (1.0 - beta2) * grad * grad
+                return param - lr * m / (xp.sqrt(v) + self.eps), {"exp_avg": m, "exp_avg_sq": v}
+
+        return Broken(*args, **kwargs)
+
+
+def test_the_suite_catches_an_optimizer_missing_bias_correction(monkeypatch, capsys):
+    # Optimizers are front-end code shared by every backend, so the fault is planted in the
+    # optimizer; the suite's reference trajectories do not use the front end and catch it.
+    import portable_dl.optimizers
+
+    monkeypatch.setattr(portable_dl.optimizers, "Adam", AdamWithoutBiasCorrection)
+    code = main(["--backends", "numpy", "--family", "optimizers", "--quick"])
+    out = capsys.readouterr().out
+    assert code == 1
+    failing = [line.split()[0] for line in out.splitlines() if " FAIL " in line]
+    assert "optimizers/Adam" in failing and "optimizers/NAdam" not in failing, out[:2000]
