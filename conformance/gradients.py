@@ -91,14 +91,16 @@ def unary_cases() -> list[Case]:
     cases = []
     for name, (numpy_form, bounds) in UNARY.items():
         rng = np.random.default_rng(zlib.crc32(name.encode()))
-        x, w = rng.uniform(*bounds, (3, 4)), rng.uniform(-1, 1, (3, 4))
+        x, w = rng.uniform(*bounds, (3, 4)), rng.uniform(0.5, 1.5, (3, 4))
 
+        # sum(w f(x)^2) with w > 0: every element gets its own cotangent, and the loss is
+        # a sum of positive terms, so its size is not lost to cancellation.
         def backend_loss(backend, a, dtype, name=name, w=w):
             xp = backend.xp
-            return xp.sum(xp.multiply(getattr(xp, name)(a["x"]), backend.asarray(w, dtype)))
+            return xp.sum(xp.multiply(xp.square(getattr(xp, name)(a["x"])), backend.asarray(w, dtype)))
 
         def numpy_loss(a, numpy_form=numpy_form, w=w):
-            return float(np.sum(numpy_form(a["x"]) * w))
+            return float(np.sum(numpy_form(a["x"]) ** 2 * w))
 
         cases.append(scalar_function_case(name, {"x": x}, backend_loss, numpy_loss))
     return cases
@@ -109,16 +111,16 @@ def binary_cases() -> list[Case]:
     for name, (numpy_form, bounds1, bounds2) in BINARY.items():
         rng = np.random.default_rng(zlib.crc32(name.encode()))
         # The second input broadcasts, so its gradient also sums over the broadcast axis.
-        x, y, w = rng.uniform(*bounds1, (3, 4)), rng.uniform(*bounds2, (4,)), rng.uniform(-1, 1, (3, 4))
+        x, y, w = rng.uniform(*bounds1, (3, 4)), rng.uniform(*bounds2, (4,)), rng.uniform(0.5, 1.5, (3, 4))
         if name in ("maximum", "minimum"):  # keep clear of ties, where finite differences mean nothing
             y = np.where(np.abs(x - y).min(axis=0) < 0.1, y + 0.3, y)
 
         def backend_loss(backend, a, dtype, name=name, w=w):
             xp = backend.xp
-            return xp.sum(xp.multiply(getattr(xp, name)(a["x"], a["y"]), backend.asarray(w, dtype)))
+            return xp.sum(xp.multiply(xp.square(getattr(xp, name)(a["x"], a["y"])), backend.asarray(w, dtype)))
 
         def numpy_loss(a, numpy_form=numpy_form, w=w):
-            return float(np.sum(numpy_form(a["x"], a["y"]) * w))
+            return float(np.sum(numpy_form(a["x"], a["y"]) ** 2 * w))
 
         cases.append(scalar_function_case(name, {"x": x, "y": y}, backend_loss, numpy_loss, reduction_size=3))
     return cases
