@@ -14,7 +14,7 @@ from typing import Sequence
 import portable_dl
 from portable_dl.errors import BackendUnavailable
 
-from . import report, runner
+from . import report, runner, training
 from .families import FAMILIES, collect_cases
 
 DTYPES = ("float32", "float64")
@@ -36,6 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--dtype", choices=DTYPES, action="append",
                         help="dtype to run in (repeatable; default: float32 and float64)")
     parser.add_argument("--family", default="all", help=f"comma-separated families: {','.join(FAMILIES)} (default: all)")
+    parser.add_argument("--data-dir", metavar="DIR", help="folder holding MNIST for the training family "
+                        "(default: $PORTABLE_DL_DATA, then the cache folder; never downloaded here)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random inputs and shapes (default: 0)")
     parser.add_argument("--quick", action="store_true", help="fewer cases and steps: a smoke test in seconds")
     parser.add_argument("--format", choices=("table", "json", "markdown"), default="table", help="report format")
@@ -93,6 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"portable-dl conformance: error: {error}", file=sys.stderr)
         return 2
     dtypes = list(dict.fromkeys(arguments.dtype or DTYPES))
+    training.data_dir = arguments.data_dir
 
     backends, notes = [], []
     for name in names:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from . import broadcasting, gradients, ops, optimizers
+from . import broadcasting, gradients, ops, optimizers, training
 from .cases import Case
 
 #: family name -> ``cases(quick, seed) -> list[Case]``
@@ -13,6 +13,7 @@ FAMILIES: dict[str, Callable[..., list[Case]]] = {
     "ops": ops.cases,
     "gradients": gradients.cases,
     "optimizers": optimizers.cases,
+    "training": training.cases,
 }
 
 

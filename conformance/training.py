@@ -1,0 +1,79 @@
+"""The training family: a short MLP training run on MNIST, from the same seed, on every
+backend, through the compiled training step.
+
+The reference is the same run on the NumPy backend in float64. In float32 the loss curves
+drift apart as steps accumulate rounding differences (and ReLUs near zero flip), so the
+tolerance grows with the number of steps; the largest divergence of the loss curve and of
+the final weights is what each row reports.
+
+MNIST is read with :func:`portable_dl.data.load_mnist` without downloading: from
+``--data-dir``, ``$PORTABLE_DL_DATA`` or the cache folder. Where it is absent the cases are
+skipped, with the reason.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+
+import numpy as np
+
+from portable_dl.backend import Backend
+
+from .cases import Case, CaseSkipped, Outputs
+
+FAMILY = "training"
+SIZES = (784, 32, 10)
+BATCH_SIZE = 32
+STEPS = 40
+QUICK_STEPS = 10
+LEARNING_RATE = 0.1
+
+#: Where ``portable-dl conformance --data-dir`` points; None: the library's own search.
+data_dir: str | None = None
+
+
+@lru_cache(maxsize=4)
+def mnist_subset(root: str | None, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """The first ``count`` training images scaled to [0, 1] (float64) and their labels."""
+    from portable_dl.data import DatasetNotFound, load_mnist
+
+    try:
+        mnist = load_mnist(root, download=False)
+    except DatasetNotFound as error:
+        raise CaseSkipped(f"MNIST not found (set PORTABLE_DL_DATA or --data-dir): {str(error).splitlines()[0]}") from error
+    x = mnist[0][:count].reshape(count, -1).astype(np.float64) / 255.0
+    return x, mnist[1][:count].astype(np.int64)
+
+
+def training_case(optimizer_name: str, steps: int, seed: int) -> Case:
+    def compute(backend: Backend, dtype: str) -> Outputs:
+        from portable_dl import losses, nn, optimizers
+        from portable_dl.training import make_train_step
+
+        x, y = mnist_subset(data_dir or os.environ.get("PORTABLE_DL_DATA"), BATCH_SIZE * steps)
+        model = nn.MLP(list(SIZES))
+        params = model.init(seed, backend, dtype)
+        optimizer = optimizers.SGD(lr=LEARNING_RATE, momentum=0.9) if optimizer_name == "SGD momentum" else optimizers.Adam(lr=0.003)
+        step = make_train_step(lambda p, batch: losses.cross_entropy(model.apply(p, batch[0]), batch[1]), optimizer, backend, compile=True)
+        state = step.init(params)
+        losses_seen = []
+        for index in range(steps):
+            rows = slice(index * BATCH_SIZE, (index + 1) * BATCH_SIZE)
+            batch = (backend.asarray(x[rows], dtype), backend.asarray(y[rows]))
+            params, state, loss = step(params, state, batch)
+            losses_seen.append(loss)
+        backend.synchronize(params)
+        return {
+            "loss curve": np.array([float(backend.to_numpy(loss)) for loss in losses_seen]),
+            "final W of layer 0": np.asarray(backend.to_numpy(params["layers"][0]["W"]), np.float64),
+            "final W of layer 1": np.asarray(backend.to_numpy(params["layers"][1]["W"]), np.float64),
+        }
+
+    return Case(FAMILY, f"MLP{list(SIZES)} on MNIST, {optimizer_name}, {steps} compiled steps", compute,
+                reduction_size=SIZES[0] * BATCH_SIZE, gradient=True, steps=steps)
+
+
+def cases(quick: bool = False, seed: int = 0) -> list[Case]:
+    steps = QUICK_STEPS if quick else STEPS
+    return [training_case("SGD momentum", steps, seed), training_case("Adam", steps, seed)]
