@@ -71,7 +71,7 @@ def training_case(optimizer_name: str, steps: int, seed: int) -> Case:
         }
 
     return Case(FAMILY, f"MLP{list(SIZES)} on MNIST, {optimizer_name}, {steps} compiled steps", compute,
-                reduction_size=SIZES[0] * BATCH_SIZE, gradient=True, steps=steps)
+                reduction_size=SIZES[0], gradient=True, steps=steps)
 
 
 def cases(quick: bool = False, seed: int = 0) -> list[Case]:
