@@ -281,3 +281,33 @@ def test_compiled_training_step_matches_eager(backend):
     assert_close(backend.to_numpy(eager_params["W"]), W64, "float32", scale=10)
     assert_close(backend.to_numpy(compiled_params["W"]), W64, "float32", scale=10)
     assert_close(backend.to_numpy(compiled_loss), backend.to_numpy(eager_loss), "float32", scale=10)
+
+
+BROADCASTING_GRADIENTS = {
+    # name: (backend form, NumPy form); u has shape (3, 4), v has shape (4,)
+    "where with a lower-rank operand": (
+        lambda xp, u, v: xp.sum(xp.square(xp.where(xp.greater(u, 0.0), v, u))),
+        lambda u, v: np.sum(np.where(u > 0, v, u) ** 2)),
+    "broadcast_to adding a leading axis": (
+        lambda xp, u, v: xp.sum(xp.multiply(xp.square(xp.broadcast_to(v, (3, 4))), u)),
+        lambda u, v: np.sum(np.broadcast_to(v, (3, 4)) ** 2 * u)),
+    "sort along axis 0": (
+        lambda xp, u, v: xp.sum(xp.multiply(xp.sort(u, axis=0), xp.reshape(xp.arange(12, dtype=u.dtype), (3, 4)))),
+        lambda u, v: np.sum(np.sort(u, axis=0) * np.arange(12.0).reshape(3, 4))),
+    "copysign and positive": (
+        lambda xp, u, v: xp.sum(xp.square(xp.positive(xp.copysign(u, v)))) + xp.sum(xp.copysign(v, u)),
+        lambda u, v: np.sum(np.copysign(u, v) ** 2) + np.sum(np.copysign(v, u))),
+}
+
+
+@pytest.mark.parametrize("name", list(BROADCASTING_GRADIENTS))
+def test_gradients_come_back_in_each_input_shape(backend, name):
+    backend_form, numpy_form = BROADCASTING_GRADIENTS[name]
+    rng = np.random.default_rng(9)
+    u, v = rng.uniform(-2, 2, (3, 4)), rng.uniform(0.5, 2, (4,)) * rng.choice([-1, 1], 4)
+    dtype = float_dtypes(backend)[-1]
+    grad_u, grad_v = backend.grad(lambda a, b: backend_form(backend.xp, a, b), argnums=(0, 1))(backend.asarray(u, dtype), backend.asarray(v, dtype))
+    assert tuple(grad_u.shape) == (3, 4) and tuple(grad_v.shape) == (4,)
+    tolerance = 1e-6 if dtype == "float64" else 5e-5
+    np.testing.assert_allclose(backend.to_numpy(grad_u), central_difference(lambda a: numpy_form(a, v), u), rtol=tolerance, atol=tolerance)
+    np.testing.assert_allclose(backend.to_numpy(grad_v), central_difference(lambda b: numpy_form(u, b), v), rtol=tolerance, atol=tolerance)

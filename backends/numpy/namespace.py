@@ -36,6 +36,19 @@ from portable_dl.errors import BroadcastError, ShapeError
 
 __array_api_version__ = "2023.12"
 
+
+def _sum_to_shape(g: np.ndarray, shape: tuple) -> np.ndarray:
+    """The cotangent ``g`` of a broadcast result summed back to an input of ``shape``:
+    over the leading axes the broadcast added, and over the axes where the input had 1."""
+    g = np.asarray(g)
+    leading = g.ndim - len(shape)
+    if leading > 0:
+        g = g.sum(axis=tuple(range(leading)))
+    kept_ones = tuple(axis for axis, size in enumerate(shape) if size == 1 and g.shape[axis] != 1)
+    if kept_ones:
+        g = g.sum(axis=kept_ones, keepdims=True)
+    return g.reshape(shape)
+
 # ---------------------------------------------------------------- dtypes, constants
 bool = compat.bool
 int8, int16, int32, int64 = compat.int8, compat.int16, compat.int32, compat.int64
@@ -109,7 +122,7 @@ maximum = raises_broadcast_error(anp.maximum, "maximum")
 minimum = raises_broadcast_error(anp.minimum, "minimum")
 atan2 = raises_broadcast_error(anp.arctan2, "atan2")
 hypot = raises_broadcast_error(anp.hypot, "hypot")
-copysign = raises_broadcast_error(anp.copysign, "copysign")
+copysign = raises_broadcast_error(lambda x1, x2, /: _copysign(x1, x2), "copysign")
 logaddexp = raises_broadcast_error(anp.logaddexp, "logaddexp")
 equal = raises_broadcast_error(anp.equal, "equal")
 not_equal = raises_broadcast_error(anp.not_equal, "not_equal")
@@ -122,7 +135,27 @@ logical_or = raises_broadcast_error(anp.logical_or, "logical_or")
 logical_xor = raises_broadcast_error(anp.logical_xor, "logical_xor")
 
 negative = anp.negative
-positive = anp.positive
+
+
+@primitive
+def positive(x: Any, /) -> Any:
+    return np.positive(x)
+
+
+defvjp(positive, lambda ans, x: lambda g: g)
+
+
+@primitive
+def _copysign(x1: Any, x2: Any) -> Any:
+    return np.copysign(x1, x2)
+
+
+# d copysign(a, b) / da = +-1 (whether the sign of a was kept or flipped); / db = 0.
+defvjp(
+    _copysign,
+    lambda ans, x1, x2: lambda g: _sum_to_shape(g * np.where(np.signbit(x1) == np.signbit(x2), 1.0, -1.0), np.shape(x1)),
+    lambda ans, x1, x2: lambda g: np.zeros(np.shape(x2)),
+)
 abs = anp.abs
 sign = anp.sign
 exp = anp.exp
@@ -148,13 +181,23 @@ def round(x: Any, /) -> Any:
     return anp.round(x)
 
 
+@primitive
+def _where(condition: Any, x1: Any, x2: Any) -> Any:
+    return np.where(condition, x1, x2)
+
+
+# autograd's own where returns the cotangent in the broadcast shape, not the input's.
+defvjp(
+    _where,
+    None,
+    lambda ans, c, x1, x2: lambda g: _sum_to_shape(np.where(c, g, 0.0), np.shape(x1)),
+    lambda ans, c, x1, x2: lambda g: _sum_to_shape(np.where(c, 0.0, g), np.shape(x2)),
+)
+
+
 def where(condition: Any, x1: Any, x2: Any, /) -> Any:
-    try:
-        return anp.where(condition, x1, x2)
-    except ValueError as error:
-        shapes = (shape_of(condition), shape_of(x1), shape_of(x2))
-        broadcast_shapes(*shapes, operation="where")
-        raise error
+    broadcast_shapes(shape_of(condition), shape_of(x1), shape_of(x2), operation="where")
+    return _where(getval(condition), x1, x2)
 
 
 clip = partial(generic.clip, xp=None)  # rebound below, once the namespace exists
@@ -318,11 +361,20 @@ def unstack(x: Any, /, *, axis: int = 0) -> tuple:
     return tuple(take(x, np.asarray(i), axis=axis) for i in range(n))
 
 
+@primitive
+def _broadcast_to(x: Any, shape: tuple) -> Any:
+    return np.broadcast_to(x, shape)
+
+
+# autograd's own broadcast_to cannot add leading axes in its gradient.
+defvjp(_broadcast_to, lambda ans, x, shape: lambda g: _sum_to_shape(g, np.shape(x)))
+
+
 def broadcast_to(x: Any, /, shape: Sequence[int]) -> Any:
     shape = tuple(shape)
     if broadcast_shapes(shape_of(x), shape, operation="broadcast_to") != shape:
         raise BroadcastError(shape_of(x), shape, operation="broadcast_to")
-    return anp.broadcast_to(x, shape)
+    return _broadcast_to(x, shape)
 
 
 def broadcast_arrays(*arrays: Any) -> list:
@@ -413,8 +465,10 @@ def take_along_axis(x: Any, indices: Any, /, *, axis: int = -1) -> Any:
 
 
 def sort(x: Any, /, *, axis: int = -1, descending: bool = False, stable: bool = True) -> Any:
-    result = anp.sort(x, axis=axis)
-    return flip(result, axis=axis) if descending else result
+    """Sorted along ``axis``; the gradient flows back to each element's original place
+    (through take_along_axis, which autograd's own sort lacks for rank > 1)."""
+    order = argsort(x, axis=axis, descending=descending)
+    return take_along_axis(x, order, axis=axis)
 
 
 def argsort(x: Any, /, *, axis: int = -1, descending: bool = False, stable: bool = True) -> Any:
