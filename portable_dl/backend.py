@@ -142,6 +142,13 @@ class Backend(abc.ABC):
         """Why ``name`` cannot be used here, or None. Adapters override (MLX GPU has no float64)."""
         return None
 
+    def is_concrete(self, x: Any) -> bool:
+        """Whether ``x``'s values exist now, rather than being traced symbolically by a
+        compiler (``jax.jit``, ``tf.function``, ``torch.compile``). Front-end checks that
+        read values (labels in range) run only on concrete arrays. Adapters override; the
+        default, True, suits eager-only backends."""
+        return True
+
     # ------------------------------------------------------------ data in and out
     @abc.abstractmethod
     def asarray(self, x: Any, dtype: Any = None) -> Any:

@@ -113,8 +113,9 @@ def backend_of(*arrays: Any) -> Backend:
     namespace this way: ``xp = backend_of(x).xp``. Python scalars are skipped; arrays of two
     different frameworks raise TypeError.
     """
-    with _lock:
-        instances = list(_instances.values())
+    # No lock: copying a dict's values is atomic under the GIL, and TorchDynamo cannot
+    # trace a `with` block, so a lock here would split every compiled torch graph.
+    instances = list(_instances.values())
     found = None
     for array in arrays:
         # Exact types: NumPy's float64 scalar subclasses float but is an array value.

@@ -169,7 +169,16 @@ square = anp.square
 reciprocal = anp.reciprocal
 sin, cos, tan = anp.sin, anp.cos, anp.tan
 asin, acos, atan = anp.arcsin, anp.arccos, anp.arctan
-sinh, cosh, tanh = anp.sinh, anp.cosh, anp.tanh
+sinh, cosh = anp.sinh, anp.cosh
+
+
+@primitive
+def tanh(x: Any, /) -> Any:
+    return np.tanh(x)
+
+
+# 1 - tanh^2 rather than autograd's 1 / cosh^2, whose cosh overflows (with a warning) for |x| > 710.
+defvjp(tanh, lambda ans, x: lambda g: g * (1 - ans * ans))
 asinh, acosh, atanh = anp.arcsinh, anp.arccosh, anp.arctanh
 floor, ceil, trunc = anp.floor, anp.ceil, anp.trunc
 isnan, isinf, isfinite = anp.isnan, anp.isinf, anp.isfinite

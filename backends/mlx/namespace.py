@@ -1,0 +1,962 @@
+"""The array-API namespace of the MLX backend, written over ``mlx.core``.
+
+Like array-api-compat's NumPy and PyTorch wrappers: a plain rename is a one-line alias
+(``asin = mx.arcsin``); a function whose semantics differ from the standard is a real
+function here. Every function is made of ``mlx.core`` ops, so ``mx.value_and_grad``
+differentiates it and ``mx.compile`` compiles it.
+
+Where MLX departs from the standard, and what this module does about it:
+
+- Default dtypes (our choice, MLX's own): Python floats become float32 and Python ints
+  int32 (``mx.array(1)`` is int32), so the default integer *and* the default index dtype
+  are int32. ``argmax``, ``argmin`` and ``argsort`` (MLX: uint32) return int32; integer
+  sums and products of small integers accumulate in int32 (unsigned: uint32).
+- NumPy float64 arrays become float32 in ``mx.array`` unless told otherwise: ``asarray``
+  keeps the dtype it is given.
+- float64 exists on the CPU only (MLX has no float64 GPU kernels): asking for it while the
+  default device is a GPU raises :class:`portable_dl.DTypeError`.
+- Keyword signatures: ``clip``, ``var``/``std`` with ``correction`` (MLX: ``ddof``),
+  ``astype``, ``eye``, the ``*_like`` functions with ``dtype``, ``take``,
+  ``take_along_axis``, ``cumulative_sum`` (``include_initial``), ``sort``/``argsort``
+  (``descending``, ``stable``), ``linspace`` (``endpoint``), ``moveaxis`` with tuples.
+- Missing functions written here: ``hypot``, ``copysign``; integer ``matmul`` (MLX's
+  matmul takes floating dtypes only). ``sign(nan)`` is NaN (MLX: 0).
+- float64 accuracy: MLX's CPU ``exp``, ``sin``, ``cos`` and ``logaddexp`` are accurate to
+  float32 only, even in float64 (exp is off by 3e-7), and the gradients of ``tan``,
+  ``log2``, ``log10`` carry float32 constants. In float64 those seven are rebuilt here from
+  MLX functions that are exact (see "float64 accuracy" below); float32 keeps MLX's own.
+- Shape errors: MLX raises ``ValueError``; they become :class:`portable_dl.BroadcastError`
+  or :class:`portable_dl.ShapeError` naming the shapes.
+
+Gradient conventions, checked against MLX 0.32: ``mx.maximum``/``mx.minimum`` give the
+whole gradient to the second argument at ties; ours split it evenly (a
+``mx.custom_function``). ``max``/``min`` reductions already split ties evenly,
+``abs'(0) = 0``, and ``sign``, ``floor``, ``ceil``, ``round``, ``floor_divide`` and the
+comparisons have zero gradient in MLX itself. ``clip`` is written with ``where`` so its
+gradient is 1 at the bounds (:func:`portable_dl.backends._common.generic.clip`).
+
+Type promotion: MLX's own between arrays (it follows the standard's lattice, and Python
+scalars are weak); ``result_type`` and ``can_cast`` answer from the standard's table in
+:mod:`portable_dl.backends._common.promotion`.
+"""
+
+from __future__ import annotations
+
+import builtins
+import math
+import sys
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import mlx.core as mx
+import numpy as np
+
+from portable_dl.backend import DTYPE_NAMES
+from portable_dl.errors import BroadcastError, DTypeError, ShapeError
+
+from .._common import generic
+from .._common.broadcasting import (
+    broadcast_shapes,
+    checks_matmul_shapes,
+    raises_broadcast_error,
+    shape_of,
+)
+from .._common.promotion import KIND_OF, promote_names, promote_with_scalar
+
+__array_api_version__ = "2023.12"
+
+# ---------------------------------------------------------------- dtypes, constants
+bool = mx.bool_
+int8, int16, int32, int64 = mx.int8, mx.int16, mx.int32, mx.int64
+uint8, uint16, uint32, uint64 = mx.uint8, mx.uint16, mx.uint32, mx.uint64
+float32, float64 = mx.float32, mx.float64
+
+e, pi, inf, nan, newaxis = math.e, math.pi, math.inf, math.nan, None
+
+DEFAULT_FLOAT = "float32"
+DEFAULT_INTEGER = "int32"  # MLX's own: mx.array(1) and mx.arange(5) are int32
+DEFAULT_INDEX = "int32"
+
+_MX_DTYPE = {name: getattr(mx, "bool_" if name == "bool" else name) for name in DTYPE_NAMES}
+_NAME_OF_MX_DTYPE = {dtype: name for name, dtype in _MX_DTYPE.items()}
+
+
+def _dtype_name(dtype: Any) -> str:
+    """The standard's name of a dtype spelled as an ``mx.Dtype``, a string, a NumPy dtype
+    or a Python type."""
+    if isinstance(dtype, mx.Dtype):
+        name = _NAME_OF_MX_DTYPE.get(dtype, str(dtype).rsplit(".", 1)[-1])
+    elif isinstance(dtype, str):
+        name = dtype
+    else:
+        try:
+            name = np.dtype(dtype).name
+        except TypeError:
+            raise DTypeError(f"{dtype!r} is not a dtype") from None
+    if name not in _MX_DTYPE:
+        raise DTypeError(f"{dtype!r} is not one of the dtypes portable_dl supports: {', '.join(DTYPE_NAMES)}")
+    return name
+
+
+def _on_gpu() -> builtins.bool:
+    return mx.default_device().type == mx.gpu
+
+
+def _mx_dtype(dtype: Any) -> mx.Dtype:
+    """The ``mx.Dtype`` for ``dtype``; :class:`DTypeError` for float64 while computing on a GPU."""
+    name = _dtype_name(dtype)
+    if name == "float64" and _on_gpu():
+        raise DTypeError(float64_on_gpu_message())
+    return _MX_DTYPE[name]
+
+
+def float64_on_gpu_message() -> str:
+    return (
+        "float64 is not supported by MLX on the GPU (MLX has no float64 GPU kernels); "
+        'use float32, or create the backend on the CPU: portable_dl.backend("mlx", device="cpu")'
+    )
+
+
+def _is_array(x: Any) -> builtins.bool:
+    return isinstance(x, mx.array)
+
+
+def _is_python_scalar(x: Any) -> builtins.bool:
+    return isinstance(x, (builtins.bool, int, float))
+
+
+def _name(x: mx.array) -> str:
+    return _NAME_OF_MX_DTYPE[x.dtype]
+
+
+# ------------------------------------------------------------- devices, info
+def device_strings() -> list[str]:
+    """``["gpu", "cpu"]`` where MLX has a GPU (Metal or CUDA; MLX computes there by
+    default), else ``["cpu"]``."""
+    return ["gpu", "cpu"] if mx.is_available(mx.gpu) else ["cpu"]
+
+
+def mx_device(device: Any) -> mx.Device:
+    """MLX's device for one of our device strings (or an ``mx.Device``)."""
+    if isinstance(device, mx.Device):
+        return device
+    kind = str(device).lower()
+    if kind not in ("cpu", "gpu"):
+        raise ValueError(f"MLX has devices 'cpu' and 'gpu', not {device!r}")
+    return mx.Device(mx.cpu if kind == "cpu" else mx.gpu)
+
+
+class _NamespaceInfo:
+    """What ``__array_namespace_info__()`` returns: capabilities, devices, default dtypes."""
+
+    __module__ = __name__
+
+    def capabilities(self) -> dict:
+        # Boolean masks give data-dependent shapes, which MLX's lazy graph does not have.
+        return {"boolean indexing": False, "data-dependent shapes": False}
+
+    def default_device(self) -> str:
+        return "gpu" if _on_gpu() else "cpu"
+
+    def devices(self) -> list[str]:
+        return device_strings()
+
+    def default_dtypes(self, *, device: Any = None) -> dict:
+        return {"real floating": _MX_DTYPE[DEFAULT_FLOAT], "complex floating": mx.complex64,
+                "integral": _MX_DTYPE[DEFAULT_INTEGER], "indexing": _MX_DTYPE[DEFAULT_INDEX]}
+
+    def dtypes(self, *, device: Any = None, kind: Any = None) -> dict:
+        gpu = _on_gpu() if device is None else mx_device(device).type == mx.gpu
+        return {name: dtype for name, dtype in _MX_DTYPE.items()
+                if (kind is None or isdtype(dtype, kind)) and not (gpu and name == "float64")}
+
+
+def __array_namespace_info__() -> _NamespaceInfo:
+    return _NamespaceInfo()
+
+
+@dataclass(frozen=True)
+class finfo_object:
+    """Machine limits of a floating dtype, as the standard's ``finfo`` describes them."""
+
+    bits: int
+    eps: float
+    max: float
+    min: float
+    smallest_normal: float
+    dtype: mx.Dtype
+
+
+@dataclass(frozen=True)
+class iinfo_object:
+    """Limits of an integer dtype, as the standard's ``iinfo`` describes them."""
+
+    bits: int
+    max: int
+    min: int
+    dtype: mx.Dtype
+
+
+def finfo(type: Any, /) -> finfo_object:
+    """Limits of a floating dtype (or of an array's dtype); MLX's float32 and float64 are
+    IEEE 754, so NumPy's numbers are theirs."""
+    name = _dtype_name(type.dtype if hasattr(type, "dtype") else type)
+    if KIND_OF[name] != "real floating":
+        raise DTypeError(f"finfo needs a floating dtype, got {name}")
+    info = np.finfo(name)
+    return finfo_object(info.bits, float(info.eps), float(info.max), float(info.min), float(info.smallest_normal), _MX_DTYPE[name])
+
+
+def iinfo(type: Any, /) -> iinfo_object:
+    """Limits of an integer dtype (or of an array's dtype)."""
+    name = _dtype_name(type.dtype if hasattr(type, "dtype") else type)
+    if KIND_OF[name] not in ("signed integer", "unsigned integer"):
+        raise DTypeError(f"iinfo needs an integer dtype, got {name}")
+    info = np.iinfo(name)
+    return iinfo_object(info.bits, int(info.max), int(info.min), _MX_DTYPE[name])
+
+
+_KINDS = {
+    "bool": ("bool",),
+    "signed integer": ("signed integer",),
+    "unsigned integer": ("unsigned integer",),
+    "integral": ("signed integer", "unsigned integer"),
+    "real floating": ("real floating",),
+    "complex floating": (),
+    "numeric": ("signed integer", "unsigned integer", "real floating"),
+}
+
+
+def isdtype(dtype: Any, kind: Any) -> builtins.bool:
+    """Whether ``dtype`` is of ``kind``: a kind name, a dtype, or a tuple of them."""
+    if isinstance(kind, tuple):
+        return builtins.any(isdtype(dtype, k) for k in kind)
+    name = _dtype_name(dtype)
+    if isinstance(kind, str) and kind in _KINDS:
+        return KIND_OF[name] in _KINDS[kind]
+    if isinstance(kind, str) and kind not in _MX_DTYPE:
+        raise ValueError(f"unknown dtype kind {kind!r}; kinds are {', '.join(_KINDS)}")
+    return name == _dtype_name(kind)
+
+
+# ---------------------------------------------------------------- type promotion
+def result_type(*arrays_and_dtypes: Any) -> mx.Dtype:
+    """The dtype the standard's promotion gives these arrays, dtypes and Python scalars
+    (scalars are weak: ``result_type(float32, 1.0)`` is float32)."""
+    names = [_dtype_name(a.dtype if _is_array(a) else a) for a in arrays_and_dtypes if not _is_python_scalar(a)]
+    if not names:
+        raise DTypeError("result_type needs at least one array or dtype besides Python scalars")
+    result = promote_names(*names)
+    for scalar in (a for a in arrays_and_dtypes if _is_python_scalar(a)):
+        result = promote_with_scalar(result, scalar, DEFAULT_FLOAT, DEFAULT_INTEGER)
+    return _MX_DTYPE[result]
+
+
+def can_cast(from_: Any, to: Any, /) -> builtins.bool:
+    """Whether promotion can take ``from_`` (a dtype or an array) to ``to`` without a change
+    of kind (bool, integer, floating) and without a loss of range."""
+    source = _dtype_name(from_.dtype if _is_array(from_) else from_)
+    target = _dtype_name(to)
+    if source == target:
+        return True
+    same_family = KIND_OF[source] == KIND_OF[target] or {KIND_OF[source], KIND_OF[target]} == {"signed integer", "unsigned integer"}
+    try:
+        return same_family and promote_names(source, target) == target
+    except DTypeError:
+        return False
+
+
+# ----------------------------------------------------------------------- creation
+def asarray(obj: Any, /, *, dtype: Any = None, device: Any = None, copy: builtins.bool | None = None) -> mx.array:
+    """An ``mx.array`` from an array, a NumPy array, nested sequences or a Python scalar.
+
+    With no ``dtype`` the dtype of ``obj`` is kept (NumPy float64 stays float64, which
+    ``mx.array`` alone would make float32); Python floats give float32 and ints int32.
+    MLX arrays live in unified memory: ``device`` places nothing, and is accepted for the
+    standard's signature.
+    """
+    target = None if dtype is None else _mx_dtype(dtype)
+    if _is_array(obj):
+        if target is not None and obj.dtype != target:
+            return obj.astype(target)
+        return mx.array(obj) if copy else obj
+    if isinstance(obj, (np.ndarray, np.generic)):
+        if target is None:
+            target = _mx_dtype(obj.dtype)
+        return mx.array(np.asarray(obj), dtype=target)
+    if hasattr(obj, "__array__") or hasattr(obj, "__dlpack__"):  # another framework's array
+        return asarray(np.asarray(obj), dtype=dtype)
+    return mx.array(obj, dtype=target) if target is not None else mx.array(obj)
+
+
+def _dtype_or_none(dtype: Any) -> mx.Dtype | None:
+    return None if dtype is None else _mx_dtype(dtype)
+
+
+def _default_dtype_of(value: Any) -> mx.Dtype:
+    """The dtype the standard gives a Python scalar on its own: bool, int32, float32."""
+    if isinstance(value, builtins.bool):
+        return mx.bool_
+    if isinstance(value, int):
+        return _MX_DTYPE[DEFAULT_INTEGER]
+    return _MX_DTYPE[DEFAULT_FLOAT]
+
+
+def zeros(shape: int | Sequence[int], *, dtype: Any = None, device: Any = None) -> mx.array:
+    return mx.zeros(shape, dtype=_dtype_or_none(dtype) or mx.float32)
+
+
+def ones(shape: int | Sequence[int], *, dtype: Any = None, device: Any = None) -> mx.array:
+    return mx.ones(shape, dtype=_dtype_or_none(dtype) or mx.float32)
+
+
+def empty(shape: int | Sequence[int], *, dtype: Any = None, device: Any = None) -> mx.array:
+    """Uninitialised in the standard; zeros here (MLX has no uninitialised arrays)."""
+    return zeros(shape, dtype=dtype)
+
+
+def full(shape: int | Sequence[int], fill_value: Any, *, dtype: Any = None, device: Any = None) -> mx.array:
+    target = _dtype_or_none(dtype) or (fill_value.dtype if _is_array(fill_value) else _default_dtype_of(fill_value))
+    return mx.full(shape, fill_value, dtype=target)
+
+
+def zeros_like(x: mx.array, /, *, dtype: Any = None, device: Any = None) -> mx.array:
+    return mx.zeros(x.shape, dtype=_dtype_or_none(dtype) or x.dtype)
+
+
+def ones_like(x: mx.array, /, *, dtype: Any = None, device: Any = None) -> mx.array:
+    return mx.ones(x.shape, dtype=_dtype_or_none(dtype) or x.dtype)
+
+
+def empty_like(x: mx.array, /, *, dtype: Any = None, device: Any = None) -> mx.array:
+    return zeros_like(x, dtype=dtype)
+
+
+def full_like(x: mx.array, /, fill_value: Any, *, dtype: Any = None, device: Any = None) -> mx.array:
+    return mx.full(x.shape, fill_value, dtype=_dtype_or_none(dtype) or x.dtype)
+
+
+def arange(start: int | float, /, stop: int | float | None = None, step: int | float = 1, *, dtype: Any = None, device: Any = None) -> mx.array:
+    """``[start, stop)`` in steps of ``step``; int32 when every argument is an int, else float32."""
+    if stop is None:
+        start, stop = 0, start
+    if dtype is None:
+        dtype = mx.int32 if builtins.all(isinstance(v, int) for v in (start, stop, step)) else mx.float32
+    return mx.arange(start, stop, step, dtype=_mx_dtype(dtype))
+
+
+def linspace(start: int | float, stop: int | float, /, num: int, *, dtype: Any = None, device: Any = None, endpoint: builtins.bool = True) -> mx.array:
+    """``num`` evenly spaced values from ``start`` to ``stop`` (excluded when ``endpoint`` is false)."""
+    target = _dtype_or_none(dtype) or mx.float32
+    if endpoint:
+        return mx.linspace(start, stop, num, dtype=target)
+    return mx.linspace(start, stop, num + 1, dtype=target)[:num]
+
+
+def eye(n_rows: int, n_cols: int | None = None, /, *, k: int = 0, dtype: Any = None, device: Any = None) -> mx.array:
+    return mx.eye(n_rows, n_cols, k=k, dtype=_dtype_or_none(dtype) or mx.float32)
+
+
+def _triangle_mask(x: mx.array, k: int) -> mx.array:
+    """True on and below the ``k``-th diagonal of the last two axes of ``x``."""
+    if x.ndim < 2:
+        raise ShapeError(f"tril and triu need an array of rank >= 2, got shape {tuple(x.shape)}")
+    return mx.tri(x.shape[-2], x.shape[-1], k=k, dtype=mx.bool_)
+
+
+def tril(x: mx.array, /, *, k: int = 0) -> mx.array:
+    """Zero above the ``k``-th diagonal of the last two axes (any batch axes in front)."""
+    return mx.where(_triangle_mask(x, k), x, mx.zeros((), dtype=x.dtype))
+
+
+def triu(x: mx.array, /, *, k: int = 0) -> mx.array:
+    """Zero below the ``k``-th diagonal of the last two axes (any batch axes in front)."""
+    return mx.where(_triangle_mask(x, k - 1), mx.zeros((), dtype=x.dtype), x)
+
+
+# ----------------------------------------------------------------- element-wise
+add = raises_broadcast_error(mx.add, "add")
+subtract = raises_broadcast_error(mx.subtract, "subtract")
+multiply = raises_broadcast_error(mx.multiply, "multiply")
+divide = raises_broadcast_error(mx.divide, "divide")
+floor_divide = raises_broadcast_error(mx.floor_divide, "floor_divide")
+remainder = raises_broadcast_error(mx.remainder, "remainder")
+pow = raises_broadcast_error(mx.power, "pow")
+atan2 = raises_broadcast_error(mx.arctan2, "atan2")
+equal = raises_broadcast_error(mx.equal, "equal")
+not_equal = raises_broadcast_error(mx.not_equal, "not_equal")
+less = raises_broadcast_error(mx.less, "less")
+less_equal = raises_broadcast_error(mx.less_equal, "less_equal")
+greater = raises_broadcast_error(mx.greater, "greater")
+greater_equal = raises_broadcast_error(mx.greater_equal, "greater_equal")
+logical_and = raises_broadcast_error(mx.logical_and, "logical_and")
+logical_or = raises_broadcast_error(mx.logical_or, "logical_or")
+logical_xor = raises_broadcast_error(mx.logical_xor, "logical_xor")
+
+negative = mx.negative
+abs = mx.abs
+expm1 = mx.expm1
+log = mx.log
+log1p = mx.log1p
+sqrt = mx.sqrt
+square = mx.square
+reciprocal = mx.reciprocal
+asin, acos, atan = mx.arcsin, mx.arccos, mx.arctan
+sinh, cosh, tanh = mx.sinh, mx.cosh, mx.tanh
+asinh, acosh, atanh = mx.arcsinh, mx.arccosh, mx.arctanh
+floor, ceil, trunc = mx.floor, mx.ceil, mx.trunc
+isnan, isinf, isfinite = mx.isnan, mx.isinf, mx.isfinite
+logical_not = mx.logical_not
+
+
+# ------------------------------------------------------------ float64 accuracy
+# MLX's CPU kernels for exp, sin and cos (and logaddexp, built on exp) use a fast
+# approximation that is accurate to float32 only, even in float64: exp is off by 3e-7
+# relative, cos by 1e-5 near its zeros. The gradients of tan, log2 and log10 carry float32
+# constants or that cos. In float64 these functions are therefore written here from MLX
+# functions that are exact to an ulp or two (cosh, sinh, tan, log1p), each as an
+# ``mx.custom_function`` whose gradient is the textbook derivative. float32 keeps MLX's own.
+
+
+def _float64_exact_exp(x: mx.array) -> mx.array:
+    """``exp(x)`` as ``cosh(x) + sinh(x)`` for x >= 0 and ``1 / (cosh(x) - sinh(x))`` below:
+    both add two terms of one sign, so nothing cancels."""
+    nonnegative = x >= 0
+    above, below = mx.where(nonnegative, x, 0), mx.where(nonnegative, 0, x)
+    return mx.where(nonnegative, mx.cosh(above) + mx.sinh(above), 1 / (mx.cosh(below) - mx.sinh(below)))
+
+
+def _half_angle_tangent(x: mx.array) -> mx.array:
+    return mx.tan(x / 2)  # halving is exact, and MLX's tan is exact in float64
+
+
+def _float64_exact_sin(x: mx.array) -> mx.array:
+    """``sin(x) = 2t / (1 + t**2)`` with ``t = tan(x / 2)``."""
+    t = _half_angle_tangent(x)
+    return 2 * t / (1 + t * t)
+
+
+def _float64_exact_cos(x: mx.array) -> mx.array:
+    """``cos(x) = sin(x) / tan(x)`` where ``|tan(x)| >= 1`` (near the zeros of cos, where
+    ``(1 - t**2)`` below would lose digits); elsewhere ``(1 - t**2) / (1 + t**2)`` with
+    ``t = tan(x / 2)``, which is accurate there (cos is near +-1 or t is small)."""
+    t = _half_angle_tangent(x)
+    tangent = mx.tan(x)
+    steep = mx.abs(tangent) >= 1
+    safe_tangent = mx.where(steep, tangent, 1)
+    return mx.where(steep, _float64_exact_sin(x) / safe_tangent, (1 - t) * (1 + t) / (1 + t * t))
+
+
+def _single(primals: Any) -> mx.array:
+    """The one input of a one-input ``mx.custom_function``: MLX hands it over bare."""
+    return primals if _is_array(primals) else primals[0]
+
+
+@mx.custom_function
+def _exp64(x: mx.array) -> mx.array:
+    return _float64_exact_exp(x)
+
+
+@_exp64.vjp
+def _exp64_vjp(primals: mx.array, cotangent: mx.array, output: mx.array) -> mx.array:
+    return cotangent * output
+
+
+@mx.custom_function
+def _sin64(x: mx.array) -> mx.array:
+    return _float64_exact_sin(x)
+
+
+@_sin64.vjp
+def _sin64_vjp(primals: mx.array, cotangent: mx.array, output: mx.array) -> mx.array:
+    return cotangent * _float64_exact_cos(_single(primals))
+
+
+@mx.custom_function
+def _cos64(x: mx.array) -> mx.array:
+    return _float64_exact_cos(x)
+
+
+@_cos64.vjp
+def _cos64_vjp(primals: mx.array, cotangent: mx.array, output: mx.array) -> mx.array:
+    return -cotangent * _float64_exact_sin(_single(primals))
+
+
+@mx.custom_function
+def _tan64(x: mx.array) -> mx.array:
+    return mx.tan(x)
+
+
+@_tan64.vjp
+def _tan64_vjp(primals: mx.array, cotangent: mx.array, output: mx.array) -> mx.array:
+    return cotangent * (1 + output * output)
+
+
+@mx.custom_function
+def _log2_64(x: mx.array) -> mx.array:
+    return mx.log2(x)
+
+
+@_log2_64.vjp
+def _log2_64_vjp(primals: mx.array, cotangent: mx.array, output: mx.array) -> mx.array:
+    return cotangent / (_single(primals) * math.log(2.0))
+
+
+@mx.custom_function
+def _log10_64(x: mx.array) -> mx.array:
+    return mx.log10(x)
+
+
+@_log10_64.vjp
+def _log10_64_vjp(primals: mx.array, cotangent: mx.array, output: mx.array) -> mx.array:
+    return cotangent / (_single(primals) * math.log(10.0))
+
+
+@mx.custom_function
+def _logaddexp64(x1: mx.array, x2: mx.array) -> mx.array:
+    larger = mx.maximum(x1, x2)
+    gap = -mx.abs(x1 - x2)
+    finite_gap = mx.where(mx.isnan(gap), 0, gap)  # both infinite of one sign: larger is the answer
+    return mx.where(mx.isinf(larger), larger, larger + mx.log1p(_float64_exact_exp(finite_gap)))
+
+
+@_logaddexp64.vjp
+def _logaddexp64_vjp(primals: tuple, cotangent: mx.array, output: mx.array) -> tuple:
+    """d/dx1 log(e^x1 + e^x2) = e^(x1 - out), the softmax weight of x1."""
+    x1, x2 = primals
+    return (_sum_to_shape(cotangent * _float64_exact_exp(x1 - output), x1.shape),
+            _sum_to_shape(cotangent * _float64_exact_exp(x2 - output), x2.shape))
+
+
+def _float64_exact(fast, exact):
+    """``exact`` for float64 arrays, MLX's ``fast`` for everything else."""
+
+    def function(x: mx.array, /) -> mx.array:
+        return exact(x) if _is_array(x) and x.dtype == mx.float64 else fast(x)
+
+    function.__name__ = fast.__name__
+    function.__doc__ = f"Element-wise {fast.__name__}; in float64 computed to float64 accuracy."
+    return function
+
+
+exp = _float64_exact(mx.exp, _exp64)
+sin = _float64_exact(mx.sin, _sin64)
+cos = _float64_exact(mx.cos, _cos64)
+tan = _float64_exact(mx.tan, _tan64)
+log2 = _float64_exact(mx.log2, _log2_64)
+log10 = _float64_exact(mx.log10, _log10_64)
+
+
+def _logaddexp(x1: Any, x2: Any, /) -> mx.array:
+    """``log(exp(x1) + exp(x2))`` without overflow; in float64 to float64 accuracy."""
+    a, b = _as_operand(x1, x2), _as_operand(x2, x1)
+    if a.dtype == mx.float64 or b.dtype == mx.float64:
+        return _logaddexp64(a.astype(mx.float64), b.astype(mx.float64))
+    return mx.logaddexp(a, b)
+
+
+logaddexp = raises_broadcast_error(_logaddexp, "logaddexp")
+
+
+def sign(x: mx.array, /) -> mx.array:
+    """-1, 0 or 1 by the sign of ``x``, NaN for NaN (MLX's ``sign`` gives 0 there); its
+    gradient is zero everywhere."""
+    result = mx.sign(x)
+    if not isdtype(x.dtype, "real floating"):
+        return result
+    return mx.where(mx.isnan(x), mx.array(math.nan, dtype=x.dtype), result)
+
+
+def positive(x: mx.array, /) -> mx.array:
+    return x
+
+
+def round(x: mx.array, /) -> mx.array:
+    """Round half to even, as the standard says (MLX's ``round`` does)."""
+    return mx.round(x)
+
+
+def _as_operand(value: Any, other: Any) -> mx.array:
+    """A Python scalar as an array of the dtype the standard gives ``other op value``
+    (weak scalars); an array unchanged."""
+    if _is_array(value):
+        return value
+    if _is_python_scalar(value) and _is_array(other):
+        return mx.array(value, dtype=_MX_DTYPE[promote_with_scalar(_name(other), value, DEFAULT_FLOAT, DEFAULT_INTEGER)])
+    return asarray(value)
+
+
+def _sum_to_shape(g: mx.array, shape: tuple[int, ...]) -> mx.array:
+    """The cotangent ``g`` of a broadcast result, summed back to an operand's ``shape``."""
+    if tuple(g.shape) == tuple(shape):
+        return g
+    leading = g.ndim - len(shape)
+    axes = list(range(leading)) + [leading + i for i, size in enumerate(shape) if size == 1 and g.shape[leading + i] != 1]
+    return mx.sum(g, axis=axes, keepdims=True).reshape(shape) if axes else g.reshape(shape)
+
+
+def _tie_splitting(select):
+    """``maximum`` or ``minimum`` with a gradient that splits evenly at ties.
+
+    ``select(x1, x2)`` picks element-wise; where ``x1`` wins the whole cotangent goes to
+    ``x1``, where ``x2`` wins to ``x2``, and where they are equal half to each (MLX's own
+    rule gives it all to ``x2``).
+    """
+
+    @mx.custom_function
+    def tie_splitting(x1: mx.array, x2: mx.array) -> mx.array:
+        return select(x1, x2)
+
+    @tie_splitting.vjp
+    def tie_splitting_vjp(primals: tuple, cotangent: mx.array, output: mx.array) -> tuple:
+        x1, x2 = primals
+        wins = mx.equal(output, x1).astype(cotangent.dtype)
+        loses = mx.equal(output, x2).astype(cotangent.dtype)
+        share = wins / mx.maximum(wins + loses, 1)  # 1, 0 or 1/2 at a tie
+        g1 = _sum_to_shape(cotangent * share, x1.shape).astype(x1.dtype)
+        g2 = _sum_to_shape(cotangent * (1 - share), x2.shape).astype(x2.dtype)
+        return g1, g2
+
+    return tie_splitting
+
+
+_maximum = _tie_splitting(mx.maximum)
+_minimum = _tie_splitting(mx.minimum)
+
+
+def maximum(x1: Any, x2: Any, /) -> mx.array:
+    """Element-wise larger value (NaN wins); ties split the gradient evenly."""
+    broadcast_shapes(shape_of(x1), shape_of(x2), operation="maximum")
+    return _maximum(_as_operand(x1, x2), _as_operand(x2, x1))
+
+
+def minimum(x1: Any, x2: Any, /) -> mx.array:
+    """Element-wise smaller value (NaN wins); ties split the gradient evenly."""
+    broadcast_shapes(shape_of(x1), shape_of(x2), operation="minimum")
+    return _minimum(_as_operand(x1, x2), _as_operand(x2, x1))
+
+
+def hypot(x1: Any, x2: Any, /) -> mx.array:
+    """``sqrt(x1**2 + x2**2)``, written as ``larger * sqrt(1 + (smaller / larger)**2)`` so
+    that large inputs do not overflow the squares (MLX has no ``hypot``). The larger and
+    smaller magnitudes come from the tie-splitting ``maximum``/``minimum``, so at
+    ``|x1| == |x2|`` each input gets its share of the gradient, ``x / hypot``."""
+    broadcast_shapes(shape_of(x1), shape_of(x2), operation="hypot")
+    a, b = mx.abs(_as_operand(x1, x2)), mx.abs(_as_operand(x2, x1))
+    larger, smaller = _maximum(a, b), _minimum(a, b)
+    # Where larger is 0 or inf the ratio would be 0/0 or inf/inf: divide by 1 there instead,
+    # and give the answer (0 or inf) directly.
+    special = mx.logical_or(larger == 0, mx.isinf(larger))
+    ratio = smaller / mx.where(special, mx.ones((), dtype=larger.dtype), larger)
+    result = mx.where(special, larger, larger * mx.sqrt(1 + ratio * ratio))
+    # IEEE 754: an infinite side makes hypot infinite even when the other is NaN.
+    return mx.where(mx.logical_or(mx.isinf(a), mx.isinf(b)), mx.array(math.inf, dtype=result.dtype), result)
+
+
+def copysign(x1: Any, x2: Any, /) -> mx.array:
+    """The magnitude of ``x1`` with the sign of ``x2``, the sign of -0.0 included (MLX has
+    no ``copysign`` and no ``signbit``: 1 / -0.0 is -inf tells the zero's sign)."""
+    broadcast_shapes(shape_of(x1), shape_of(x2), operation="copysign")
+    magnitude = mx.abs(_as_operand(x1, x2))
+    sign_source = _as_operand(x2, x1)
+    negative_sign = mx.logical_or(sign_source < 0, mx.logical_and(sign_source == 0, mx.reciprocal(sign_source) < 0))
+    return mx.where(negative_sign, -magnitude, magnitude)
+
+
+def where(condition: Any, x1: Any, x2: Any, /) -> mx.array:
+    """``x1`` where ``condition``, else ``x2``; the gradient flows only to the chosen side."""
+    try:
+        return mx.where(condition, x1, x2)
+    except ValueError as error:
+        broadcast_shapes(shape_of(condition), shape_of(x1), shape_of(x2), operation="where")
+        raise error
+
+
+def clip(x: mx.array, /, min: Any = None, max: Any = None) -> mx.array:
+    """Clamp ``x`` to ``[min, max]``; gradient 1 inside the bounds, bounds included."""
+    return generic.clip(x, min=min, max=max, xp=_this)
+
+
+# ------------------------------------------------------------------- reductions
+def _accumulation_dtype(x: mx.array, dtype: Any) -> mx.Dtype | None:
+    """The dtype ``sum``, ``prod`` and ``cumulative_sum`` compute in: ``dtype`` when given;
+    for bools and integers narrower than the default integer, int32 (uint32 for unsigned
+    ones), so that sums of int8 do not wrap around; otherwise None (the input's own)."""
+    if dtype is not None:
+        return _mx_dtype(dtype)
+    name = _name(x)
+    if name in ("bool", "int8", "int16"):
+        return mx.int32
+    if name in ("uint8", "uint16"):
+        return mx.uint32
+    return None
+
+
+def _cast(x: mx.array, dtype: mx.Dtype | None) -> mx.array:
+    return x if dtype is None or x.dtype == dtype else x.astype(dtype)
+
+
+def _axes(axis: Any) -> Any:
+    return list(axis) if isinstance(axis, tuple) else axis
+
+
+def sum(x: mx.array, /, *, axis: Any = None, dtype: Any = None, keepdims: builtins.bool = False) -> mx.array:
+    return mx.sum(_cast(x, _accumulation_dtype(x, dtype)), axis=_axes(axis), keepdims=keepdims)
+
+
+def prod(x: mx.array, /, *, axis: Any = None, dtype: Any = None, keepdims: builtins.bool = False) -> mx.array:
+    """Product over ``axis``; MLX's gradient is exact where elements are zero."""
+    return mx.prod(_cast(x, _accumulation_dtype(x, dtype)), axis=_axes(axis), keepdims=keepdims)
+
+
+def mean(x: mx.array, /, *, axis: Any = None, keepdims: builtins.bool = False) -> mx.array:
+    return mx.mean(x, axis=_axes(axis), keepdims=keepdims)
+
+
+def max(x: mx.array, /, *, axis: Any = None, keepdims: builtins.bool = False) -> mx.array:
+    """Largest element; tied maxima share the gradient equally (MLX's own rule)."""
+    return mx.max(x, axis=_axes(axis), keepdims=keepdims)
+
+
+def min(x: mx.array, /, *, axis: Any = None, keepdims: builtins.bool = False) -> mx.array:
+    """Smallest element; tied minima share the gradient equally (MLX's own rule)."""
+    return mx.min(x, axis=_axes(axis), keepdims=keepdims)
+
+
+def var(x: mx.array, /, *, axis: Any = None, correction: int | float = 0.0, keepdims: builtins.bool = False) -> mx.array:
+    """Variance ``sum((x - mean)**2) / (N - correction)`` over ``axis``. MLX's ``ddof`` is
+    an int: a fractional correction is computed by the generic formula."""
+    if float(correction).is_integer():
+        return mx.var(x, axis=_axes(axis), keepdims=keepdims, ddof=int(correction))
+    return generic.var(x, axis=axis, correction=correction, keepdims=keepdims, xp=_this)
+
+
+def std(x: mx.array, /, *, axis: Any = None, correction: int | float = 0.0, keepdims: builtins.bool = False) -> mx.array:
+    """Standard deviation: the square root of :func:`var`."""
+    return mx.sqrt(var(x, axis=axis, correction=correction, keepdims=keepdims))
+
+
+def all(x: mx.array, /, *, axis: Any = None, keepdims: builtins.bool = False) -> mx.array:
+    return mx.all(x, axis=_axes(axis), keepdims=keepdims)
+
+
+def any(x: mx.array, /, *, axis: Any = None, keepdims: builtins.bool = False) -> mx.array:
+    return mx.any(x, axis=_axes(axis), keepdims=keepdims)
+
+
+def cumulative_sum(x: mx.array, /, *, axis: int | None = None, dtype: Any = None, include_initial: builtins.bool = False) -> mx.array:
+    """Running sums along ``axis`` (needed for rank > 1); with ``include_initial`` a zero
+    first element, so the result is one longer along ``axis``."""
+    if axis is None:
+        if x.ndim > 1:
+            raise ValueError(f"cumulative_sum needs an axis for arrays of rank > 1, got shape {tuple(x.shape)}")
+        axis = 0
+    result = mx.cumsum(_cast(x, _accumulation_dtype(x, dtype)), axis=axis)
+    if include_initial:
+        zeros_shape = list(result.shape)
+        zeros_shape[axis] = 1
+        result = mx.concatenate([mx.zeros(zeros_shape, dtype=result.dtype), result], axis=axis)
+    return result
+
+
+# --------------------------------------------------------------- linear algebra
+@checks_matmul_shapes
+def matmul(x1: mx.array, x2: mx.array, /) -> mx.array:
+    """Matrix product with the standard's 1-D and batch rules. MLX multiplies floating
+    arrays only; integer and bool operands are multiplied and summed exactly instead."""
+    if builtins.all(isdtype(a.dtype, "real floating") for a in (x1, x2)):
+        return mx.matmul(x1, x2)
+    a = x1[None, :] if x1.ndim == 1 else x1
+    b = x2[:, None] if x2.ndim == 1 else x2
+    product = mx.sum(mx.expand_dims(a, -1) * mx.expand_dims(b, -3), axis=-2)
+    if x1.ndim == 1:
+        product = mx.squeeze(product, -2)
+    if x2.ndim == 1:
+        product = mx.squeeze(product, -1)
+    return product
+
+
+def tensordot(x1: mx.array, x2: mx.array, /, *, axes: int | tuple[Sequence[int], Sequence[int]] = 2) -> mx.array:
+    """Sum of products over the last ``axes`` axes of ``x1`` and the first of ``x2``, or
+    over the two given lists of axes."""
+    mx_axes = axes if isinstance(axes, int) else [list(axes[0]), list(axes[1])]
+    try:
+        return mx.tensordot(x1, x2, axes=mx_axes)
+    except ValueError as error:
+        raise ShapeError(f"tensordot of shapes {tuple(x1.shape)} and {tuple(x2.shape)} over axes {axes}: {error}") from error
+
+
+def vecdot(x1: mx.array, x2: mx.array, /, *, axis: int = -1) -> mx.array:
+    """Dot product along ``axis``, broadcasting the other axes."""
+    shape1, shape2 = shape_of(x1), shape_of(x2)
+    shape = broadcast_shapes(shape1, shape2, operation="vecdot")
+    # The standard counts the axis from the end; a non-negative one counts in the broadcast shape.
+    from_end = axis - len(shape) if axis >= 0 else axis
+    if not -builtins.min(len(shape1), len(shape2)) <= from_end <= -1:
+        raise ShapeError(f"vecdot of shapes {shape1} and {shape2}: axis {axis} is not an axis of both")
+    if shape1[from_end] != shape2[from_end]:
+        raise ShapeError(f"vecdot of shapes {shape1} and {shape2}: sizes {shape1[from_end]} and {shape2[from_end]} along axis {axis} differ")
+    return generic.vecdot(x1, x2, axis=from_end, xp=_this)
+
+
+def matrix_transpose(x: mx.array, /) -> mx.array:
+    return generic.matrix_transpose(x, xp=_this)
+
+
+# ----------------------------------------------------------------- manipulation
+def reshape(x: mx.array, /, shape: Sequence[int], *, copy: builtins.bool | None = None) -> mx.array:
+    try:
+        return mx.reshape(x, tuple(shape))
+    except ValueError as error:
+        raise ShapeError(f"cannot reshape an array of shape {tuple(x.shape)} into shape {tuple(shape)}") from error
+
+
+def permute_dims(x: mx.array, /, axes: Sequence[int]) -> mx.array:
+    return mx.transpose(x, list(axes))
+
+
+def expand_dims(x: mx.array, /, *, axis: int = 0) -> mx.array:
+    return mx.expand_dims(x, axis)
+
+
+def squeeze(x: mx.array, /, axis: int | Sequence[int]) -> mx.array:
+    """Remove axes of size 1; :class:`ShapeError` for an axis whose size is not 1."""
+    try:
+        return mx.squeeze(x, axis=_axes(axis))
+    except ValueError as error:
+        raise ShapeError(f"cannot squeeze axis {axis} of an array of shape {tuple(x.shape)}: its size is not 1") from error
+
+
+def concat(arrays: Sequence[mx.array], /, *, axis: int | None = 0) -> mx.array:
+    arrays = list(arrays)
+    if axis is None:
+        return mx.concatenate([mx.reshape(a, (-1,)) for a in arrays], axis=0)
+    try:
+        return mx.concatenate(arrays, axis=axis)
+    except ValueError as error:
+        raise ShapeError(f"cannot concat shapes {[tuple(a.shape) for a in arrays]} along axis {axis}") from error
+
+
+def stack(arrays: Sequence[mx.array], /, *, axis: int = 0) -> mx.array:
+    arrays = list(arrays)
+    if len({tuple(a.shape) for a in arrays}) > 1:
+        raise ShapeError(f"stack needs arrays of one shape, got {[tuple(a.shape) for a in arrays]}")
+    return mx.stack(arrays, axis=axis)
+
+
+def unstack(x: mx.array, /, *, axis: int = 0) -> tuple:
+    """The slices of ``x`` along ``axis``, as a tuple."""
+    moved = mx.moveaxis(x, axis, 0)
+    return tuple(moved[i] for i in range(moved.shape[0]))
+
+
+def broadcast_to(x: mx.array, /, shape: Sequence[int]) -> mx.array:
+    shape = tuple(shape)
+    if broadcast_shapes(shape_of(x), shape, operation="broadcast_to") != shape:
+        raise BroadcastError(shape_of(x), shape, operation="broadcast_to")
+    return mx.broadcast_to(x, shape)
+
+
+def broadcast_arrays(*arrays: mx.array) -> list:
+    return generic.broadcast_arrays(*arrays, xp=_this)
+
+
+def flip(x: mx.array, /, *, axis: int | Sequence[int] | None = None) -> mx.array:
+    """Reverse the order of elements along ``axis`` (every axis when None)."""
+    axes = range(x.ndim) if axis is None else ((axis,) if isinstance(axis, int) else axis)
+    index = [slice(None)] * x.ndim
+    for a in axes:
+        index[generic.normalize_axis(a, x.ndim)] = slice(None, None, -1)
+    return x[tuple(index)]
+
+
+def roll(x: mx.array, /, shift: int | tuple[int, ...], *, axis: int | tuple[int, ...] | None = None) -> mx.array:
+    return mx.roll(x, shift, axis=axis)
+
+
+def tile(x: mx.array, repetitions: Sequence[int], /) -> mx.array:
+    return mx.tile(x, list(repetitions))
+
+
+def repeat(x: mx.array, repeats: int | mx.array, /, *, axis: int | None = None) -> mx.array:
+    """Each element repeated ``repeats`` times along ``axis`` (of the flattened array when
+    None). An array of repeats needs its values, so it cannot be used inside ``compile``."""
+    if axis is None:
+        x, axis = mx.reshape(x, (-1,)), 0
+    if isinstance(repeats, int):
+        return mx.repeat(x, repeats, axis=axis)
+    counts = np.asarray(repeats).astype(np.int64).reshape(-1)
+    positions = np.repeat(np.arange(x.shape[axis]), counts if counts.size > 1 else int(counts[0]))
+    return mx.take(x, mx.array(positions, dtype=mx.int32), axis=axis)
+
+
+def moveaxis(x: mx.array, source: int | Sequence[int], destination: int | Sequence[int], /) -> mx.array:
+    if isinstance(source, int) and isinstance(destination, int):
+        return mx.moveaxis(x, source, destination)
+    sources = [generic.normalize_axis(a, x.ndim) for a in source]
+    destinations = [generic.normalize_axis(a, x.ndim) for a in destination]
+    if len(sources) != len(destinations):
+        raise ValueError(f"moveaxis needs as many destinations as sources, got {source} and {destination}")
+    order = [a for a in range(x.ndim) if a not in sources]
+    for where_to, axis in sorted(zip(destinations, sources)):
+        order.insert(where_to, axis)
+    return mx.transpose(x, order)
+
+
+# ------------------------------------------------------------ searching, indexing
+def argmax(x: mx.array, /, *, axis: int | None = None, keepdims: builtins.bool = False) -> mx.array:
+    """Index of the first largest element, in the default index dtype (int32; MLX gives uint32)."""
+    return mx.argmax(x, axis=axis, keepdims=keepdims).astype(_MX_DTYPE[DEFAULT_INDEX])
+
+
+def argmin(x: mx.array, /, *, axis: int | None = None, keepdims: builtins.bool = False) -> mx.array:
+    """Index of the first smallest element, in the default index dtype (int32; MLX gives uint32)."""
+    return mx.argmin(x, axis=axis, keepdims=keepdims).astype(_MX_DTYPE[DEFAULT_INDEX])
+
+
+def take(x: mx.array, indices: Any, /, *, axis: int | None = None) -> mx.array:
+    """Elements of ``x`` at the 1-D integer ``indices`` along ``axis`` (needed for rank > 1).
+    Repeated indices add up in the gradient. Indices are not bounds-checked (the standard
+    does not ask it, and checking would force MLX's lazy graph to run)."""
+    if axis is None:
+        if x.ndim != 1:
+            raise ValueError(f"take needs an axis for arrays of rank > 1, got shape {tuple(x.shape)}")
+        axis = 0
+    return mx.take(x, asarray(indices), axis=axis)
+
+
+def take_along_axis(x: mx.array, indices: mx.array, /, *, axis: int = -1) -> mx.array:
+    """Elements of ``x`` at ``indices`` (an array of ``x``'s rank) along ``axis``."""
+    indices = asarray(indices)
+    if indices.ndim != x.ndim:
+        raise ShapeError(f"take_along_axis needs indices of the rank of x, got shapes {tuple(indices.shape)} and {tuple(x.shape)}")
+    return mx.take_along_axis(x, indices, axis=axis)
+
+
+def sort(x: mx.array, /, *, axis: int = -1, descending: builtins.bool = False, stable: builtins.bool = True) -> mx.array:
+    """Sorted along ``axis``; the gradient goes back to each element's original place."""
+    result = mx.sort(x, axis=axis)
+    return flip(result, axis=axis) if descending else result
+
+
+def argsort(x: mx.array, /, *, axis: int = -1, descending: builtins.bool = False, stable: builtins.bool = True) -> mx.array:
+    """Indices that sort ``x`` along ``axis``, equal values in their original order, in
+    the default index dtype (int32; MLX gives uint32). MLX's argsort is stable."""
+    index_dtype = _MX_DTYPE[DEFAULT_INDEX]
+    if descending:
+        # A stable descending order: sort the reversed array ascending, then map the
+        # positions back, so equal values keep their original order.
+        reversed_order = mx.argsort(flip(x, axis=axis), axis=axis).astype(index_dtype)
+        return (x.shape[axis] - 1) - flip(reversed_order, axis=axis)
+    return mx.argsort(x, axis=axis).astype(index_dtype)
+
+
+# ------------------------------------------------------------------ data types
+def astype(x: mx.array, dtype: Any, /, *, copy: builtins.bool = True, device: Any = None) -> mx.array:
+    target = _mx_dtype(dtype)
+    if x.dtype == target and not copy:
+        return x
+    return x.astype(target)
+
+
+_this = sys.modules[__name__]

@@ -1,0 +1,118 @@
+"""The TensorFlow backend: tensors on a CPU or a GPU, differentiated by ``tf.GradientTape``
+and compiled by ``tf.function(jit_compile=True)`` (XLA).
+
+Nothing here changes TensorFlow's global state: no NumPy behaviour switch, no device
+policy, no float64 default.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable
+
+import numpy as np
+import tensorflow as tf
+
+from portable_dl.backend import Backend
+
+from . import namespace
+
+
+class TensorFlowBackend(Backend):
+    name = "tensorflow"
+
+    @property
+    def version(self) -> str:
+        return tf.__version__
+
+    def devices(self) -> list[str]:
+        """``["gpu:0", ..., "cpu"]`` where TensorFlow sees GPUs (it places work on the first
+        by default), else ``["cpu"]``."""
+        return namespace._device_strings()
+
+    def canonical_device(self, device: str) -> str:
+        """``"/device:GPU:0"``, ``"GPU:0"``, ``"gpu"`` -> ``"gpu:0"``; ``"cpu:0"`` -> ``"cpu"``."""
+        kind, _, index = str(device).lower().lstrip("/").replace("device:", "").partition(":")
+        if kind == "cpu":
+            return "cpu"
+        return f"{kind}:{index or 0}"
+
+    @property
+    def xp(self) -> Any:
+        return namespace
+
+    def owns(self, x: Any) -> bool:
+        """Eager tensors, variables, and symbolic tensors inside ``tf.function``."""
+        return isinstance(x, (tf.Tensor, tf.Variable))
+
+    # ------------------------------------------------------------ data in and out
+    def asarray(self, x: Any, dtype: Any = None) -> tf.Tensor:
+        target = None if dtype is None else self.dtype(dtype)
+        if isinstance(x, tf.Tensor) and self._is_here(x) and (target is None or x.dtype == target):
+            return x
+        with tf.device(namespace._tf_device_name(self.device)):
+            tensor = namespace.asarray(x, dtype=target)
+            # A tensor made elsewhere is copied onto this backend's device.
+            return tf.identity(tensor) if isinstance(x, (tf.Tensor, tf.Variable)) and not self._is_here(tensor) else tensor
+
+    def _is_here(self, x: tf.Tensor) -> bool:
+        """Whether ``x`` lives on this backend's device (symbolic tensors count as here:
+        placement inside a traced function is TensorFlow's)."""
+        if not tf.executing_eagerly() or not hasattr(x, "device") or not x.device:
+            return True
+        return self.canonical_device(x.device.rsplit("device:", 1)[-1]) == self.device
+
+    def is_concrete(self, x: Any) -> bool:
+        # Inside tf.function tensors are symbolic: no values until the graph runs.
+        return tf.executing_eagerly() and hasattr(x, "numpy")
+
+    def to_numpy(self, x: Any) -> np.ndarray:
+        if isinstance(x, (tf.Tensor, tf.Variable)) and hasattr(x, "numpy"):
+            try:
+                return np.asarray(x.numpy())
+            except (AttributeError, NotImplementedError, TypeError) as error:
+                raise TypeError(f"to_numpy needs a computed tensor; a symbolic tensor inside tf.function has no value yet: {x}") from error
+        return np.asarray(x)
+
+    # ------------------------------------------------------------------ autodiff
+    def _value_and_grad_of_leaves(self, f: Callable, leaves: list) -> tuple[Any, Any, list]:
+        """Reverse mode with ``tf.GradientTape``, eagerly or inside ``tf.function``.
+
+        Leaves are read into tensors and watched; leaves the value does not depend on get
+        zeros (``UnconnectedGradients.ZERO``); sparse gradients (``IndexedSlices`` from
+        ``take``) are made dense, in the leaf's dtype and shape.
+        """
+        tensors = [tf.convert_to_tensor(leaf) for leaf in leaves]
+        with tf.device(namespace._tf_device_name(self.device)):
+            with tf.GradientTape(watch_accessed_variables=False) as tape:
+                for tensor in tensors:
+                    tape.watch(tensor)
+                value, aux = f(tensors)
+            gradients = tape.gradient(value, tensors, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+            dense = [tf.cast(tf.convert_to_tensor(g), t.dtype) for g, t in zip(gradients, tensors)]
+        return value, aux, dense
+
+    # ----------------------------------------------------------- compile and sync
+    def compile(self, f: Callable) -> Callable:
+        """``f`` traced by ``tf.function`` and compiled by XLA (``jit_compile=True``), run on
+        this backend's device. ``reduce_retracing`` lets one trace serve inputs of several
+        shapes where XLA allows; a new shape otherwise costs one trace and one compilation.
+
+        AutoGraph is off: functions written against ``xp`` branch on Python values
+        (shapes, flags), never on tensor values, so rewriting their source into graph
+        control flow would only cost tracing time (and warnings about lambdas)."""
+        compiled = tf.function(f, jit_compile=True, reduce_retracing=True, autograph=False)
+        device = namespace._tf_device_name(self.device)
+
+        @functools.wraps(f)
+        def run_compiled(*args: Any, **kwargs: Any) -> Any:
+            with tf.device(device):
+                return compiled(*args, **kwargs)
+
+        return run_compiled
+
+    def synchronize(self, tree: Any = None) -> Any:
+        """Wait for every queued op on every device (GPU kernels run asynchronously)."""
+        if tf.executing_eagerly():  # inside a traced function there is nothing to wait for
+            tf.test.experimental.sync_devices()
+        return tree

@@ -1,0 +1,1036 @@
+"""The array-API namespace of the TensorFlow backend, written over plain ``tf`` ops.
+
+Not built on ``tf.experimental.numpy``: that module follows NumPy 1.16 (``float32 + 1.5``
+gives float64) and its full behaviour needs a switch of TensorFlow's global state, which a
+library must not flip. Every function here is an ordinary ``tf`` op, so ``tf.GradientTape``
+differentiates it and ``tf.function(jit_compile=True)`` compiles it with XLA.
+
+Type promotion. TensorFlow promotes nothing (``float32 + float64`` is an error), so every
+function that combines arrays first casts its operands to the dtype the standard's
+promotion table gives (:mod:`portable_dl.backends._common.promotion`). Python scalars are
+weak: they take the array's dtype.
+
+Default dtypes (our choice, the same as NumPy and PyTorch): Python floats become float32
+(TensorFlow's own default, and the dtype deep learning computes in); Python ints become
+int64, integer sums accumulate in int64, and argmax/argmin/argsort return int64.
+
+Gradient conventions, where TensorFlow's own differ: ``maximum``/``minimum`` give all the
+gradient to the first argument at ties; ours split it evenly (a custom gradient).
+``max``/``min`` reductions already split ties evenly (TensorFlow's ReduceMax gradient
+divides by the number of tied elements); ``abs'(0) = 0`` and ``sign``, ``floor``, ``ceil``,
+``round`` have zero gradient in TensorFlow too.
+
+Shape errors: TensorFlow raises ``InvalidArgumentError`` when it runs eagerly and
+``ValueError`` while tracing; both become :class:`portable_dl.BroadcastError` or
+:class:`portable_dl.ShapeError` naming the shapes.
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import math
+import sys
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from portable_dl.backend import DTYPE_NAMES
+from portable_dl.errors import BroadcastError, DTypeError, ShapeError
+
+from .._common import generic
+from .._common.broadcasting import (
+    broadcast_shapes,
+    checks_matmul_shapes,
+    matmul_shape,
+    raises_broadcast_error,
+    shape_of,
+)
+from .._common.promotion import KIND_OF, promote_names, promote_with_scalar
+
+__array_api_version__ = "2023.12"
+
+# ---------------------------------------------------------------- dtypes, constants
+bool = tf.bool
+int8, int16, int32, int64 = tf.int8, tf.int16, tf.int32, tf.int64
+uint8, uint16, uint32, uint64 = tf.uint8, tf.uint16, tf.uint32, tf.uint64
+float32, float64 = tf.float32, tf.float64
+
+e, pi, inf, nan, newaxis = math.e, math.pi, math.inf, math.nan, None
+
+DEFAULT_FLOAT = "float32"
+DEFAULT_INTEGER = "int64"
+DEFAULT_INDEX = "int64"
+
+_TF_DTYPE = {name: getattr(tf, name) for name in DTYPE_NAMES}
+
+
+def _dtype_name(dtype: Any) -> str:
+    """The standard's name of a dtype spelled as a ``tf.DType``, a string, a NumPy dtype
+    or a Python type."""
+    if isinstance(dtype, tf.DType):
+        name = dtype.name
+    elif isinstance(dtype, str):
+        name = dtype
+    else:
+        try:
+            name = np.dtype(dtype).name
+        except TypeError:
+            raise DTypeError(f"{dtype!r} is not a dtype") from None
+    if name not in _TF_DTYPE:
+        raise DTypeError(f"{dtype!r} is not one of the dtypes portable_dl supports: {', '.join(DTYPE_NAMES)}")
+    return name
+
+
+def _tf_dtype(dtype: Any) -> tf.DType:
+    return _TF_DTYPE[_dtype_name(dtype)]
+
+
+def _is_tensor(x: Any) -> builtins.bool:
+    return isinstance(x, (tf.Tensor, tf.Variable))
+
+
+def _is_python_scalar(x: Any) -> builtins.bool:
+    return isinstance(x, (builtins.bool, int, float))
+
+
+def _kind(x: tf.Tensor) -> str:
+    return KIND_OF[x.dtype.name]
+
+
+def _is_floating(x: tf.Tensor) -> builtins.bool:
+    return x.dtype.is_floating
+
+
+# ------------------------------------------------------------- devices, info
+def _tf_device_name(device: str) -> str:
+    """TensorFlow's spelling of one of our device strings: ``"gpu:1"`` -> ``"/GPU:1"``."""
+    kind, _, index = str(device).lower().lstrip("/").replace("device:", "").partition(":")
+    return f"/{kind.upper()}:{index or 0}"
+
+
+def _placed(device: Any):
+    """A context that places new tensors on ``device`` (None: TensorFlow's default)."""
+    return contextlib.nullcontext() if device is None else tf.device(_tf_device_name(device))
+
+
+def _device_strings() -> list[str]:
+    gpus = [f"gpu:{i}" for i, _ in enumerate(tf.config.list_logical_devices("GPU"))]
+    return gpus + ["cpu"]
+
+
+class _NamespaceInfo:
+    """What ``__array_namespace_info__()`` returns: capabilities, devices, default dtypes."""
+
+    def capabilities(self) -> dict:
+        # Shapes are static under tf.function with XLA: no data-dependent output shapes.
+        return {"boolean indexing": False, "data-dependent shapes": False, "max dimensions": 254}
+
+    def default_device(self) -> str:
+        return _device_strings()[0]
+
+    def devices(self) -> list[str]:
+        return _device_strings()
+
+    def default_dtypes(self, *, device: Any = None) -> dict:
+        return {"real floating": _TF_DTYPE[DEFAULT_FLOAT], "complex floating": tf.complex64,
+                "integral": _TF_DTYPE[DEFAULT_INTEGER], "indexing": _TF_DTYPE[DEFAULT_INDEX]}
+
+    def dtypes(self, *, device: Any = None, kind: Any = None) -> dict:
+        return {name: dtype for name, dtype in _TF_DTYPE.items() if kind is None or isdtype(dtype, kind)}
+
+
+def __array_namespace_info__() -> _NamespaceInfo:
+    return _NamespaceInfo()
+
+
+@dataclass(frozen=True)
+class FloatInfo:
+    """Machine limits of a floating dtype, as the standard's ``finfo`` describes them."""
+
+    bits: int
+    eps: float
+    max: float
+    min: float
+    smallest_normal: float
+    dtype: tf.DType
+
+
+@dataclass(frozen=True)
+class IntegerInfo:
+    """Limits of an integer dtype, as the standard's ``iinfo`` describes them."""
+
+    bits: int
+    max: int
+    min: int
+    dtype: tf.DType
+
+
+def finfo(type: Any, /) -> FloatInfo:
+    """Limits of a floating dtype (or of an array's dtype)."""
+    name = _dtype_name(type.dtype if hasattr(type, "dtype") else type)
+    if KIND_OF[name] != "real floating":
+        raise DTypeError(f"finfo needs a floating dtype, got {name}")
+    info = np.finfo(name)
+    return FloatInfo(info.bits, float(info.eps), float(info.max), float(info.min), float(info.smallest_normal), _TF_DTYPE[name])
+
+
+def iinfo(type: Any, /) -> IntegerInfo:
+    """Limits of an integer dtype (or of an array's dtype)."""
+    name = _dtype_name(type.dtype if hasattr(type, "dtype") else type)
+    if KIND_OF[name] not in ("signed integer", "unsigned integer"):
+        raise DTypeError(f"iinfo needs an integer dtype, got {name}")
+    info = np.iinfo(name)
+    return IntegerInfo(info.bits, int(info.max), int(info.min), _TF_DTYPE[name])
+
+
+_KINDS = {
+    "bool": ("bool",),
+    "signed integer": ("signed integer",),
+    "unsigned integer": ("unsigned integer",),
+    "integral": ("signed integer", "unsigned integer"),
+    "real floating": ("real floating",),
+    "complex floating": (),
+    "numeric": ("signed integer", "unsigned integer", "real floating"),
+}
+
+
+def isdtype(dtype: Any, kind: Any) -> builtins.bool:
+    """Whether ``dtype`` is of ``kind``: a kind name, a dtype, or a tuple of them."""
+    if isinstance(kind, tuple):
+        return builtins.any(isdtype(dtype, k) for k in kind)
+    name = _dtype_name(dtype)
+    if isinstance(kind, str) and kind in _KINDS:
+        return KIND_OF[name] in _KINDS[kind]
+    if isinstance(kind, str) and kind not in _TF_DTYPE:
+        raise ValueError(f"unknown dtype kind {kind!r}; kinds are {', '.join(_KINDS)}")
+    return name == _dtype_name(kind)
+
+
+# ---------------------------------------------------------------- type promotion
+def _scalar_default_name(value: Any) -> str:
+    """The dtype a lone Python scalar becomes: bool, int64 or float32."""
+    if isinstance(value, builtins.bool):
+        return "bool"
+    if isinstance(value, int):
+        return DEFAULT_INTEGER
+    return DEFAULT_FLOAT
+
+
+def _promoted_name(operands: Sequence[Any]) -> str:
+    """The dtype name of an operation on ``operands`` (arrays, dtypes, Python scalars):
+    arrays and dtypes by the standard's table, then the weak Python scalars."""
+    strong = [o for o in operands if not _is_python_scalar(o)]
+    weak = [o for o in operands if _is_python_scalar(o)]
+    if strong:
+        name = promote_names(*(_dtype_name(o.dtype if hasattr(o, "dtype") else o) for o in strong))
+    else:
+        name = promote_names(*(_scalar_default_name(w) for w in weak))
+    for scalar in weak:
+        name = promote_with_scalar(name, scalar, DEFAULT_FLOAT, DEFAULT_INTEGER)
+    return name
+
+
+def result_type(*arrays_and_dtypes: Any) -> tf.DType:
+    """The dtype the standard's promotion gives these arrays, dtypes and Python scalars."""
+    return _TF_DTYPE[_promoted_name(arrays_and_dtypes)]
+
+
+def can_cast(from_: Any, to: Any, /) -> builtins.bool:
+    """Whether promotion can take ``from_`` (a dtype or an array) to ``to`` without a
+    change of kind downwards (float to int) or a loss of range within a kind."""
+    source = _dtype_name(from_.dtype if hasattr(from_, "dtype") else from_)
+    target = _dtype_name(to)
+    try:
+        return promote_names(source, target) == target
+    except DTypeError:
+        return False
+
+
+def _tensor(x: Any, dtype_name: str | None = None) -> tf.Tensor:
+    """``x`` as a tensor (a Variable is read), cast to ``dtype_name`` when given."""
+    if isinstance(x, tf.Variable):
+        x = tf.convert_to_tensor(x)
+    elif not isinstance(x, tf.Tensor):
+        # Straight to the target dtype: 0.1 through float32 would lose its float64 digits.
+        return asarray(x, dtype=dtype_name)
+    if dtype_name is not None and x.dtype.name != dtype_name:
+        x = tf.cast(x, _TF_DTYPE[dtype_name])
+    return x
+
+
+def _promoted(*operands: Any) -> list[tf.Tensor]:
+    """The operands as tensors of one dtype, by the standard's promotion rules."""
+    name = _promoted_name(operands)
+    return [_tensor(o, name) for o in operands]
+
+
+def _floating(x: Any) -> tf.Tensor:
+    """``x`` as a floating tensor: integers and bools move to the default float dtype,
+    as functions such as ``exp`` are defined on real numbers."""
+    x = _tensor(x)
+    return x if _is_floating(x) else tf.cast(x, _TF_DTYPE[DEFAULT_FLOAT])
+
+
+def _promoted_floating(*operands: Any) -> list[tf.Tensor]:
+    tensors = _promoted(*operands)
+    if _is_floating(tensors[0]):
+        return tensors
+    return [tf.cast(t, _TF_DTYPE[DEFAULT_FLOAT]) for t in tensors]
+
+
+# ----------------------------------------------------------------------- creation
+def _contains_tensor(obj: Any) -> builtins.bool:
+    if _is_tensor(obj):
+        return True
+    return isinstance(obj, (list, tuple)) and builtins.any(_contains_tensor(item) for item in obj)
+
+
+def asarray(obj: Any, /, *, dtype: Any = None, device: Any = None, copy: builtins.bool | None = None) -> tf.Tensor:
+    """A tensor from a tensor, NumPy array, nested sequence or Python scalar.
+
+    Without ``dtype``: tensors and NumPy arrays keep theirs; Python floats (also nested in
+    lists) become float32, Python ints int64, Python bools bool.
+    """
+    target = None if dtype is None else _tf_dtype(dtype)
+    with _placed(device):
+        if _is_tensor(obj):
+            tensor = tf.convert_to_tensor(obj)
+            if device is not None or copy:
+                tensor = tf.identity(tensor)
+        elif isinstance(obj, (list, tuple)) and _contains_tensor(obj):
+            tensor = tf.stack([asarray(item) for item in obj])
+        else:
+            array = np.asarray(obj)
+            from_python = not isinstance(obj, (np.ndarray, np.generic))
+            if target is None and from_python and array.dtype == np.float64:
+                array = array.astype(DEFAULT_FLOAT)  # Python floats: the default float dtype
+            elif target is None and from_python and array.dtype.kind in "iu":
+                array = array.astype(DEFAULT_INTEGER)
+            _dtype_name(array.dtype)  # DTypeError for complex, strings, objects
+            tensor = tf.convert_to_tensor(array)
+        if target is not None and tensor.dtype != target:
+            tensor = tf.cast(tensor, target)
+    return tensor
+
+
+def _shape(shape: Any) -> list[int]:
+    return [int(shape)] if isinstance(shape, int) else [int(d) for d in shape]
+
+
+def _fill_dtype(fill_value: Any, dtype: Any) -> tf.DType:
+    if dtype is not None:
+        return _tf_dtype(dtype)
+    if _is_tensor(fill_value):
+        return fill_value.dtype
+    return _TF_DTYPE[_scalar_default_name(fill_value)]
+
+
+def _fill_scalar(fill_value: Any, dtype: tf.DType) -> tf.Tensor:
+    """A 0-d tensor of ``dtype`` holding ``fill_value``; a Python float is rounded once,
+    straight to ``dtype`` (``tf.cast(0.1, float64)`` would pass through float32)."""
+    if _is_tensor(fill_value):
+        return tf.cast(fill_value, dtype)
+    return tf.constant(fill_value, dtype=dtype)
+
+
+def zeros(shape: Any, *, dtype: Any = None, device: Any = None) -> tf.Tensor:
+    with _placed(device):
+        return tf.zeros(_shape(shape), dtype=_tf_dtype(dtype or DEFAULT_FLOAT))
+
+
+def ones(shape: Any, *, dtype: Any = None, device: Any = None) -> tf.Tensor:
+    with _placed(device):
+        return tf.ones(_shape(shape), dtype=_tf_dtype(dtype or DEFAULT_FLOAT))
+
+
+def empty(shape: Any, *, dtype: Any = None, device: Any = None) -> tf.Tensor:
+    """Tensors are immutable and always initialised: an empty array is a zero array."""
+    return zeros(shape, dtype=dtype, device=device)
+
+
+def full(shape: Any, fill_value: Any, *, dtype: Any = None, device: Any = None) -> tf.Tensor:
+    target = _fill_dtype(fill_value, dtype)
+    with _placed(device):
+        return tf.fill(_shape(shape), _fill_scalar(fill_value, target))
+
+
+def zeros_like(x: Any, /, *, dtype: Any = None, device: Any = None) -> tf.Tensor:
+    x = _tensor(x)
+    with _placed(device):
+        return tf.zeros(tf.shape(x), dtype=x.dtype if dtype is None else _tf_dtype(dtype))
+
+
+def ones_like(x: Any, /, *, dtype: Any = None, device: Any = None) -> tf.Tensor:
+    x = _tensor(x)
+    with _placed(device):
+        return tf.ones(tf.shape(x), dtype=x.dtype if dtype is None else _tf_dtype(dtype))
+
+
+def empty_like(x: Any, /, *, dtype: Any = None, device: Any = None) -> tf.Tensor:
+    return zeros_like(x, dtype=dtype, device=device)
+
+
+def full_like(x: Any, /, fill_value: Any, *, dtype: Any = None, device: Any = None) -> tf.Tensor:
+    x = _tensor(x)
+    target = x.dtype if dtype is None else _tf_dtype(dtype)
+    with _placed(device):
+        return tf.fill(tf.shape(x), _fill_scalar(fill_value, target))
+
+
+def arange(start: Any, /, stop: Any = None, step: Any = 1, *, dtype: Any = None, device: Any = None) -> tf.Tensor:
+    """``start, start + step, ...`` below ``stop``: ``ceil((stop - start) / step)`` values,
+    each computed as ``start + i * step`` (as NumPy does, so float steps do not drift)."""
+    if stop is None:
+        start, stop = 0, start
+    if step == 0:
+        raise ValueError("arange needs a non-zero step")
+    count = builtins.max(int(math.ceil((stop - start) / step)), 0)
+    if dtype is None:
+        integral = builtins.all(isinstance(v, int) for v in (start, stop, step))
+        dtype = DEFAULT_INTEGER if integral else DEFAULT_FLOAT
+    target = _tf_dtype(dtype)
+    with _placed(device):
+        if target.is_integer:
+            return tf.cast(start + step * tf.range(count, dtype=tf.int64), target)
+        positions = tf.range(count, dtype=tf.float64)
+        return tf.cast(start + step * positions, target)
+
+
+def linspace(start: Any, stop: Any, /, num: int, *, dtype: Any = None, device: Any = None, endpoint: builtins.bool = True) -> tf.Tensor:
+    """``num`` evenly spaced values from ``start`` to ``stop`` (included when ``endpoint``),
+    computed in float64 and rounded once to ``dtype``."""
+    target = _tf_dtype(dtype or DEFAULT_FLOAT)
+    divisions = (num - 1) if endpoint else num
+    with _placed(device):
+        steps = tf.range(num, dtype=tf.float64)
+        step = (float(stop) - float(start)) / builtins.max(divisions, 1)
+        values = float(start) + steps * step
+        if endpoint and num > 1:
+            values = tf.concat([values[:-1], tf.constant([float(stop)], tf.float64)], axis=0)
+        return tf.cast(values, target)
+
+
+def eye(n_rows: int, n_cols: int | None = None, /, *, k: int = 0, dtype: Any = None, device: Any = None) -> tf.Tensor:
+    """Ones on the ``k``-th diagonal (above the main one for ``k > 0``), zeros elsewhere."""
+    n_cols = n_rows if n_cols is None else n_cols
+    with _placed(device):
+        rows = tf.range(n_rows)[:, None]
+        cols = tf.range(n_cols)[None, :]
+        return tf.cast(tf.equal(cols - rows, k), _tf_dtype(dtype or DEFAULT_FLOAT))
+
+
+def _triangle_mask(x: tf.Tensor, keep: Any) -> tf.Tensor:
+    rows = tf.range(tf.shape(x)[-2])[:, None]
+    cols = tf.range(tf.shape(x)[-1])[None, :]
+    return keep(cols - rows)
+
+
+def tril(x: Any, /, *, k: int = 0) -> tf.Tensor:
+    """Elements on and below the ``k``-th diagonal of the last two axes; zeros above."""
+    x = _tensor(x)
+    return tf.where(_triangle_mask(x, lambda offset: offset <= k), x, tf.zeros_like(x))
+
+
+def triu(x: Any, /, *, k: int = 0) -> tf.Tensor:
+    """Elements on and above the ``k``-th diagonal of the last two axes; zeros below."""
+    x = _tensor(x)
+    return tf.where(_triangle_mask(x, lambda offset: offset >= k), x, tf.zeros_like(x))
+
+
+# --------------------------------------------------------------- element-wise, one
+def _float_function(tf_function: Any, name: str):
+    def function(x: Any, /) -> tf.Tensor:
+        return tf_function(_floating(x))
+
+    function.__name__ = function.__qualname__ = name
+    function.__doc__ = f"Element-wise {name} of a floating array (integers move to float32); same shape."
+    return function
+
+
+exp = _float_function(tf.math.exp, "exp")
+expm1 = _float_function(tf.math.expm1, "expm1")
+log = _float_function(tf.math.log, "log")
+log1p = _float_function(tf.math.log1p, "log1p")
+sqrt = _float_function(tf.math.sqrt, "sqrt")
+reciprocal = _float_function(tf.math.reciprocal, "reciprocal")
+sin, cos, tan = (_float_function(f, n) for f, n in ((tf.math.sin, "sin"), (tf.math.cos, "cos"), (tf.math.tan, "tan")))
+asin, acos, atan = (_float_function(f, n) for f, n in ((tf.math.asin, "asin"), (tf.math.acos, "acos"), (tf.math.atan, "atan")))
+sinh, cosh, tanh = (_float_function(f, n) for f, n in ((tf.math.sinh, "sinh"), (tf.math.cosh, "cosh"), (tf.math.tanh, "tanh")))
+asinh, acosh, atanh = (_float_function(f, n) for f, n in ((tf.math.asinh, "asinh"), (tf.math.acosh, "acosh"), (tf.math.atanh, "atanh")))
+
+
+def log2(x: Any, /) -> tf.Tensor:
+    x = _floating(x)
+    return tf.math.log(x) / tf.constant(math.log(2.0), x.dtype)
+
+
+def log10(x: Any, /) -> tf.Tensor:
+    x = _floating(x)
+    return tf.math.log(x) / tf.constant(math.log(10.0), x.dtype)
+
+
+def negative(x: Any, /) -> tf.Tensor:
+    return tf.math.negative(_tensor(x))
+
+
+def positive(x: Any, /) -> tf.Tensor:
+    return _tensor(x)
+
+
+def abs(x: Any, /) -> tf.Tensor:
+    """``|x|``; the gradient at 0 is 0 (TensorFlow's own, ``sign(x) * g``)."""
+    x = _tensor(x)
+    return x if _kind(x) in ("unsigned integer", "bool") else tf.math.abs(x)
+
+
+def sign(x: Any, /) -> tf.Tensor:
+    """-1, 0 or 1 (NaN stays NaN); zero gradient."""
+    return tf.math.sign(_tensor(x))
+
+
+def square(x: Any, /) -> tf.Tensor:
+    return tf.math.square(_tensor(x))
+
+
+def _integers_unchanged(tf_function: Any, name: str, doc: str):
+    def function(x: Any, /) -> tf.Tensor:
+        x = _tensor(x)
+        return tf_function(x) if _is_floating(x) else x
+
+    function.__name__ = function.__qualname__ = name
+    function.__doc__ = doc
+    return function
+
+
+floor = _integers_unchanged(tf.math.floor, "floor", "Largest integer <= x, in x's dtype; zero gradient.")
+ceil = _integers_unchanged(tf.math.ceil, "ceil", "Smallest integer >= x, in x's dtype; zero gradient.")
+round = _integers_unchanged(tf.math.round, "round", "Nearest integer, halves to even (as the standard says); zero gradient.")
+
+
+def _truncate(x: tf.Tensor) -> tf.Tensor:
+    return tf.where(x < 0, tf.math.ceil(x), tf.math.floor(x))
+
+
+trunc = _integers_unchanged(_truncate, "trunc", "x rounded towards zero, in x's dtype; zero gradient.")
+
+
+def isnan(x: Any, /) -> tf.Tensor:
+    x = _tensor(x)
+    return tf.math.is_nan(x) if _is_floating(x) else tf.zeros(tf.shape(x), tf.bool)
+
+
+def isinf(x: Any, /) -> tf.Tensor:
+    x = _tensor(x)
+    return tf.math.is_inf(x) if _is_floating(x) else tf.zeros(tf.shape(x), tf.bool)
+
+
+def isfinite(x: Any, /) -> tf.Tensor:
+    x = _tensor(x)
+    return tf.math.is_finite(x) if _is_floating(x) else tf.ones(tf.shape(x), tf.bool)
+
+
+def logical_not(x: Any, /) -> tf.Tensor:
+    return tf.math.logical_not(_tensor(x, "bool"))
+
+
+# --------------------------------------------------------------- element-wise, two
+def _binary(tf_function: Any, name: str, floating: builtins.bool = False):
+    """``tf_function`` on both operands promoted to one dtype (the default float when
+    ``floating`` and both are integers), raising BroadcastError for shapes that do not
+    broadcast."""
+
+    def function(x1: Any, x2: Any, /) -> tf.Tensor:
+        a, b = (_promoted_floating if floating else _promoted)(x1, x2)
+        return tf_function(a, b)
+
+    function.__name__ = function.__qualname__ = name
+    function.__doc__ = f"Element-wise {name} of two broadcast arrays, in their promoted dtype."
+    return raises_broadcast_error(function, name)
+
+
+add = _binary(tf.math.add, "add")
+subtract = _binary(tf.math.subtract, "subtract")
+multiply = _binary(tf.math.multiply, "multiply")
+divide = _binary(tf.math.truediv, "divide", floating=True)
+floor_divide = _binary(tf.math.floordiv, "floor_divide")
+remainder = _binary(tf.math.floormod, "remainder")  # the sign of the divisor, as in Python
+pow = _binary(tf.math.pow, "pow")
+atan2 = _binary(tf.math.atan2, "atan2", floating=True)
+equal = _binary(tf.math.equal, "equal")
+not_equal = _binary(tf.math.not_equal, "not_equal")
+less = _binary(tf.math.less, "less")
+less_equal = _binary(tf.math.less_equal, "less_equal")
+greater = _binary(tf.math.greater, "greater")
+greater_equal = _binary(tf.math.greater_equal, "greater_equal")
+
+
+def _logical(tf_function: Any, name: str):
+    def function(x1: Any, x2: Any, /) -> tf.Tensor:
+        return tf_function(_tensor(x1, "bool"), _tensor(x2, "bool"))
+
+    function.__name__ = function.__qualname__ = name
+    function.__doc__ = f"Element-wise {name} of two broadcast boolean arrays."
+    return raises_broadcast_error(function, name)
+
+
+logical_and = _logical(tf.math.logical_and, "logical_and")
+logical_or = _logical(tf.math.logical_or, "logical_or")
+logical_xor = _logical(tf.math.logical_xor, "logical_xor")
+
+
+def _broadcast_together(a: tf.Tensor, b: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """Both tensors broadcast to their common shape; the gradient of ``broadcast_to``
+    sums each back to its operand's shape."""
+    if a.shape.is_fully_defined() and b.shape.is_fully_defined() and a.shape == b.shape:
+        return a, b
+    shape = tf.broadcast_dynamic_shape(tf.shape(a), tf.shape(b))
+    return tf.broadcast_to(a, shape), tf.broadcast_to(b, shape)
+
+
+@tf.custom_gradient
+def _maximum_splitting_ties(a: tf.Tensor, b: tf.Tensor):
+    def gradient(upstream: tf.Tensor):
+        share_of_a = tf.where(a > b, 1.0, tf.where(tf.equal(a, b), 0.5, 0.0))
+        share_of_a = tf.cast(share_of_a, upstream.dtype)
+        return upstream * share_of_a, upstream * (1 - share_of_a)
+
+    return tf.math.maximum(a, b), gradient
+
+
+@tf.custom_gradient
+def _minimum_splitting_ties(a: tf.Tensor, b: tf.Tensor):
+    def gradient(upstream: tf.Tensor):
+        share_of_a = tf.where(a < b, 1.0, tf.where(tf.equal(a, b), 0.5, 0.0))
+        share_of_a = tf.cast(share_of_a, upstream.dtype)
+        return upstream * share_of_a, upstream * (1 - share_of_a)
+
+    return tf.math.minimum(a, b), gradient
+
+
+def _maximum(x1: Any, x2: Any, /) -> tf.Tensor:
+    """The larger of each pair; at ties each operand gets half of the gradient
+    (TensorFlow's own Maximum gradient gives it all to ``x1``)."""
+    a, b = _promoted(x1, x2)
+    if not _is_floating(a):
+        return tf.math.maximum(a, b)
+    return _maximum_splitting_ties(*_broadcast_together(a, b))
+
+
+def _minimum(x1: Any, x2: Any, /) -> tf.Tensor:
+    """The smaller of each pair; at ties each operand gets half of the gradient."""
+    a, b = _promoted(x1, x2)
+    if not _is_floating(a):
+        return tf.math.minimum(a, b)
+    return _minimum_splitting_ties(*_broadcast_together(a, b))
+
+
+_maximum.__name__, _minimum.__name__ = "maximum", "minimum"
+maximum = raises_broadcast_error(_maximum, "maximum")
+minimum = raises_broadcast_error(_minimum, "minimum")
+
+
+def _logaddexp(x1: Any, x2: Any, /) -> tf.Tensor:
+    """``log(exp(x1) + exp(x2))`` as ``max + log1p(exp(-|x1 - x2|))``: no overflow for
+    large arguments; the gradient is ``sigmoid(x1 - x2)``, 1/2 each at ties."""
+    a, b = _promoted_floating(x1, x2)
+    larger = _maximum(a, b)
+    result = larger + tf.math.log1p(tf.math.exp(-tf.math.abs(a - b)))
+    # Equal infinities make a - b NaN; the answer is the infinity itself.
+    same_infinity = tf.logical_and(tf.math.is_inf(larger), tf.equal(a, b))
+    return tf.where(same_infinity, larger, result)
+
+
+def _hypot(x1: Any, x2: Any, /) -> tf.Tensor:
+    """``sqrt(x1**2 + x2**2)`` scaled by the larger magnitude, so that it neither
+    overflows nor underflows; 0 (gradient 0) at the origin."""
+    a, b = _promoted_floating(x1, x2)
+    larger = _maximum(tf.math.abs(a), tf.math.abs(b))
+    at_origin = tf.equal(larger, 0)
+    safe = tf.where(at_origin, tf.ones_like(larger), larger)
+    u = tf.where(at_origin, tf.ones_like(larger), a / safe)
+    v = tf.where(at_origin, tf.zeros_like(larger), b / safe)
+    return larger * tf.math.sqrt(u * u + v * v)
+
+
+def _copysign(x1: Any, x2: Any, /) -> tf.Tensor:
+    """``|x1|`` with the sign bit of ``x2`` (so ``-0.0`` counts as negative)."""
+    a, b = _promoted_floating(x1, x2)
+    a, b = _broadcast_together(a, b)
+    bits = tf.bitcast(b, tf.int32 if b.dtype == tf.float32 else tf.int64)
+    return tf.where(bits < 0, -tf.math.abs(a), tf.math.abs(a))
+
+
+_logaddexp.__name__, _hypot.__name__, _copysign.__name__ = "logaddexp", "hypot", "copysign"
+logaddexp = raises_broadcast_error(_logaddexp, "logaddexp")
+hypot = raises_broadcast_error(_hypot, "hypot")
+copysign = raises_broadcast_error(_copysign, "copysign")
+
+
+def _where(condition: Any, x1: Any, x2: Any, /) -> tf.Tensor:
+    """``x1`` where ``condition`` holds, else ``x2``; all three broadcast together."""
+    a, b = _promoted(x1, x2)
+    return tf.where(_tensor(condition, "bool"), a, b)
+
+
+_where.__name__ = "where"
+where = raises_broadcast_error(_where, "where")
+
+
+def clip(x: Any, /, min: Any = None, max: Any = None) -> tf.Tensor:
+    """Clamp ``x`` to ``[min, max]``; gradient 1 on the closed interval (see ``generic.clip``)."""
+    return generic.clip(_tensor(x), min, max, xp=_this)
+
+
+# ------------------------------------------------------------------- reductions
+def _axes(axis: Any) -> Any:
+    return list(axis) if isinstance(axis, (tuple, list)) else axis
+
+
+def _check_axes(x: tf.Tensor, axis: Any) -> None:
+    ndim = x.shape.rank
+    for a in (axis if isinstance(axis, (tuple, list)) else () if axis is None else (axis,)):
+        generic.normalize_axis(a, ndim)
+
+
+def _accumulator(x: tf.Tensor, dtype: Any) -> tf.Tensor:
+    """``x`` cast for a sum or product: to ``dtype`` when given, else small integers and
+    bools to the default integer dtype (unsigned to uint64), as the standard says."""
+    if dtype is not None:
+        return tf.cast(x, _tf_dtype(dtype))
+    kind = _kind(x)
+    if kind in ("signed integer", "bool"):
+        return tf.cast(x, _TF_DTYPE[DEFAULT_INTEGER])
+    if kind == "unsigned integer":
+        return tf.cast(x, tf.uint64)
+    return x
+
+
+def sum(x: Any, /, *, axis: Any = None, dtype: Any = None, keepdims: builtins.bool = False) -> tf.Tensor:
+    x = _tensor(x)
+    _check_axes(x, axis)
+    return tf.math.reduce_sum(_accumulator(x, dtype), axis=_axes(axis), keepdims=keepdims)
+
+
+def prod(x: Any, /, *, axis: Any = None, dtype: Any = None, keepdims: builtins.bool = False) -> tf.Tensor:
+    """Product over ``axis``; TensorFlow's gradient (exclusive cumulative products) is
+    exact where elements are zero."""
+    x = _tensor(x)
+    _check_axes(x, axis)
+    return tf.math.reduce_prod(_accumulator(x, dtype), axis=_axes(axis), keepdims=keepdims)
+
+
+def mean(x: Any, /, *, axis: Any = None, keepdims: builtins.bool = False) -> tf.Tensor:
+    x = _floating(x)
+    _check_axes(x, axis)
+    return tf.math.reduce_mean(x, axis=_axes(axis), keepdims=keepdims)
+
+
+def max(x: Any, /, *, axis: Any = None, keepdims: builtins.bool = False) -> tf.Tensor:
+    """Largest element; tied maxima share the gradient equally (TensorFlow's own rule)."""
+    x = _tensor(x)
+    _check_axes(x, axis)
+    return tf.math.reduce_max(x, axis=_axes(axis), keepdims=keepdims)
+
+
+def min(x: Any, /, *, axis: Any = None, keepdims: builtins.bool = False) -> tf.Tensor:
+    """Smallest element; tied minima share the gradient equally (TensorFlow's own rule)."""
+    x = _tensor(x)
+    _check_axes(x, axis)
+    return tf.math.reduce_min(x, axis=_axes(axis), keepdims=keepdims)
+
+
+def var(x: Any, /, *, axis: Any = None, correction: float = 0.0, keepdims: builtins.bool = False) -> tf.Tensor:
+    """``sum((x - mean)**2) / (N - correction)`` over ``axis``."""
+    return generic.var(_floating(x), axis=axis, correction=correction, keepdims=keepdims, xp=_this)
+
+
+def std(x: Any, /, *, axis: Any = None, correction: float = 0.0, keepdims: builtins.bool = False) -> tf.Tensor:
+    """The square root of :func:`var`."""
+    return generic.std(_floating(x), axis=axis, correction=correction, keepdims=keepdims, xp=_this)
+
+
+def all(x: Any, /, *, axis: Any = None, keepdims: builtins.bool = False) -> tf.Tensor:
+    x = _tensor(x, "bool")
+    _check_axes(x, axis)
+    return tf.math.reduce_all(x, axis=_axes(axis), keepdims=keepdims)
+
+
+def any(x: Any, /, *, axis: Any = None, keepdims: builtins.bool = False) -> tf.Tensor:
+    x = _tensor(x, "bool")
+    _check_axes(x, axis)
+    return tf.math.reduce_any(x, axis=_axes(axis), keepdims=keepdims)
+
+
+def cumulative_sum(x: Any, /, *, axis: int | None = None, dtype: Any = None, include_initial: builtins.bool = False) -> tf.Tensor:
+    """Running sums along ``axis`` (optional for 1-D arrays); with ``include_initial`` a
+    leading zero, so the result is one longer along ``axis``."""
+    x = _accumulator(_tensor(x), dtype)
+    if axis is None:
+        if x.shape.rank != 1:
+            raise ValueError(f"cumulative_sum needs an axis for arrays of rank > 1, got shape {shape_of(x)}")
+        axis = 0
+    axis = generic.normalize_axis(axis, x.shape.rank)
+    result = tf.math.cumsum(x, axis=axis)
+    if include_initial:
+        zero_shape = tf.tensor_scatter_nd_update(tf.shape(result), [[axis]], [1])
+        result = tf.concat([tf.zeros(zero_shape, result.dtype), result], axis=axis)
+    return result
+
+
+# --------------------------------------------------------------- linear algebra
+def _matmul(x1: Any, x2: Any, /) -> tf.Tensor:
+    """Matrix product with the standard's rules: 1-D operands become a row or a column
+    (removed again from the result); batch axes broadcast."""
+    a, b = _promoted(x1, x2)
+    matmul_shape(shape_of(a), shape_of(b))  # ShapeError / BroadcastError, also while tracing
+    row, column = a.shape.rank == 1, b.shape.rank == 1
+    if row:
+        a = a[None, :]
+    if column:
+        b = b[:, None]
+    result = tf.linalg.matmul(a, b)
+    if row:
+        result = tf.squeeze(result, axis=-2)
+    if column:
+        result = tf.squeeze(result, axis=-1)
+    return result
+
+
+_matmul.__name__ = "matmul"
+matmul = checks_matmul_shapes(_matmul)
+
+
+def tensordot(x1: Any, x2: Any, /, *, axes: Any = 2) -> tf.Tensor:
+    """Sum of products over ``axes`` (an int N: the last N of x1 with the first N of x2; or
+    two sequences of axes)."""
+    a, b = _promoted(x1, x2)
+    shape_a, shape_b = shape_of(a), shape_of(b)
+    if isinstance(axes, int):
+        pairs = list(zip(range(len(shape_a) - axes, len(shape_a)), range(axes)))
+    else:
+        first, second = ([axes[0]] if isinstance(axes[0], int) else axes[0]), ([axes[1]] if isinstance(axes[1], int) else axes[1])
+        pairs = list(zip(first, second))
+        axes = [list(first), list(second)]
+    if builtins.any(i >= len(shape_a) or j >= len(shape_b) or shape_a[i] != shape_b[j] for i, j in pairs):
+        raise ShapeError(f"tensordot of shapes {shape_a} and {shape_b} over axes {axes}: contracted sizes differ")
+    return tf.tensordot(a, b, axes=axes)
+
+
+def vecdot(x1: Any, x2: Any, /, *, axis: int = -1) -> tf.Tensor:
+    """Dot product along ``axis`` of two broadcast arrays."""
+    broadcast_shapes(shape_of(x1), shape_of(x2), operation="vecdot")
+    return generic.vecdot(x1, x2, axis=axis, xp=_this)
+
+
+def matrix_transpose(x: Any, /) -> tf.Tensor:
+    return generic.matrix_transpose(_tensor(x), xp=_this)
+
+
+# ----------------------------------------------------------------- manipulation
+def reshape(x: Any, /, shape: Sequence[int], *, copy: builtins.bool | None = None) -> tf.Tensor:
+    x = _tensor(x)
+    shape = _shape(shape)
+    old = shape_of(x)
+    if None not in old:
+        size, known = math.prod(old), math.prod(d for d in shape if d != -1)
+        unknown = shape.count(-1)
+        fits = unknown <= 1 and (size == known if unknown == 0 else known > 0 and size % known == 0)
+        if not fits:
+            raise ShapeError(f"cannot reshape an array of shape {old} into shape {tuple(shape)}")
+    return tf.reshape(x, shape)
+
+
+def permute_dims(x: Any, /, axes: Sequence[int]) -> tf.Tensor:
+    return tf.transpose(_tensor(x), perm=list(axes))
+
+
+def expand_dims(x: Any, /, *, axis: int = 0) -> tf.Tensor:
+    x = _tensor(x)
+    if not -x.shape.rank - 1 <= axis <= x.shape.rank:
+        raise IndexError(f"axis {axis} is out of range for expand_dims of an array of rank {x.shape.rank}")
+    return tf.expand_dims(x, axis)
+
+
+def squeeze(x: Any, /, axis: int | Sequence[int]) -> tf.Tensor:
+    x = _tensor(x)
+    axes = [axis] if isinstance(axis, int) else list(axis)
+    shape = shape_of(x)
+    for a in axes:
+        if shape[generic.normalize_axis(a, len(shape))] != 1:
+            raise ShapeError(f"cannot squeeze axis {a} of an array of shape {shape}: its size is not 1")
+    return tf.squeeze(x, axis=axes)
+
+
+def concat(arrays: Sequence[Any], /, *, axis: int | None = 0) -> tf.Tensor:
+    tensors = _promoted(*arrays)
+    if axis is None:
+        return tf.concat([tf.reshape(t, [-1]) for t in tensors], axis=0)
+    shapes = [shape_of(t) for t in tensors]
+    ranks = {len(s) for s in shapes}
+    if len(ranks) != 1:
+        raise ShapeError(f"cannot concat shapes {shapes} along axis {axis}: ranks differ")
+    rank = ranks.pop()
+    normalized = generic.normalize_axis(axis, rank)
+    others = {tuple(d for i, d in enumerate(s) if i != normalized) for s in shapes}
+    if len(others) != 1:
+        raise ShapeError(f"cannot concat shapes {shapes} along axis {axis}: the other axes differ")
+    return tf.concat(tensors, axis=normalized)
+
+
+def stack(arrays: Sequence[Any], /, *, axis: int = 0) -> tf.Tensor:
+    tensors = _promoted(*arrays)
+    shapes = [shape_of(t) for t in tensors]
+    if len(set(shapes)) > 1:
+        raise ShapeError(f"stack needs arrays of one shape, got {shapes}")
+    return tf.stack(tensors, axis=axis)
+
+
+def unstack(x: Any, /, *, axis: int = 0) -> tuple:
+    return tuple(tf.unstack(_tensor(x), axis=axis))
+
+
+def broadcast_to(x: Any, /, shape: Sequence[int]) -> tf.Tensor:
+    x = _tensor(x)
+    shape = tuple(_shape(shape))
+    if broadcast_shapes(shape_of(x), shape, operation="broadcast_to") != shape:
+        raise BroadcastError(shape_of(x), shape, operation="broadcast_to")
+    return tf.broadcast_to(x, shape)
+
+
+def broadcast_arrays(*arrays: Any) -> list:
+    return generic.broadcast_arrays(*(_tensor(a) for a in arrays), xp=_this)
+
+
+def flip(x: Any, /, *, axis: Any = None) -> tf.Tensor:
+    """Reverse the order of elements along ``axis`` (every axis when None)."""
+    x = _tensor(x)
+    axes = list(range(x.shape.rank)) if axis is None else ([axis] if isinstance(axis, int) else list(axis))
+    return tf.reverse(x, axis=axes) if axes else x
+
+
+def roll(x: Any, /, shift: Any, *, axis: Any = None) -> tf.Tensor:
+    """Shift elements along ``axis`` cyclically (the flattened array when None)."""
+    x = _tensor(x)
+    if axis is None:
+        return tf.reshape(tf.roll(tf.reshape(x, [-1]), shift, axis=0), tf.shape(x))
+    return tf.roll(x, shift, axis=axis)
+
+
+def tile(x: Any, repetitions: Sequence[int], /) -> tf.Tensor:
+    """``x`` repeated ``repetitions[i]`` times along axis i; the shorter of the shape and
+    ``repetitions`` is padded with leading ones."""
+    x = _tensor(x)
+    repetitions = list(repetitions)
+    rank = builtins.max(x.shape.rank, len(repetitions))
+    x = tf.reshape(x, [1] * (rank - x.shape.rank) + list(shape_of(x)))
+    return tf.tile(x, [1] * (rank - len(repetitions)) + repetitions)
+
+
+def repeat(x: Any, repeats: Any, /, *, axis: int | None = None) -> tf.Tensor:
+    """Each element repeated ``repeats`` times (an int or one count per element) along
+    ``axis`` (the flattened array when None)."""
+    x = _tensor(x)
+    if axis is None:
+        x, axis = tf.reshape(x, [-1]), 0
+    return tf.repeat(x, repeats, axis=axis)
+
+
+def moveaxis(x: Any, source: Any, destination: Any, /) -> tf.Tensor:
+    """Move axes ``source`` to positions ``destination``; the others keep their order."""
+    x = _tensor(x)
+    rank = x.shape.rank
+    sources = [generic.normalize_axis(a, rank) for a in ([source] if isinstance(source, int) else source)]
+    destinations = [generic.normalize_axis(a, rank) for a in ([destination] if isinstance(destination, int) else destination)]
+    if len(sources) != len(destinations):
+        raise ValueError("moveaxis needs as many destinations as sources")
+    order = [a for a in range(rank) if a not in sources]
+    for dest, src in sorted(zip(destinations, sources)):
+        order.insert(dest, src)
+    return tf.transpose(x, perm=order)
+
+
+# ------------------------------------------------------------ searching, indexing
+def _arg_reduction(tf_function: Any, x: Any, axis: int | None, keepdims: builtins.bool) -> tf.Tensor:
+    x = _tensor(x)
+    rank = x.shape.rank
+    if axis is None:
+        result = tf_function(tf.reshape(x, [-1]), axis=0, output_type=tf.int64)
+        return tf.reshape(result, [1] * rank) if keepdims else result
+    axis = generic.normalize_axis(axis, rank)
+    result = tf_function(x, axis=axis, output_type=tf.int64)
+    return tf.expand_dims(result, axis) if keepdims else result
+
+
+def argmax(x: Any, /, *, axis: int | None = None, keepdims: builtins.bool = False) -> tf.Tensor:
+    """Index (int64) of the first largest element along ``axis`` (of the flattened array when None)."""
+    return _arg_reduction(tf.math.argmax, x, axis, keepdims)
+
+
+def argmin(x: Any, /, *, axis: int | None = None, keepdims: builtins.bool = False) -> tf.Tensor:
+    """Index (int64) of the first smallest element along ``axis`` (of the flattened array when None)."""
+    return _arg_reduction(tf.math.argmin, x, axis, keepdims)
+
+
+def _index_tensor(indices: Any, size: int, function: str) -> tf.Tensor:
+    """Integer indices as a tensor, negative ones counted from the end. Concrete indices
+    are checked here: TensorFlow on a GPU or under XLA would silently clamp them."""
+    indices = _tensor(indices)
+    if not indices.dtype.is_integer:
+        raise DTypeError(f"{function} needs integer indices, got {indices.dtype.name}")
+    values = tf.get_static_value(indices)  # None for indices computed inside a traced function
+    if values is not None and size is not None:
+        if values.size and (values.max() >= size or values.min() < -size):
+            raise IndexError(f"{function}: indices out of range for an axis of size {size}")
+    return tf.where(indices < 0, indices + tf.cast(size, indices.dtype), indices) if size is not None else indices
+
+
+def take(x: Any, indices: Any, /, *, axis: int | None = None) -> tf.Tensor:
+    """Elements of ``x`` at ``indices`` along ``axis``; repeated indices add up their gradients."""
+    x = _tensor(x)
+    if axis is None:
+        if x.shape.rank != 1:
+            raise ValueError(f"take needs an axis for arrays of rank > 1, got shape {shape_of(x)}")
+        axis = 0
+    axis = generic.normalize_axis(axis, x.shape.rank)
+    return tf.gather(x, _index_tensor(indices, x.shape[axis], "take"), axis=axis)
+
+
+def take_along_axis(x: Any, indices: Any, /, *, axis: int = -1) -> tf.Tensor:
+    """``result[..., i, ...] = x[..., indices[..., i, ...], ...]`` along ``axis``; the other
+    axes of ``x`` and ``indices`` broadcast."""
+    x = _tensor(x)
+    rank = x.shape.rank
+    axis = generic.normalize_axis(axis, rank)
+    index = _index_tensor(indices, x.shape[axis], "take_along_axis")
+    if index.shape.rank != rank:
+        raise ShapeError(f"take_along_axis needs indices of the same rank as x, got shapes {shape_of(index)} and {shape_of(x)}")
+    x_last, index_last = moveaxis(x, axis, -1), moveaxis(index, axis, -1)
+    batch = broadcast_shapes(shape_of(x_last)[:-1], shape_of(index_last)[:-1], operation="take_along_axis")
+    x_last = tf.broadcast_to(x_last, batch + shape_of(x_last)[-1:])
+    index_last = tf.broadcast_to(index_last, batch + shape_of(index_last)[-1:])
+    gathered = tf.gather(x_last, index_last, axis=rank - 1, batch_dims=rank - 1)
+    return moveaxis(gathered, -1, axis)
+
+
+def sort(x: Any, /, *, axis: int = -1, descending: builtins.bool = False, stable: builtins.bool = True) -> tf.Tensor:
+    return tf.sort(_tensor(x), axis=axis, direction="DESCENDING" if descending else "ASCENDING")
+
+
+def argsort(x: Any, /, *, axis: int = -1, descending: builtins.bool = False, stable: builtins.bool = True) -> tf.Tensor:
+    """Indices (int64) that sort ``x`` along ``axis``; equal elements keep their order."""
+    order = tf.argsort(_tensor(x), axis=axis, direction="DESCENDING" if descending else "ASCENDING", stable=True)
+    return tf.cast(order, tf.int64)
+
+
+# ------------------------------------------------------------------ data types
+def astype(x: Any, dtype: Any, /, *, copy: builtins.bool = True, device: Any = None) -> tf.Tensor:
+    x = _tensor(x)
+    with _placed(device):
+        result = tf.cast(x, _tf_dtype(dtype))
+        return tf.identity(result) if device is not None else result
+
+
+_this = sys.modules[__name__]

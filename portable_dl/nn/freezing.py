@@ -1,0 +1,72 @@
+"""Freezing parameters: a mask of which leaves train, and a split of params by it.
+
+A mask is a pytree of Python bools with the structure of the params: True where the leaf
+is trained. :func:`partition` splits params into ``(trainable, frozen)``, two trees of the
+params' structure holding ``None`` (an empty subtree) where the leaf belongs to the other
+part; a training step differentiates and updates only ``trainable`` and puts the two back
+together with :func:`merge`.
+
+Paths are those of :func:`portable_dl.tree.tree_paths`: ``"layers.0.W"``. A path names a
+leaf or every leaf below it (``"layers.0"`` freezes the first layer).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterable
+
+from ..tree import tree_flatten, tree_map, tree_paths, tree_unflatten
+
+__all__ = ["trainable_mask", "partition", "merge"]
+
+
+def _names(path: str, prefix: str) -> bool:
+    return path == prefix or path.startswith(prefix + ".")
+
+
+def trainable_mask(params: Any, frozen: Iterable[str] | str | Callable[[str], bool] = ()) -> Any:
+    """A pytree of bools shaped like ``params``: False for the frozen leaves.
+
+    ``frozen``: paths (a string or an iterable of strings), each naming a leaf or a subtree;
+    or a predicate ``frozen(path) -> bool``. A path that names no leaf raises ValueError
+    listing the paths there are, so a typo cannot silently freeze nothing.
+    """
+    leaves, treedef = tree_flatten(params)
+    paths = tree_paths(params)
+    if callable(frozen):
+        is_frozen = [bool(frozen(path)) for path in paths]
+    else:
+        prefixes = [frozen] if isinstance(frozen, str) else list(frozen)
+        unknown = [p for p in prefixes if not any(_names(path, p) for path in paths)]
+        if unknown:
+            raise ValueError(f"trainable_mask: no parameters at {unknown}; the paths are {paths}")
+        is_frozen = [any(_names(path, p) for p in prefixes) for path in paths]
+    return tree_unflatten(treedef, [not f for f in is_frozen])
+
+
+def partition(params: Any, mask: Any) -> tuple[Any, Any]:
+    """``(trainable, frozen)``: ``params`` with None in place of the frozen leaves, and
+    with None in place of the trainable ones. ``mask`` from :func:`trainable_mask`."""
+    trainable = tree_map(lambda leaf, train: leaf if train else None, params, mask)
+    frozen = tree_map(lambda leaf, train: None if train else leaf, params, mask)
+    return trainable, frozen
+
+
+def merge(trainable: Any, frozen: Any) -> Any:
+    """The params :func:`partition` split: each leaf from whichever part holds it. A leaf
+    present in both parts, or parts of different structure, raise ValueError."""
+    if trainable is None:
+        return frozen
+    if frozen is None:
+        return trainable
+    if isinstance(trainable, dict) and isinstance(frozen, dict):
+        if list(trainable) != list(frozen):
+            raise ValueError(f"merge: the parts have different keys {list(trainable)} and {list(frozen)}")
+        return {key: merge(trainable[key], frozen[key]) for key in trainable}
+    if isinstance(trainable, (list, tuple)) and type(trainable) is type(frozen):
+        if len(trainable) != len(frozen):
+            raise ValueError(f"merge: the parts have sequences of lengths {len(trainable)} and {len(frozen)}")
+        return type(trainable)(merge(a, b) for a, b in zip(trainable, frozen))
+    raise ValueError(
+        f"merge: both parts hold a value here ({type(trainable).__name__} and {type(frozen).__name__}); "
+        "each leaf must be in exactly one part"
+    )
