@@ -10,26 +10,9 @@ import math
 import numpy as np
 import pytest
 
-from helpers import central_difference, float_dtypes
+from helpers import FINITE_DIFFERENCE_TOLERANCE, assert_matches, central_difference, float_dtypes, ulps
 from portable_dl import activations
 
-#: Finite differences in float64 with step 1e-6 carry an error of about eps/h + h^2 ~ 1e-10.
-FINITE_DIFFERENCE_TOLERANCE = 1e-7
-
-
-def ulps(dtype: str, count: float) -> float:
-    """``count`` units in the last place of ``dtype`` (its machine epsilon times count)."""
-    return count * float(np.finfo(dtype).eps)
-
-
-def assert_matches(actual, expected, dtype: str, count: float = 64, what: str = "") -> None:
-    """Within ``count`` ulps of ``dtype``, relative to each value and to the array's scale."""
-    actual = np.asarray(actual, dtype=np.float64)
-    expected = np.asarray(expected, dtype=np.float64)
-    assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
-    assert np.all(np.isfinite(actual)), f"{what}: non-finite values {actual}"
-    scale = max(1.0, float(np.max(np.abs(expected))) if expected.size else 1.0)
-    np.testing.assert_allclose(actual, expected, rtol=ulps(dtype, count), atol=ulps(dtype, count) * scale, err_msg=what)
 
 
 # ------------------------------------------------------- references (NumPy float64)

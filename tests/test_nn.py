@@ -10,24 +10,12 @@ import numpy as np
 import pytest
 
 import portable_dl
-from helpers import central_difference, float_dtypes
+from helpers import FINITE_DIFFERENCE_TOLERANCE, assert_matches, central_difference, float_dtypes, ulps
 from portable_dl import losses, nn
 from portable_dl.tree import tree_leaves, tree_paths
 
-FINITE_DIFFERENCE_TOLERANCE = 1e-7  # float64 central differences, step 1e-6
 
 
-def ulps(dtype: str, count: float) -> float:
-    return count * float(np.finfo(dtype).eps)
-
-
-def assert_matches(actual, expected, dtype: str, count: float = 64, what: str = "") -> None:
-    """Within ``count`` ulps of ``dtype``, relative to each value and to the array's scale."""
-    actual = np.asarray(actual, dtype=np.float64)
-    expected = np.asarray(expected, dtype=np.float64)
-    assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
-    scale = max(1.0, float(np.max(np.abs(expected))))
-    np.testing.assert_allclose(actual, expected, rtol=ulps(dtype, count), atol=ulps(dtype, count) * scale, err_msg=what)
 
 
 def numpy_params(backend, params):

@@ -45,7 +45,6 @@ from __future__ import annotations
 import builtins
 import math
 import sys
-from dataclasses import dataclass
 from typing import Any, Sequence
 
 import mlx.core as mx
@@ -61,6 +60,7 @@ from .._common.broadcasting import (
     raises_broadcast_error,
     shape_of,
 )
+from .._common.dtypes import DtypeTable
 from .._common.promotion import KIND_OF, promote_names, promote_with_scalar
 
 __array_api_version__ = "2023.12"
@@ -175,68 +175,11 @@ def __array_namespace_info__() -> _NamespaceInfo:
     return _NamespaceInfo()
 
 
-@dataclass(frozen=True)
-class finfo_object:
-    """Machine limits of a floating dtype, as the standard's ``finfo`` describes them."""
-
-    bits: int
-    eps: float
-    max: float
-    min: float
-    smallest_normal: float
-    dtype: mx.Dtype
-
-
-@dataclass(frozen=True)
-class iinfo_object:
-    """Limits of an integer dtype, as the standard's ``iinfo`` describes them."""
-
-    bits: int
-    max: int
-    min: int
-    dtype: mx.Dtype
-
-
-def finfo(type: Any, /) -> finfo_object:
-    """Limits of a floating dtype (or of an array's dtype); MLX's float32 and float64 are
-    IEEE 754, so NumPy's numbers are theirs."""
-    name = _dtype_name(type.dtype if hasattr(type, "dtype") else type)
-    if KIND_OF[name] != "real floating":
-        raise DTypeError(f"finfo needs a floating dtype, got {name}")
-    info = np.finfo(name)
-    return finfo_object(info.bits, float(info.eps), float(info.max), float(info.min), float(info.smallest_normal), _MX_DTYPE[name])
-
-
-def iinfo(type: Any, /) -> iinfo_object:
-    """Limits of an integer dtype (or of an array's dtype)."""
-    name = _dtype_name(type.dtype if hasattr(type, "dtype") else type)
-    if KIND_OF[name] not in ("signed integer", "unsigned integer"):
-        raise DTypeError(f"iinfo needs an integer dtype, got {name}")
-    info = np.iinfo(name)
-    return iinfo_object(info.bits, int(info.max), int(info.min), _MX_DTYPE[name])
-
-
-_KINDS = {
-    "bool": ("bool",),
-    "signed integer": ("signed integer",),
-    "unsigned integer": ("unsigned integer",),
-    "integral": ("signed integer", "unsigned integer"),
-    "real floating": ("real floating",),
-    "complex floating": (),
-    "numeric": ("signed integer", "unsigned integer", "real floating"),
-}
-
-
-def isdtype(dtype: Any, kind: Any) -> builtins.bool:
-    """Whether ``dtype`` is of ``kind``: a kind name, a dtype, or a tuple of them."""
-    if isinstance(kind, tuple):
-        return builtins.any(isdtype(dtype, k) for k in kind)
-    name = _dtype_name(dtype)
-    if isinstance(kind, str) and kind in _KINDS:
-        return KIND_OF[name] in _KINDS[kind]
-    if isinstance(kind, str) and kind not in _MX_DTYPE:
-        raise ValueError(f"unknown dtype kind {kind!r}; kinds are {', '.join(_KINDS)}")
-    return name == _dtype_name(kind)
+_dtypes = DtypeTable(_MX_DTYPE, _dtype_name)
+finfo = _dtypes.finfo
+iinfo = _dtypes.iinfo
+isdtype = _dtypes.isdtype
+can_cast = _dtypes.can_cast
 
 
 # ---------------------------------------------------------------- type promotion
@@ -250,20 +193,6 @@ def result_type(*arrays_and_dtypes: Any) -> mx.Dtype:
     for scalar in (a for a in arrays_and_dtypes if _is_python_scalar(a)):
         result = promote_with_scalar(result, scalar, DEFAULT_FLOAT, DEFAULT_INTEGER)
     return _MX_DTYPE[result]
-
-
-def can_cast(from_: Any, to: Any, /) -> builtins.bool:
-    """Whether promotion can take ``from_`` (a dtype or an array) to ``to`` without a change
-    of kind (bool, integer, floating) and without a loss of range."""
-    source = _dtype_name(from_.dtype if _is_array(from_) else from_)
-    target = _dtype_name(to)
-    if source == target:
-        return True
-    same_family = KIND_OF[source] == KIND_OF[target] or {KIND_OF[source], KIND_OF[target]} == {"signed integer", "unsigned integer"}
-    try:
-        return same_family and promote_names(source, target) == target
-    except DTypeError:
-        return False
 
 
 # ----------------------------------------------------------------------- creation

@@ -31,7 +31,6 @@ import builtins
 import contextlib
 import math
 import sys
-from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
@@ -48,6 +47,7 @@ from .._common.broadcasting import (
     raises_broadcast_error,
     shape_of,
 )
+from .._common.dtypes import DtypeTable
 from .._common.promotion import KIND_OF, promote_names, promote_with_scalar
 
 __array_api_version__ = "2023.12"
@@ -146,67 +146,11 @@ def __array_namespace_info__() -> _NamespaceInfo:
     return _NamespaceInfo()
 
 
-@dataclass(frozen=True)
-class FloatInfo:
-    """Machine limits of a floating dtype, as the standard's ``finfo`` describes them."""
-
-    bits: int
-    eps: float
-    max: float
-    min: float
-    smallest_normal: float
-    dtype: tf.DType
-
-
-@dataclass(frozen=True)
-class IntegerInfo:
-    """Limits of an integer dtype, as the standard's ``iinfo`` describes them."""
-
-    bits: int
-    max: int
-    min: int
-    dtype: tf.DType
-
-
-def finfo(type: Any, /) -> FloatInfo:
-    """Limits of a floating dtype (or of an array's dtype)."""
-    name = _dtype_name(type.dtype if hasattr(type, "dtype") else type)
-    if KIND_OF[name] != "real floating":
-        raise DTypeError(f"finfo needs a floating dtype, got {name}")
-    info = np.finfo(name)
-    return FloatInfo(info.bits, float(info.eps), float(info.max), float(info.min), float(info.smallest_normal), _TF_DTYPE[name])
-
-
-def iinfo(type: Any, /) -> IntegerInfo:
-    """Limits of an integer dtype (or of an array's dtype)."""
-    name = _dtype_name(type.dtype if hasattr(type, "dtype") else type)
-    if KIND_OF[name] not in ("signed integer", "unsigned integer"):
-        raise DTypeError(f"iinfo needs an integer dtype, got {name}")
-    info = np.iinfo(name)
-    return IntegerInfo(info.bits, int(info.max), int(info.min), _TF_DTYPE[name])
-
-
-_KINDS = {
-    "bool": ("bool",),
-    "signed integer": ("signed integer",),
-    "unsigned integer": ("unsigned integer",),
-    "integral": ("signed integer", "unsigned integer"),
-    "real floating": ("real floating",),
-    "complex floating": (),
-    "numeric": ("signed integer", "unsigned integer", "real floating"),
-}
-
-
-def isdtype(dtype: Any, kind: Any) -> builtins.bool:
-    """Whether ``dtype`` is of ``kind``: a kind name, a dtype, or a tuple of them."""
-    if isinstance(kind, tuple):
-        return builtins.any(isdtype(dtype, k) for k in kind)
-    name = _dtype_name(dtype)
-    if isinstance(kind, str) and kind in _KINDS:
-        return KIND_OF[name] in _KINDS[kind]
-    if isinstance(kind, str) and kind not in _TF_DTYPE:
-        raise ValueError(f"unknown dtype kind {kind!r}; kinds are {', '.join(_KINDS)}")
-    return name == _dtype_name(kind)
+_dtypes = DtypeTable(_TF_DTYPE, _dtype_name)
+finfo = _dtypes.finfo
+iinfo = _dtypes.iinfo
+isdtype = _dtypes.isdtype
+can_cast = _dtypes.can_cast
 
 
 # ---------------------------------------------------------------- type promotion
@@ -236,17 +180,6 @@ def _promoted_name(operands: Sequence[Any]) -> str:
 def result_type(*arrays_and_dtypes: Any) -> tf.DType:
     """The dtype the standard's promotion gives these arrays, dtypes and Python scalars."""
     return _TF_DTYPE[_promoted_name(arrays_and_dtypes)]
-
-
-def can_cast(from_: Any, to: Any, /) -> builtins.bool:
-    """Whether promotion can take ``from_`` (a dtype or an array) to ``to`` without a
-    change of kind downwards (float to int) or a loss of range within a kind."""
-    source = _dtype_name(from_.dtype if hasattr(from_, "dtype") else from_)
-    target = _dtype_name(to)
-    try:
-        return promote_names(source, target) == target
-    except DTypeError:
-        return False
 
 
 def _tensor(x: Any, dtype_name: str | None = None) -> tf.Tensor:

@@ -1,0 +1,303 @@
+"""The array-API namespace of the JAX backend: ``jax.numpy``, with our error model and
+gradient conventions.
+
+``jax.numpy`` already follows the standard (2023.12) in names, signatures and type
+promotion (Python scalars are weak: ``float32 array * 2.0`` stays float32). What this
+module adds:
+
+* 64-bit dtypes. Unless the user enabled them (``jax.config.update("jax_enable_x64",
+  True)`` before creating arrays, or ``JAX_ENABLE_X64=1``), JAX silently computes float64,
+  int64 and uint64 requests in 32 bits. Here every function that takes a ``dtype`` raises
+  :class:`portable_dl.DTypeError` instead, saying how to enable them. Nothing here changes
+  JAX's configuration.
+* Errors. Functions that combine arrays raise :class:`portable_dl.BroadcastError` naming
+  both shapes (JAX raises ``ValueError`` or ``TypeError``); ``matmul``, ``tensordot``,
+  ``reshape``, ``squeeze``, ``concat`` and ``stack`` raise :class:`portable_dl.ShapeError`.
+  ``take`` and ``take_along_axis`` with indices out of range raise ``IndexError`` when the
+  indices are known (JAX would fill with NaN); inside ``jax.jit`` they cannot be checked.
+* Gradient conventions. ``abs'(0)`` is 0 here (JAX's is 1); ``clip`` passes gradient 1
+  at its bounds (JAX's ``clip`` gives 0.5, it is a ``maximum``/``minimum``). JAX already
+  splits the gradient of ``maximum``/``minimum`` at ties and of ``max``/``min`` reductions
+  among tied elements evenly, and ``prod``'s gradient is exact where an element is zero.
+
+Defaults (JAX's own): the default float is float32 and the default integer and index
+dtype int32; with x64 enabled, float64 and int64.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from portable_dl.errors import BroadcastError, DTypeError, ShapeError
+
+from .._common import generic
+from .._common.broadcasting import (
+    broadcast_shapes,
+    checks_matmul_shapes,
+    raises_broadcast_error,
+    shape_of,
+)
+
+__array_api_version__ = "2023.12"
+
+# ---------------------------------------------------------------- dtypes, constants
+bool = jnp.bool
+int8, int16, int32, int64 = jnp.int8, jnp.int16, jnp.int32, jnp.int64
+uint8, uint16, uint32, uint64 = jnp.uint8, jnp.uint16, jnp.uint32, jnp.uint64
+float32, float64 = jnp.float32, jnp.float64
+complex64, complex128 = jnp.complex64, jnp.complex128
+
+e, pi, inf, nan, newaxis = jnp.e, jnp.pi, jnp.inf, jnp.nan, None
+
+__array_namespace_info__ = jnp.__array_namespace_info__
+finfo = jnp.finfo
+iinfo = jnp.iinfo
+isdtype = jnp.isdtype
+can_cast = jnp.can_cast
+result_type = jnp.result_type
+
+
+def x64_enabled() -> bool:
+    """Whether JAX computes in 64 bits now (``jax_enable_x64``, or an ``enable_x64``
+    context): then float64 is not narrowed to float32."""
+    return jax.dtypes.canonicalize_dtype(np.float64) == np.float64
+
+
+def unsupported_dtype_reason(dtype: Any) -> str | None:
+    """Why JAX cannot compute in ``dtype`` now, or None: the 64-bit dtypes without x64."""
+    if dtype is None:
+        return None
+    try:
+        numpy_dtype = np.dtype(dtype)
+    except TypeError:
+        return None
+    if numpy_dtype.itemsize == 8 and numpy_dtype.kind in "fiu" and not x64_enabled():
+        return (
+            f"JAX computes {numpy_dtype.name} in 32 bits unless 64-bit mode is enabled: call "
+            'jax.config.update("jax_enable_x64", True) at startup, or set JAX_ENABLE_X64=1'
+        )
+    return None
+
+
+def _require_supported(dtype: Any) -> None:
+    reason = unsupported_dtype_reason(dtype)
+    if reason:
+        raise DTypeError(reason)
+
+
+def _checks_dtype(function: Callable) -> Callable:
+    """Wrap a function taking ``dtype=`` so that a dtype JAX would narrow raises DTypeError."""
+
+    @functools.wraps(function)
+    def wrapper(*args: Any, dtype: Any = None, **kwargs: Any) -> Any:
+        _require_supported(dtype)
+        return function(*args, dtype=dtype, **kwargs)
+
+    return wrapper
+
+
+def astype(x: Any, dtype: Any, /, *, copy: bool = True, device: Any = None) -> Any:
+    _require_supported(dtype)
+    return jnp.astype(x, dtype, copy=copy, device=device)
+
+
+# ----------------------------------------------------------------------- creation
+asarray = _checks_dtype(jnp.asarray)
+arange = _checks_dtype(jnp.arange)
+empty = _checks_dtype(jnp.empty)
+empty_like = _checks_dtype(jnp.empty_like)
+eye = _checks_dtype(jnp.eye)
+full = _checks_dtype(jnp.full)
+full_like = _checks_dtype(jnp.full_like)
+linspace = _checks_dtype(jnp.linspace)
+ones = _checks_dtype(jnp.ones)
+ones_like = _checks_dtype(jnp.ones_like)
+zeros = _checks_dtype(jnp.zeros)
+zeros_like = _checks_dtype(jnp.zeros_like)
+meshgrid = jnp.meshgrid
+tril = jnp.tril
+triu = jnp.triu
+
+# ----------------------------------------------------------------- element-wise
+add = raises_broadcast_error(jnp.add, "add")
+subtract = raises_broadcast_error(jnp.subtract, "subtract")
+multiply = raises_broadcast_error(jnp.multiply, "multiply")
+divide = raises_broadcast_error(jnp.divide, "divide")
+floor_divide = raises_broadcast_error(jnp.floor_divide, "floor_divide")
+remainder = raises_broadcast_error(jnp.remainder, "remainder")
+pow = raises_broadcast_error(jnp.pow, "pow")
+maximum = raises_broadcast_error(jnp.maximum, "maximum")
+minimum = raises_broadcast_error(jnp.minimum, "minimum")
+atan2 = raises_broadcast_error(jnp.atan2, "atan2")
+hypot = raises_broadcast_error(jnp.hypot, "hypot")
+copysign = raises_broadcast_error(jnp.copysign, "copysign")
+logaddexp = raises_broadcast_error(jnp.logaddexp, "logaddexp")
+equal = raises_broadcast_error(jnp.equal, "equal")
+not_equal = raises_broadcast_error(jnp.not_equal, "not_equal")
+less = raises_broadcast_error(jnp.less, "less")
+less_equal = raises_broadcast_error(jnp.less_equal, "less_equal")
+greater = raises_broadcast_error(jnp.greater, "greater")
+greater_equal = raises_broadcast_error(jnp.greater_equal, "greater_equal")
+logical_and = raises_broadcast_error(jnp.logical_and, "logical_and")
+logical_or = raises_broadcast_error(jnp.logical_or, "logical_or")
+logical_xor = raises_broadcast_error(jnp.logical_xor, "logical_xor")
+where = raises_broadcast_error(jnp.where, "where")
+
+negative, positive, sign = jnp.negative, jnp.positive, jnp.sign
+exp, expm1, log, log1p, log2, log10 = jnp.exp, jnp.expm1, jnp.log, jnp.log1p, jnp.log2, jnp.log10
+sqrt, square, reciprocal = jnp.sqrt, jnp.square, jnp.reciprocal
+sin, cos, tan = jnp.sin, jnp.cos, jnp.tan
+asin, acos, atan = jnp.asin, jnp.acos, jnp.atan
+sinh, cosh, tanh = jnp.sinh, jnp.cosh, jnp.tanh
+asinh, acosh, atanh = jnp.asinh, jnp.acosh, jnp.atanh
+floor, ceil, trunc = jnp.floor, jnp.ceil, jnp.trunc
+round = jnp.round  # rounds half to even, as the standard says
+isnan, isinf, isfinite = jnp.isnan, jnp.isinf, jnp.isfinite
+logical_not = jnp.logical_not
+
+
+@jax.custom_jvp
+def abs(x: Any, /) -> Any:
+    """``|x|``, with the derivative ``sign(x)``: 0 at 0 (JAX's own is 1 there)."""
+    return jnp.abs(x)
+
+
+@abs.defjvp
+def _abs_jvp(primals: tuple, tangents: tuple) -> tuple:
+    (x,), (tangent,) = primals, tangents
+    return jnp.abs(x), jnp.sign(x) * tangent
+
+
+def clip(x: Any, /, min: Any = None, max: Any = None) -> Any:
+    """Clamp ``x`` to ``[min, max]``; the gradient is 1 wherever ``min <= x <= max``."""
+    return generic.clip(x, min, max, xp=_this)
+
+
+# ------------------------------------------------------------------- reductions
+sum = _checks_dtype(jnp.sum)
+prod = _checks_dtype(jnp.prod)
+cumulative_sum = _checks_dtype(jnp.cumulative_sum)
+mean = jnp.mean
+max = jnp.max  # tied maxima share the gradient equally
+min = jnp.min
+var = jnp.var
+std = jnp.std
+all = jnp.all
+any = jnp.any
+
+# --------------------------------------------------------------- linear algebra
+matmul = checks_matmul_shapes(jnp.matmul)
+
+
+def tensordot(x1: Any, x2: Any, /, *, axes: Any = 2) -> Any:
+    """Sum of products over ``axes``. ShapeError when the contracted sizes differ."""
+    try:
+        return jnp.tensordot(x1, x2, axes=axes)
+    except (TypeError, ValueError) as error:
+        raise ShapeError(f"tensordot of shapes {shape_of(x1)} and {shape_of(x2)} over axes {axes}: {error}") from error
+
+
+def vecdot(x1: Any, x2: Any, /, *, axis: int = -1) -> Any:
+    """Dot product along ``axis`` of real vectors; the other axes broadcast."""
+    broadcast_shapes(shape_of(x1), shape_of(x2), operation="vecdot")
+    return generic.vecdot(x1, x2, axis=axis, xp=_this)
+
+
+matrix_transpose = jnp.matrix_transpose
+
+# ----------------------------------------------------------------- manipulation
+
+
+def reshape(x: Any, /, shape: Sequence[int], *, copy: bool | None = None) -> Any:
+    try:
+        return jnp.reshape(x, tuple(shape), copy=copy)
+    except (TypeError, ValueError) as error:
+        raise ShapeError(f"cannot reshape an array of shape {shape_of(x)} into shape {tuple(shape)}") from error
+
+
+def squeeze(x: Any, /, axis: int | Sequence[int]) -> Any:
+    try:
+        return jnp.squeeze(x, axis=axis)
+    except ValueError as error:
+        raise ShapeError(f"cannot squeeze axis {axis} of an array of shape {shape_of(x)}: its size is not 1") from error
+
+
+def concat(arrays: Sequence[Any], /, *, axis: int | None = 0) -> Any:
+    arrays = list(arrays)
+    try:
+        return jnp.concat(arrays, axis=axis)
+    except (TypeError, ValueError) as error:
+        raise ShapeError(f"cannot concat shapes {[shape_of(a) for a in arrays]} along axis {axis}") from error
+
+
+def stack(arrays: Sequence[Any], /, *, axis: int = 0) -> Any:
+    arrays = list(arrays)
+    try:
+        return jnp.stack(arrays, axis=axis)
+    except ValueError as error:
+        raise ShapeError(f"stack needs arrays of one shape, got {[shape_of(a) for a in arrays]}") from error
+
+
+def broadcast_to(x: Any, /, shape: Sequence[int]) -> Any:
+    shape = tuple(shape)
+    try:
+        return jnp.broadcast_to(x, shape)
+    except ValueError as error:
+        raise BroadcastError(shape_of(x), shape, operation="broadcast_to") from error
+
+
+def broadcast_arrays(*arrays: Any) -> list:
+    """The arrays broadcast to one shape, as a list."""
+    return generic.broadcast_arrays(*arrays, xp=_this)
+
+
+permute_dims = jnp.permute_dims
+expand_dims = jnp.expand_dims
+unstack = jnp.unstack
+flip = jnp.flip
+roll = jnp.roll
+tile = jnp.tile
+repeat = jnp.repeat
+moveaxis = jnp.moveaxis
+
+# ------------------------------------------------------------ searching, indexing
+argmax = jnp.argmax
+argmin = jnp.argmin
+sort = jnp.sort
+argsort = jnp.argsort
+
+
+def _check_indices(indices: Any, size: int, function: str, axis: Any) -> None:
+    """IndexError when known ``indices`` fall outside ``[-size, size)``. Indices traced by
+    ``jax.jit`` have no values yet and are not checked."""
+    if isinstance(indices, jax.core.Tracer):
+        return
+    values = np.asarray(indices)
+    if values.size and (values.max() >= size or values.min() < -size):
+        raise IndexError(f"{function}: indices out of range for axis {axis} of size {size}")
+
+
+def take(x: Any, indices: Any, /, *, axis: int | None = None) -> Any:
+    """Elements of ``x`` at ``indices`` along ``axis``; repeated indices add up in the gradient."""
+    if axis is None:
+        if jnp.ndim(x) != 1:
+            raise ValueError("take needs an axis for arrays of rank > 1")
+        axis = 0
+    _check_indices(indices, shape_of(x)[axis], "take", axis)
+    return jnp.take(x, indices, axis=axis)
+
+
+def take_along_axis(x: Any, indices: Any, /, *, axis: int = -1) -> Any:
+    _check_indices(indices, shape_of(x)[axis], "take_along_axis", axis)
+    return jnp.take_along_axis(x, indices, axis=axis)
+
+
+import sys as _sys
+
+_this = _sys.modules[__name__]
+del _sys

@@ -1,0 +1,243 @@
+"""The array-API namespace of the PyTorch backend: ``array_api_compat.torch``, with our
+error model and a few corrections.
+
+``array_api_compat.torch`` already gives torch the standard's names, signatures and type
+promotion (``float32 tensor + 1.5`` stays float32, a 0-d float64 tensor widens a float32
+one). What this module adds:
+
+* Errors. PyTorch reports every shape mistake as ``RuntimeError``. Functions that combine
+  arrays raise :class:`portable_dl.BroadcastError` naming both shapes; ``matmul``,
+  ``tensordot``, ``reshape``, ``squeeze``, ``concat`` and ``stack`` raise
+  :class:`portable_dl.ShapeError`; ``take`` out of range raises ``IndexError``.
+* ``clip`` is :func:`generic.clip`: gradient 1 at the bounds, bounds included.
+* ``can_cast`` follows the standard's promotion table (``torch.can_cast`` allows
+  ``float64 -> float32``, a narrowing); ``broadcast_arrays`` returns a list.
+
+Gradient conventions, checked against torch 2.13: ``maximum``/``minimum`` already split
+the gradient evenly at ties, ``max``/``min`` reductions (``amax``/``amin``) split it evenly
+among tied elements, ``abs'(0) = 0``, and ``prod``'s gradient is exact where an element
+is zero. Nothing to override there.
+
+Defaults (PyTorch's own): Python floats become float32, Python ints int64; integer sums
+and ``argmax``/``argmin``/``argsort`` give int64. PyTorch implements arithmetic on
+uint16, uint32 and uint64 tensors only in part: the backend reports them unsupported.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import array_api_compat.torch as compat
+import torch
+
+from portable_dl.errors import BroadcastError, ShapeError
+
+from .._common import generic
+from .._common.broadcasting import (
+    broadcast_shapes,
+    checks_matmul_shapes,
+    raises_broadcast_error,
+    shape_of,
+)
+from .._common.promotion import PROMOTION_TABLE
+
+__array_api_version__ = "2023.12"
+
+# ---------------------------------------------------------------- dtypes, constants
+bool = compat.bool
+int8, int16, int32, int64 = compat.int8, compat.int16, compat.int32, compat.int64
+uint8, uint16, uint32, uint64 = torch.uint8, torch.uint16, torch.uint32, torch.uint64
+float32, float64 = compat.float32, compat.float64
+complex64, complex128 = compat.complex64, compat.complex128
+
+e, pi, inf, nan, newaxis = compat.e, compat.pi, compat.inf, compat.nan, None
+
+__array_namespace_info__ = compat.__array_namespace_info__
+finfo = compat.finfo
+iinfo = compat.iinfo
+isdtype = compat.isdtype
+result_type = compat.result_type
+astype = compat.astype
+
+
+def can_cast(from_: Any, to: Any, /) -> bool:
+    """Whether ``from_`` (a dtype or an array) casts to ``to`` under the standard's
+    promotion rules: only to a dtype that holds every value (never float64 -> float32)."""
+    source = from_.dtype if isinstance(from_, torch.Tensor) else from_
+    names = (_name_of(source), _name_of(to))
+    return PROMOTION_TABLE.get(names) == names[1]
+
+
+def _name_of(dtype: Any) -> str:
+    return str(dtype).rsplit(".", 1)[-1]
+
+
+# ----------------------------------------------------------------------- creation
+asarray = compat.asarray
+arange = compat.arange
+empty = compat.empty
+empty_like = compat.empty_like
+eye = compat.eye
+full = compat.full
+full_like = compat.full_like
+linspace = compat.linspace
+ones = compat.ones
+ones_like = compat.ones_like
+zeros = compat.zeros
+zeros_like = compat.zeros_like
+meshgrid = compat.meshgrid
+tril = compat.tril
+triu = compat.triu
+
+# ----------------------------------------------------------------- element-wise
+add = raises_broadcast_error(compat.add, "add")
+subtract = raises_broadcast_error(compat.subtract, "subtract")
+multiply = raises_broadcast_error(compat.multiply, "multiply")
+divide = raises_broadcast_error(compat.divide, "divide")
+floor_divide = raises_broadcast_error(compat.floor_divide, "floor_divide")
+remainder = raises_broadcast_error(compat.remainder, "remainder")
+pow = raises_broadcast_error(compat.pow, "pow")
+maximum = raises_broadcast_error(compat.maximum, "maximum")
+minimum = raises_broadcast_error(compat.minimum, "minimum")
+atan2 = raises_broadcast_error(compat.atan2, "atan2")
+hypot = raises_broadcast_error(compat.hypot, "hypot")
+copysign = raises_broadcast_error(compat.copysign, "copysign")
+logaddexp = raises_broadcast_error(compat.logaddexp, "logaddexp")
+equal = raises_broadcast_error(compat.equal, "equal")
+not_equal = raises_broadcast_error(compat.not_equal, "not_equal")
+less = raises_broadcast_error(compat.less, "less")
+less_equal = raises_broadcast_error(compat.less_equal, "less_equal")
+greater = raises_broadcast_error(compat.greater, "greater")
+greater_equal = raises_broadcast_error(compat.greater_equal, "greater_equal")
+logical_and = raises_broadcast_error(compat.logical_and, "logical_and")
+logical_or = raises_broadcast_error(compat.logical_or, "logical_or")
+logical_xor = raises_broadcast_error(compat.logical_xor, "logical_xor")
+where = raises_broadcast_error(compat.where, "where")
+
+negative, positive, abs, sign = compat.negative, compat.positive, compat.abs, compat.sign
+exp, expm1, log, log1p, log2, log10 = compat.exp, compat.expm1, compat.log, compat.log1p, compat.log2, compat.log10
+sqrt, square, reciprocal = compat.sqrt, compat.square, compat.reciprocal
+sin, cos, tan = compat.sin, compat.cos, compat.tan
+asin, acos, atan = compat.asin, compat.acos, compat.atan
+sinh, cosh, tanh = compat.sinh, compat.cosh, compat.tanh
+asinh, acosh, atanh = compat.asinh, compat.acosh, compat.atanh
+floor, ceil, trunc = compat.floor, compat.ceil, compat.trunc
+round = compat.round  # torch.round rounds half to even, as the standard says
+isnan, isinf, isfinite = compat.isnan, compat.isinf, compat.isfinite
+logical_not = compat.logical_not
+
+
+def clip(x: Any, /, min: Any = None, max: Any = None) -> Any:
+    """Clamp ``x`` to ``[min, max]``; the gradient is 1 wherever ``min <= x <= max``."""
+    return generic.clip(x, min, max, xp=_this)
+
+
+# ------------------------------------------------------------------- reductions
+sum = compat.sum
+mean = compat.mean
+max = compat.max  # amax: tied maxima share the gradient equally
+min = compat.min
+prod = compat.prod
+var = compat.var
+std = compat.std
+all = compat.all
+any = compat.any
+cumulative_sum = compat.cumulative_sum
+
+# --------------------------------------------------------------- linear algebra
+matmul = checks_matmul_shapes(compat.matmul)
+
+
+def tensordot(x1: Any, x2: Any, /, *, axes: Any = 2) -> Any:
+    """Sum of products over ``axes`` (an int: the last ``axes`` of ``x1`` with the first of
+    ``x2``; or two sequences of axes). ShapeError when the contracted sizes differ."""
+    try:
+        return compat.tensordot(x1, x2, axes=axes)
+    except RuntimeError as error:
+        raise ShapeError(f"tensordot of shapes {shape_of(x1)} and {shape_of(x2)} over axes {axes}: {error}") from error
+
+
+def vecdot(x1: Any, x2: Any, /, *, axis: int = -1) -> Any:
+    """Dot product along ``axis`` of real vectors; the other axes broadcast."""
+    broadcast_shapes(shape_of(x1), shape_of(x2), operation="vecdot")
+    return generic.vecdot(x1, x2, axis=axis, xp=_this)
+
+
+matrix_transpose = compat.matrix_transpose
+
+# ----------------------------------------------------------------- manipulation
+
+
+def reshape(x: Any, /, shape: Sequence[int], *, copy: bool | None = None) -> Any:
+    try:
+        return compat.reshape(x, tuple(shape), copy=copy)
+    except RuntimeError as error:
+        raise ShapeError(f"cannot reshape an array of shape {shape_of(x)} into shape {tuple(shape)}") from error
+
+
+def squeeze(x: Any, /, axis: int | Sequence[int]) -> Any:
+    try:
+        return compat.squeeze(x, axis=axis)
+    except ValueError as error:
+        raise ShapeError(f"cannot squeeze axis {axis} of an array of shape {shape_of(x)}: its size is not 1") from error
+
+
+def concat(arrays: Sequence[Any], /, *, axis: int | None = 0) -> Any:
+    arrays = list(arrays)
+    try:
+        return compat.concat(arrays, axis=axis)
+    except RuntimeError as error:
+        raise ShapeError(f"cannot concat shapes {[shape_of(a) for a in arrays]} along axis {axis}") from error
+
+
+def stack(arrays: Sequence[Any], /, *, axis: int = 0) -> Any:
+    arrays = list(arrays)
+    try:
+        return torch.stack(arrays, dim=axis)
+    except RuntimeError as error:
+        raise ShapeError(f"stack needs arrays of one shape, got {[shape_of(a) for a in arrays]}") from error
+
+
+def broadcast_to(x: Any, /, shape: Sequence[int]) -> Any:
+    shape = tuple(shape)
+    try:
+        return compat.broadcast_to(x, shape)
+    except RuntimeError as error:
+        raise BroadcastError(shape_of(x), shape, operation="broadcast_to") from error
+
+
+def broadcast_arrays(*arrays: Any) -> list:
+    """The arrays broadcast to one shape, as a list."""
+    return generic.broadcast_arrays(*arrays, xp=_this)
+
+
+permute_dims = compat.permute_dims
+expand_dims = compat.expand_dims
+unstack = compat.unstack
+flip = compat.flip
+roll = compat.roll
+tile = compat.tile
+repeat = compat.repeat
+moveaxis = compat.moveaxis
+
+# ------------------------------------------------------------ searching, indexing
+argmax = compat.argmax
+argmin = compat.argmin
+sort = compat.sort
+argsort = compat.argsort
+take_along_axis = compat.take_along_axis
+
+
+def take(x: Any, indices: Any, /, *, axis: int | None = None) -> Any:
+    """Elements of ``x`` at ``indices`` along ``axis``; repeated indices add up in the
+    gradient. IndexError when an index is out of range."""
+    try:
+        return compat.take(x, indices, axis=axis)
+    except (RuntimeError, IndexError) as error:
+        raise IndexError(f"take: indices out of range for axis {axis} of an array of shape {shape_of(x)}") from error
+
+
+import sys as _sys
+
+_this = _sys.modules[__name__]
+del _sys

@@ -1,0 +1,287 @@
+"""Data in: the MNIST digits from IDX files, and mini-batches moved onto a backend.
+
+:func:`load_mnist` finds the four MNIST files (gzip-compressed or not) in ``root``, then in
+``$PORTABLE_DL_DATA``, then in a cache folder (``~/.cache/portable_dl/mnist``), checks each
+against the SHA-256 of its uncompressed bytes, and, where a file is absent everywhere,
+downloads it from a list of mirrors into ``root`` (or the cache folder). Without a network
+it raises :class:`DatasetNotFound` saying which folders were searched and where to put the
+files.
+
+:func:`batches` cuts NumPy arrays into mini-batches, shuffled by a seeded NumPy generator,
+and moves each one onto a backend with ``backend.asarray``: the same seed gives the same
+batches on every backend.
+
+This module imports no framework.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import tempfile
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any, Iterator, NamedTuple, Sequence
+
+import numpy as np
+
+from .errors import PortableDLError, ShapeError
+
+__all__ = [
+    "MNIST",
+    "MNIST_FILES",
+    "MNIST_MIRRORS",
+    "DatasetNotFound",
+    "ChecksumError",
+    "load_mnist",
+    "read_idx",
+    "default_cache_dir",
+    "batches",
+]
+
+#: SHA-256 of the uncompressed MNIST files, by file name.
+MNIST_FILES = {
+    "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+    "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+    "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+    "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+}
+
+#: Base URLs that serve ``<name>.gz`` for each MNIST file, tried in order.
+MNIST_MIRRORS = (
+    "https://ossci-datasets.s3.amazonaws.com/mnist/",
+    "https://storage.googleapis.com/cvdf-datasets/mnist/",
+    "http://yann.lecun.com/exdb/mnist/",
+)
+
+ENVIRONMENT_VARIABLE = "PORTABLE_DL_DATA"
+
+# The IDX type byte of each NumPy dtype an IDX file can hold; values are big-endian.
+_IDX_DTYPES = {0x08: np.dtype("u1"), 0x09: np.dtype("i1"), 0x0B: np.dtype(">i2"),
+               0x0C: np.dtype(">i4"), 0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
+
+
+class DatasetNotFound(PortableDLError, FileNotFoundError):
+    """A data set is in none of the folders searched and could not be downloaded."""
+
+
+class ChecksumError(PortableDLError, ValueError):
+    """A data file whose SHA-256 differs from the published one: corrupt or a different file."""
+
+
+class MNIST(NamedTuple):
+    """The MNIST digits as uint8 NumPy arrays.
+
+    ``x_train`` (60000, 28, 28), ``y_train`` (60000,), ``x_test`` (10000, 28, 28),
+    ``y_test`` (10000,); pixels in 0..255, labels in 0..9. Unpacks as a 4-tuple.
+    """
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+
+
+def default_cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/portable_dl/mnist``, else ``~/.cache/portable_dl/mnist``."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "portable_dl" / "mnist"
+
+
+def load_mnist(
+    root: str | os.PathLike | None = None,
+    *,
+    download: bool = True,
+    mirrors: Sequence[str] = MNIST_MIRRORS,
+    cache_dir: str | os.PathLike | None = None,
+    timeout: float = 30.0,
+) -> MNIST:
+    """Load MNIST as uint8 NumPy arrays, verified against the published SHA-256 sums.
+
+    Each of the four files (``train-images-idx3-ubyte`` and so on, with or without ``.gz``)
+    is looked for in ``root``, then ``$PORTABLE_DL_DATA`` (the folder itself or its ``mnist``
+    subfolder), then ``cache_dir`` (default :func:`default_cache_dir`). A file found nowhere
+    is downloaded, when ``download`` is true, from the ``mirrors`` in order into ``root`` if
+    given, else into ``cache_dir``; it is written atomically and only once its checksum is
+    right.
+
+    Raises :class:`ChecksumError` for a file whose content is not the published one, and
+    :class:`DatasetNotFound` when a file is nowhere and cannot be downloaded.
+    """
+    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    folders = _search_folders(root, cache)
+    destination = Path(root) if root is not None else cache
+    arrays = {}
+    for name, sha256 in MNIST_FILES.items():
+        path = _find(name, folders)
+        if path is None:
+            if not download:
+                raise DatasetNotFound(_not_found_message(name, folders, destination, []))
+            path = _download(name, sha256, mirrors, destination, timeout, folders)
+        arrays[name] = read_idx(path, sha256=sha256)
+    return MNIST(
+        arrays["train-images-idx3-ubyte"],
+        arrays["train-labels-idx1-ubyte"],
+        arrays["t10k-images-idx3-ubyte"],
+        arrays["t10k-labels-idx1-ubyte"],
+    )
+
+
+def read_idx(path: str | os.PathLike, sha256: str | None = None) -> np.ndarray:
+    """The array stored in the IDX file ``path`` (gzip-compressed when its name ends in ``.gz``).
+
+    With ``sha256``, the uncompressed bytes must hash to it, or :class:`ChecksumError` names
+    the file and both digests. A malformed header raises ValueError.
+    """
+    path = Path(path)
+    content = _read_uncompressed(path)
+    if sha256 is not None:
+        actual = hashlib.sha256(content).hexdigest()
+        if actual != sha256:
+            raise ChecksumError(
+                f"{path} is corrupt or not the expected file: its uncompressed SHA-256 is {actual}, "
+                f"expected {sha256}; delete it so that it is found elsewhere or downloaded again"
+            )
+    return _parse_idx(content, path)
+
+
+def _parse_idx(content: bytes, path: Path) -> np.ndarray:
+    """IDX: two zero bytes, a type byte, a rank byte, one big-endian uint32 per dimension, data."""
+    if len(content) < 4 or content[0] != 0 or content[1] != 0 or content[2] not in _IDX_DTYPES:
+        raise ValueError(f"{path} is not an IDX file: its header starts with {content[:4]!r}")
+    dtype, rank = _IDX_DTYPES[content[2]], content[3]
+    header_length = 4 + 4 * rank
+    shape = tuple(int(size) for size in np.frombuffer(content, dtype=">u4", count=rank, offset=4))
+    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if len(content) - header_length != expected:
+        raise ValueError(
+            f"{path}: the IDX header says shape {shape} ({expected} bytes of data) "
+            f"but the file holds {len(content) - header_length} bytes after the header"
+        )
+    data = np.frombuffer(content, dtype=dtype, offset=header_length).reshape(shape)
+    return data.astype(dtype.newbyteorder("="))  # a writable copy in native byte order
+
+
+def _read_uncompressed(path: Path) -> bytes:
+    if path.suffix == ".gz":
+        with gzip.open(path, "rb") as file:
+            return file.read()
+    return path.read_bytes()
+
+
+def _search_folders(root: Any, cache: Path) -> list[Path]:
+    folders = []
+    if root is not None:
+        folders.append(Path(root))
+    from_environment = os.environ.get(ENVIRONMENT_VARIABLE)
+    if from_environment:
+        folders += [Path(from_environment), Path(from_environment) / "mnist"]
+    folders.append(cache)
+    return folders
+
+
+def _find(name: str, folders: Sequence[Path]) -> Path | None:
+    for folder in folders:
+        for candidate in (folder / name, folder / f"{name}.gz"):
+            if candidate.is_file():
+                return candidate
+    return None
+
+
+def _download(name: str, sha256: str, mirrors: Sequence[str], destination: Path,
+              timeout: float, folders: Sequence[Path]) -> Path:
+    """Fetch ``name.gz`` from the first mirror that serves the right content; save it atomically."""
+    failures = []
+    for mirror in mirrors:
+        url = mirror.rstrip("/") + f"/{name}.gz"
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as response:
+                compressed = response.read()
+            actual = hashlib.sha256(gzip.decompress(compressed)).hexdigest()
+        except (urllib.error.URLError, OSError, EOFError, ValueError) as error:
+            failures.append(f"{url}: {getattr(error, 'reason', None) or error}")
+            continue
+        if actual != sha256:
+            failures.append(f"{url}: wrong content (SHA-256 {actual}, expected {sha256})")
+            continue
+        try:
+            return _write_atomically(destination / f"{name}.gz", compressed)
+        except OSError as error:
+            failures.append(f"{url}: downloaded but could not be saved in {destination}: {error}")
+            break
+    raise DatasetNotFound(_not_found_message(name, folders, destination, failures))
+
+
+def _write_atomically(path: Path, content: bytes) -> Path:
+    """Write to a temporary file in the same folder, then rename: readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(content)
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
+    return path
+
+
+def _not_found_message(name: str, folders: Sequence[Path], destination: Path, failures: list[str]) -> str:
+    searched = "\n".join(f"  {folder}" for folder in folders)
+    lines = [f"MNIST file {name} (or {name}.gz) was not found in:", searched]
+    if failures:
+        lines += ["and could not be downloaded:"] + [f"  {failure}" for failure in failures]
+    else:
+        lines.append("and downloading is switched off (download=False).")
+    lines.append(
+        f"Put the four MNIST IDX files ({', '.join(MNIST_FILES)}; gzip-compressed or not) in {destination}, "
+        f"or in a folder named by ${ENVIRONMENT_VARIABLE}, or pass root= to load_mnist."
+    )
+    return "\n".join(lines)
+
+
+def batches(
+    x: Any,
+    y: Any,
+    batch_size: int,
+    backend: Any,
+    *,
+    shuffle: bool = True,
+    seed: int | np.random.Generator | None = 0,
+    dtype: Any = None,
+    drop_last: bool = False,
+) -> Iterator[tuple[Any, Any]]:
+    """Mini-batches ``(x_batch, y_batch)`` of backend arrays from NumPy-like ``x`` and ``y``.
+
+    ``x`` has shape (N, ...) and ``y`` shape (N, ...), same N. The order is a permutation drawn
+    by ``numpy.random.default_rng(seed)`` when ``shuffle`` (pass a Generator to continue one
+    stream across epochs), else the given order. Every batch holds ``batch_size`` examples
+    except the last, which holds the rest (dropped when ``drop_last``). ``x`` batches are
+    cast to ``dtype`` (a name such as ``"float32"`` or a dtype; None keeps x's dtype) in NumPy before the move; ``y``
+    keeps its dtype (as far as the backend has it: JAX without x64 holds int64 as int32). Raises ShapeError when x and y differ in length.
+    """
+    x, y = np.asarray(x), np.asarray(y)
+    if x.shape[:1] != y.shape[:1]:
+        raise ShapeError(f"batches needs x and y with the same number of examples, got shapes {x.shape} and {y.shape}")
+    if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    dtype_name = None if dtype is None else backend.dtype_name(dtype)
+    count = x.shape[0]
+    order = _order(count, shuffle, seed)
+    stop = count - count % batch_size if drop_last else count
+    for start in range(0, stop, batch_size):
+        index = order[start:start + batch_size] if order is not None else slice(start, start + batch_size)
+        x_batch, y_batch = x[index], y[index]
+        if dtype_name is not None:
+            x_batch = x_batch.astype(dtype_name, copy=False)
+        yield backend.asarray(x_batch), backend.asarray(y_batch)
+
+
+def _order(count: int, shuffle: bool, seed: int | np.random.Generator | None) -> np.ndarray | None:
+    if not shuffle:
+        return None
+    generator = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    return generator.permutation(count)
