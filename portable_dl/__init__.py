@@ -6,8 +6,9 @@ backend is first asked for::
 
     import portable_dl as pdl
     be = pdl.backend("torch")          # or "numpy", "tensorflow", "mlx", "jax"
-    xp = be.xp                         # the array-API namespace
-    loss, grads = be.value_and_grad(f)(params)
+    model = pdl.nn.MLP([784, 128, 10])
+    params = model.init(0, be, "float32")
+    result = pdl.fit(model, params, pdl.losses.cross_entropy, pdl.optimizers.Adam(), be, x, y)
 """
 
 from __future__ import annotations
@@ -24,6 +25,10 @@ from .errors import (
 from .registry import available_backends, backend, backend_of, known_backends, register_backend
 from .tree import tree_flatten, tree_leaves, tree_map, tree_unflatten
 
+# The front end, written once over the array API (none of it imports a framework).
+from . import activations, clipping, data, losses, metrics, nn, optimizers, schedules, training
+from .training import evaluate, fit, make_train_step, predict
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -37,6 +42,19 @@ __all__ = [
     "tree_unflatten",
     "tree_map",
     "tree_leaves",
+    "activations",
+    "clipping",
+    "data",
+    "losses",
+    "metrics",
+    "nn",
+    "optimizers",
+    "schedules",
+    "training",
+    "fit",
+    "evaluate",
+    "predict",
+    "make_train_step",
     "PortableDLError",
     "BackendUnavailable",
     "BroadcastError",

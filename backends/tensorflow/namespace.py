@@ -578,14 +578,17 @@ def _logaddexp(x1: Any, x2: Any, /) -> tf.Tensor:
 
 def _hypot(x1: Any, x2: Any, /) -> tf.Tensor:
     """``sqrt(x1**2 + x2**2)`` scaled by the larger magnitude, so that it neither
-    overflows nor underflows; 0 (gradient 0) at the origin."""
+    overflows nor underflows; 0 (gradient 0) at the origin; +inf where either input is
+    infinite, even NaN with it (IEEE 754's hypot, which the scaling would make inf/inf)."""
     a, b = _promoted_floating(x1, x2)
     larger = _maximum(tf.math.abs(a), tf.math.abs(b))
-    at_origin = tf.equal(larger, 0)
-    safe = tf.where(at_origin, tf.ones_like(larger), larger)
-    u = tf.where(at_origin, tf.ones_like(larger), a / safe)
-    v = tf.where(at_origin, tf.zeros_like(larger), b / safe)
-    return larger * tf.math.sqrt(u * u + v * v)
+    unscalable = tf.logical_or(tf.equal(larger, 0), tf.math.is_inf(larger))
+    safe = tf.where(unscalable, tf.ones_like(larger), larger)
+    u = tf.where(unscalable, tf.ones_like(larger), a / safe)
+    v = tf.where(unscalable, tf.zeros_like(larger), b / safe)
+    result = larger * tf.math.sqrt(u * u + v * v)
+    either_infinite = tf.logical_or(tf.math.is_inf(a), tf.math.is_inf(b))
+    return tf.where(either_infinite, tf.fill(tf.shape(result), tf.constant(float("inf"), result.dtype)), result)
 
 
 def _copysign(x1: Any, x2: Any, /) -> tf.Tensor:
