@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from typing import Sequence
 
 import portable_dl
 from portable_dl.errors import BackendUnavailable
 
-from . import report, runner, training
-from .families import FAMILIES, collect_cases
+from . import report, runner
+from .families import FAMILIES
 
 DTYPES = ("float32", "float64")
 
@@ -42,6 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--quick", action="store_true", help="fewer cases and steps: a smoke test in seconds")
     parser.add_argument("--format", choices=("table", "json", "markdown"), default="table", help="report format")
     parser.add_argument("--output", metavar="FILE", help="write the report to FILE (the table summary still prints)")
+    parser.add_argument("--jobs", type=int, default=None, metavar="N",
+                        help="backends run at once, each in its own process (default: the number of CPUs; 1: in this process)")
     parser.add_argument("-v", "--verbose", action="store_true", help="show every row, not only failures")
     return parser
 
@@ -95,22 +98,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"portable-dl conformance: error: {error}", file=sys.stderr)
         return 2
     dtypes = list(dict.fromkeys(arguments.dtype or DTYPES))
-    training.data_dir = arguments.data_dir
 
-    backends, notes = [], []
-    for name in names:
-        try:
-            backend = portable_dl.backend(name)
-        except BackendUnavailable as error:
-            notes.append({"name": name, "available": False, "version": None, "device": None, "reason": str(error)})
-            continue
-        backends.append(backend)
-        notes.append({"name": name, "available": True, "version": backend.version, "device": backend.device, "reason": None})
-
-    cases = collect_cases(families, quick=arguments.quick, seed=arguments.seed)
-    total = len(cases) * len(backends) * len(dtypes)
-    with _progress_bar(total) as bar:
-        results = runner.run(cases, backends, dtypes, progress=bar.update)
+    jobs = arguments.jobs if arguments.jobs is not None else (os.cpu_count() or 1)
+    if jobs < 1:
+        print("portable-dl conformance: error: --jobs must be at least 1", file=sys.stderr)
+        return 2
+    with _progress_bar(len(names)) as bar:
+        runs = runner.run_backends(
+            names, jobs, progress=bar.update, families=families, quick=arguments.quick, seed=arguments.seed,
+            dtypes=dtypes, backend_modules=arguments.backend_module, data_dir=arguments.data_dir,
+        )
+    notes = [run.note for run in runs]
+    results = [result for run in runs for result in run.results]
 
     settings = {"backends": names, "dtypes": dtypes, "families": families, "seed": arguments.seed, "quick": arguments.quick}
     summary = report.table(results, verbose=arguments.verbose, backend_notes=notes)
@@ -142,12 +141,12 @@ class _NoBar:
 
 
 def _progress_bar(total: int):
-    """A tqdm bar on standard error when it is a terminal; nothing otherwise."""
+    """A tqdm bar over the backends on standard error when it is a terminal; nothing otherwise."""
     if not sys.stderr.isatty():
         return _NoBar()
     from tqdm import tqdm
 
-    return tqdm(total=total, unit="case", file=sys.stderr, leave=False)
+    return tqdm(total=total, unit="backend", file=sys.stderr, leave=False)
 
 
 if __name__ == "__main__":

@@ -206,11 +206,13 @@ def convention_cases() -> list[Case]:
 
 
 def cases(quick: bool = False, seed: int = 0) -> list[Case]:
-    """Every gradients case; ``quick`` keeps one element-wise function in three."""
+    """Every gradients case; ``quick`` keeps one element-wise function in six and one
+    structured case in three."""
     element_wise = unary_cases() + binary_cases()
+    structured = structured_cases()
     if quick:
-        element_wise = element_wise[::3]
-    return element_wise + structured_cases() + convention_cases() + front_end_cases(quick)
+        element_wise, structured = element_wise[::6], structured[::3]
+    return element_wise + structured + convention_cases() + front_end_cases(quick)
 
 
 def front_end_cases(quick: bool) -> list[Case]:

@@ -105,10 +105,10 @@ def binary_cases() -> list[Case]:
     return cases
 
 
-def reduction_cases() -> list[Case]:
+def reduction_cases(quick: bool = False) -> list[Case]:
     cases = []
     for name in ("sum", "mean", "max", "min", "prod", "var", "std"):
-        for axis in (None, 1, (0, 2)):
+        for axis in ((1,) if quick else (None, 1, (0, 2))):
 
             def compute(backend, dtype, name=name, axis=axis):
                 x = backend.asarray(draw("positive" if name == "prod" else "any", (3, 4, 5), 4), dtype)
@@ -247,8 +247,10 @@ def promotion_cases() -> list[Case]:
 
 
 def cases(quick: bool = False, seed: int = 0) -> list[Case]:
-    """Every ops case; ``quick`` keeps one case in three of the element-wise functions."""
+    """Every ops case; ``quick`` keeps one element-wise case in six, one axis per
+    reduction and every other structured case."""
     element_wise = unary_cases() + binary_cases()
+    structured = structured_cases()
     if quick:
-        element_wise = element_wise[::3]
-    return element_wise + reduction_cases() + structured_cases() + promotion_cases()
+        element_wise, structured = element_wise[::6], structured[::2]
+    return element_wise + reduction_cases(quick) + structured + promotion_cases()

@@ -146,3 +146,72 @@ def skipped_backend(name: str, reason: str, cases: Sequence[Case], dtypes: Seque
         for case in cases
         for dtype in dtypes
     ]
+
+
+# ------------------------------------------------------------ one backend, anywhere
+
+#: Backends in the order their runs are started when several run at once: the slowest
+#: first (JAX compiles every eager operation on a new shape), so that they overlap most.
+EXPECTED_COST_ORDER = ("jax", "tensorflow", "torch", "mlx", "numpy")
+
+
+@dataclass
+class BackendRun:
+    """What running every case on one backend gives: the note for the report, the rows."""
+
+    note: dict
+    results: list
+
+
+def run_backend(name: str, families: Sequence[str], quick: bool, seed: int, dtypes: Sequence[str],
+                backend_modules: Sequence[str] = (), data_dir: str | None = None) -> BackendRun:
+    """Create backend ``name`` and run the cases of ``families`` on it.
+
+    Self-contained, so that it can run in a worker process: it registers the
+    ``--backend-module`` backends and builds the cases itself (cases hold functions, which
+    do not cross process boundaries; the same families, quick flag and seed give the same
+    cases).
+    """
+    from portable_dl.errors import BackendUnavailable
+
+    from . import training
+    from .cli import load_backend_module
+    from .families import collect_cases
+
+    for spec in backend_modules:
+        load_backend_module(spec)
+    training.data_dir = data_dir
+    try:
+        backend = portable_dl.backend(name)
+    except BackendUnavailable as error:
+        return BackendRun({"name": name, "available": False, "version": None, "device": None, "reason": str(error)}, [])
+    cases = collect_cases(list(families), quick=quick, seed=seed)
+    results = run(cases, [backend], dtypes)
+    note = {"name": name, "available": True, "version": backend.version, "device": backend.device, "reason": None}
+    return BackendRun(note, results)
+
+
+def run_backends(names: Sequence[str], jobs: int, progress: Callable[[int], None] | None = None, **settings) -> list[BackendRun]:
+    """:func:`run_backend` for each name, in ``jobs`` worker processes (in this process
+    when ``jobs`` is 1); the runs come back in the order of ``names``."""
+    if jobs <= 1 or len(names) <= 1:
+        runs = []
+        for name in names:
+            runs.append(run_backend(name, **settings))
+            if progress:
+                progress(1)
+        return runs
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    ordered = sorted(names, key=lambda n: EXPECTED_COST_ORDER.index(n) if n in EXPECTED_COST_ORDER else -1)
+    # spawn, not fork: frameworks with thread pools (TensorFlow, XLA, MLX) do not survive a fork.
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+        futures = {name: pool.submit(run_backend, name, **settings) for name in ordered}
+        done: dict[str, BackendRun] = {}
+        for name in ordered:
+            done[name] = futures[name].result()
+            if progress:
+                progress(1)
+    return [done[name] for name in names]

@@ -116,3 +116,14 @@ def test_the_suite_catches_an_optimizer_missing_bias_correction(monkeypatch, cap
     assert code == 1
     failing = [line.split()[0] for line in out.splitlines() if " FAIL " in line]
     assert "optimizers/Adam" in failing and "optimizers/NAdam" not in failing, out[:2000]
+
+
+def test_worker_processes_give_the_same_rows_as_one_process(tmp_path, capsys):
+    rows = {}
+    for jobs in ("1", "2"):
+        path = tmp_path / f"jobs{jobs}.json"
+        code = main(["--backends", "numpy", "--backend-module", "broken_backends:sum_in_wrong_dtype", "--family", "ops",
+                     "--quick", "--jobs", jobs, "--format", "json", "--output", str(path)])
+        assert code == 1
+        rows[jobs] = [{k: v for k, v in r.items() if k != "seconds"} for r in json.loads(path.read_text())["results"]]
+    assert rows["1"] == rows["2"] and len(rows["1"]) > 100
