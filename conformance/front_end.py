@@ -233,7 +233,9 @@ def central(f: Callable[[np.ndarray], float], x: np.ndarray) -> np.ndarray:
 
 
 def cases(quick: bool) -> list[Case]:
-    """Every front-end gradient case; ``quick`` keeps every other loss and leaves out the
-    +-1000 activations."""
-    losses = loss_cases()
-    return activation_cases(quick) + (losses[::2] if quick else losses) + [dense_case(), mlp_case(), frozen_case()]
+    """Every front-end gradient case; ``quick`` keeps one activation and one loss in three,
+    leaves out the +-1000 activations, and checks a whole MLP but not freezing."""
+    activations, losses = activation_cases(quick), loss_cases()
+    if quick:
+        return activations[::3] + losses[::3] + [mlp_case()]
+    return activations + losses + [dense_case(), mlp_case(), frozen_case()]

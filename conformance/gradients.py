@@ -206,13 +206,12 @@ def convention_cases() -> list[Case]:
 
 
 def cases(quick: bool = False, seed: int = 0) -> list[Case]:
-    """Every gradients case; ``quick`` keeps one element-wise function in six and one
-    structured case in three."""
-    element_wise = unary_cases() + binary_cases()
-    structured = structured_cases()
+    """Every gradients case; ``quick`` keeps one element-wise function in eight, one
+    structured case in five and every other convention."""
+    element_wise, structured, conventions = unary_cases() + binary_cases(), structured_cases(), convention_cases()
     if quick:
-        element_wise, structured = element_wise[::6], structured[::3]
-    return element_wise + structured + convention_cases() + front_end_cases(quick)
+        element_wise, structured, conventions = element_wise[::8], structured[::5], conventions[::2]
+    return element_wise + structured + conventions + front_end_cases(quick)
 
 
 def front_end_cases(quick: bool) -> list[Case]:

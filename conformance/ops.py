@@ -247,10 +247,9 @@ def promotion_cases() -> list[Case]:
 
 
 def cases(quick: bool = False, seed: int = 0) -> list[Case]:
-    """Every ops case; ``quick`` keeps one element-wise case in six, one axis per
-    reduction and every other structured case."""
-    element_wise = unary_cases() + binary_cases()
-    structured = structured_cases()
+    """Every ops case; ``quick`` keeps one case in eight of the element-wise functions,
+    one in three of the reductions and of the structured functions."""
+    element_wise, reductions, structured = unary_cases() + binary_cases(), reduction_cases(quick), structured_cases()
     if quick:
-        element_wise, structured = element_wise[::6], structured[::2]
-    return element_wise + reduction_cases(quick) + structured + promotion_cases()
+        element_wise, reductions, structured = element_wise[::8], reductions[::3], structured[::3]
+    return element_wise + reductions + structured + promotion_cases()

@@ -152,10 +152,10 @@ def trajectory_case(name: str, configuration: Configuration, problem: dict, step
 
 
 def cases(quick: bool = False, seed: int = 0) -> list[Case]:
-    """Every configuration for 50 steps; ``quick``: one in three for 10 steps."""
+    """Every configuration for 50 steps; ``quick``: one in four for 10 steps."""
     steps = QUICK_STEPS if quick else STEPS
     problem = least_squares_problem(seed)
     chosen = list(configurations().items())
     if quick:
-        chosen = chosen[::3]
+        chosen = chosen[::4]
     return [trajectory_case(name, configuration, problem, steps) for name, configuration in chosen]

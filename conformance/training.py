@@ -46,7 +46,7 @@ def mnist_subset(root: str | None, count: int) -> tuple[np.ndarray, np.ndarray]:
     return x, mnist[1][:count].astype(np.int64)
 
 
-def training_case(optimizer_name: str, steps: int, seed: int) -> Case:
+def training_case(optimizer_name: str, steps: int, seed: int, compile: bool = True) -> Case:
     def compute(backend: Backend, dtype: str) -> Outputs:
         from portable_dl import losses, nn, optimizers
         from portable_dl.training import make_train_step
@@ -55,7 +55,7 @@ def training_case(optimizer_name: str, steps: int, seed: int) -> Case:
         model = nn.MLP(list(SIZES))
         params = model.init(seed, backend, dtype)
         optimizer = optimizers.SGD(lr=LEARNING_RATE, momentum=0.9) if optimizer_name == "SGD momentum" else optimizers.Adam(lr=0.003)
-        step = make_train_step(lambda p, batch: losses.cross_entropy(model.apply(p, batch[0]), batch[1]), optimizer, backend, compile=True)
+        step = make_train_step(lambda p, batch: losses.cross_entropy(model.apply(p, batch[0]), batch[1]), optimizer, backend, compile=compile)
         state = step.init(params)
         losses_seen = []
         for index in range(steps):
@@ -70,12 +70,14 @@ def training_case(optimizer_name: str, steps: int, seed: int) -> Case:
             "final W of layer 1": np.asarray(backend.to_numpy(params["layers"][1]["W"]), np.float64),
         }
 
-    return Case(FAMILY, f"MLP{list(SIZES)} on MNIST, {optimizer_name}, {steps} compiled steps", compute,
+    kind = "compiled" if compile else "eager"
+    return Case(FAMILY, f"MLP{list(SIZES)} on MNIST, {optimizer_name}, {steps} {kind} steps", compute,
                 reduction_size=SIZES[0], gradient=True, steps=steps)
 
 
 def cases(quick: bool = False, seed: int = 0) -> list[Case]:
-    """Two runs of 40 steps; ``quick``: one run of 5."""
+    """Two runs of 40 compiled steps; ``quick``: one run of 5 eager steps (compiling, with
+    torch.compile above all, would take most of a quick run's time)."""
     if quick:
-        return [training_case("SGD momentum", QUICK_STEPS, seed)]
+        return [training_case("SGD momentum", QUICK_STEPS, seed, compile=False)]
     return [training_case("SGD momentum", STEPS, seed), training_case("Adam", STEPS, seed)]

@@ -383,3 +383,31 @@ def test_random_shape_pairs_broadcast_exactly_when_numpy_says_so(backend, first,
     result = backend.xp.multiply(a, b)
     assert tuple(result.shape) == expected
     np.testing.assert_array_equal(backend.to_numpy(result), np.full(expected, 2.0))
+
+
+# ------------------------------------------- the same mistake, the same message
+
+MISTAKES = {
+    "add (5,3,2)+(5,2)": lambda xp, a: xp.add(a((5, 3, 2)), a((5, 2))),
+    "matmul inner": lambda xp, a: xp.matmul(a((3, 4)), a((5, 2))),
+    "matmul batch": lambda xp, a: xp.matmul(a((2, 3, 4)), a((3, 4, 5))),
+    "reshape": lambda xp, a: xp.reshape(a((2, 3)), (4, 2)),
+    "squeeze": lambda xp, a: xp.squeeze(a((2, 3)), axis=0),
+    "concat": lambda xp, a: xp.concat([a((2, 3)), a((2, 4))], axis=0),
+    "stack": lambda xp, a: xp.stack([a((2, 3)), a((3, 2))]),
+    "broadcast_to": lambda xp, a: xp.broadcast_to(a((3, 2)), (3, 4)),
+    "tensordot": lambda xp, a: xp.tensordot(a((2, 3)), a((4, 5)), axes=1),
+}
+
+
+def message_of(backend, mistake):
+    ones = lambda shape: backend.asarray(np.ones(shape, dtype="float32"))
+    with pytest.raises(portable_dl.ShapeError) as caught:
+        mistake(backend.xp, ones)
+    return type(caught.value).__name__, str(caught.value)
+
+
+@pytest.mark.parametrize("name", list(MISTAKES))
+def test_the_same_mistake_gives_the_same_error_and_message_on_every_backend(backend, name):
+    expected = message_of(portable_dl.backend("numpy"), MISTAKES[name])
+    assert message_of(backend, MISTAKES[name]) == expected

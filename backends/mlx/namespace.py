@@ -712,7 +712,7 @@ def tensordot(x1: mx.array, x2: mx.array, /, *, axes: int | tuple[Sequence[int],
     try:
         return mx.tensordot(x1, x2, axes=mx_axes)
     except ValueError as error:
-        raise ShapeError(f"tensordot of shapes {tuple(x1.shape)} and {tuple(x2.shape)} over axes {axes}: {error}") from error
+        raise ShapeError(f"tensordot of shapes {tuple(x1.shape)} and {tuple(x2.shape)} over axes {axes}: the contracted axes do not match") from error
 
 
 def vecdot(x1: mx.array, x2: mx.array, /, *, axis: int = -1) -> mx.array:
@@ -858,7 +858,7 @@ def take_along_axis(x: mx.array, indices: mx.array, /, *, axis: int = -1) -> mx.
     """Elements of ``x`` at ``indices`` (an array of ``x``'s rank) along ``axis``."""
     indices = asarray(indices)
     if indices.ndim != x.ndim:
-        raise ShapeError(f"take_along_axis needs indices of the rank of x, got shapes {tuple(indices.shape)} and {tuple(x.shape)}")
+        raise ShapeError(f"take_along_axis needs indices of the same rank as x, got shapes {tuple(indices.shape)} and {tuple(x.shape)}")
     return mx.take_along_axis(x, indices, axis=axis)
 
 

@@ -751,7 +751,7 @@ def tensordot(x1: Any, x2: Any, /, *, axes: Any = 2) -> tf.Tensor:
         pairs = list(zip(first, second))
         axes = [list(first), list(second)]
     if builtins.any(i >= len(shape_a) or j >= len(shape_b) or shape_a[i] != shape_b[j] for i, j in pairs):
-        raise ShapeError(f"tensordot of shapes {shape_a} and {shape_b} over axes {axes}: contracted sizes differ")
+        raise ShapeError(f"tensordot of shapes {shape_a} and {shape_b} over axes {axes}: the contracted axes do not match")
     return tf.tensordot(a, b, axes=axes)
 
 
@@ -807,12 +807,12 @@ def concat(arrays: Sequence[Any], /, *, axis: int | None = 0) -> tf.Tensor:
     shapes = [shape_of(t) for t in tensors]
     ranks = {len(s) for s in shapes}
     if len(ranks) != 1:
-        raise ShapeError(f"cannot concat shapes {shapes} along axis {axis}: ranks differ")
+        raise ShapeError(f"cannot concat shapes {shapes} along axis {axis}")
     rank = ranks.pop()
     normalized = generic.normalize_axis(axis, rank)
     others = {tuple(d for i, d in enumerate(s) if i != normalized) for s in shapes}
     if len(others) != 1:
-        raise ShapeError(f"cannot concat shapes {shapes} along axis {axis}: the other axes differ")
+        raise ShapeError(f"cannot concat shapes {shapes} along axis {axis}")
     return tf.concat(tensors, axis=normalized)
 
 

@@ -154,7 +154,7 @@ def tensordot(x1: Any, x2: Any, /, *, axes: Any = 2) -> Any:
     try:
         return compat.tensordot(x1, x2, axes=axes)
     except RuntimeError as error:
-        raise ShapeError(f"tensordot of shapes {shape_of(x1)} and {shape_of(x2)} over axes {axes}: {error}") from error
+        raise ShapeError(f"tensordot of shapes {shape_of(x1)} and {shape_of(x2)} over axes {axes}: the contracted axes do not match") from error
 
 
 def vecdot(x1: Any, x2: Any, /, *, axis: int = -1) -> Any:
