@@ -47,7 +47,6 @@ class Case:
     gradient: bool = False
     steps: int = 0
     finite_differences: Callable[[], Outputs] | None = None
-    description: str = ""
     #: dtypes this case is meaningful in
     dtypes: tuple[str, ...] = field(default=("float32", "float64"))
     #: "float64": numeric outputs are judged against the reference in float64; "same": in

@@ -14,7 +14,7 @@ import numpy as np
 
 from portable_dl.backend import Backend
 
-from .cases import Case, Outputs, outcome_of
+from .cases import Case, Outputs
 
 FAMILY = "ops"
 

@@ -10,7 +10,6 @@ the 1-based step number and ``state`` a dict it fills in.
 
 from __future__ import annotations
 
-import math
 from typing import Callable
 
 import numpy as np
@@ -95,15 +94,5 @@ def nadam(lr: float = 0.002, betas: tuple = (0.9, 0.999), eps: float = 1e-8, wei
                  + (1 - mu(t)) * g / (1 - state["mu_product"]))
         v_hat = state["v"] / (1 - beta2**t)
         return p - lr * m_hat / (np.sqrt(v_hat) + eps)
-
-    return step
-
-
-def with_learning_rates(make: Callable[..., Step], rates: Callable[[int], float], **hyperparameters) -> Step:
-    """The optimizer ``make(lr=rates(t), ...)`` at step ``t``: a schedule, rebuilt per step
-    (the state dict carries over, so only the learning rate changes)."""
-
-    def step(p, g, state, t):
-        return make(lr=rates(t), **hyperparameters)(p, g, state, t)
 
     return step

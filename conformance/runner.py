@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 import time
 from dataclasses import asdict, dataclass
 from typing import Callable, Iterable, Sequence
@@ -15,7 +14,7 @@ from portable_dl.backend import Backend
 
 from . import tolerances
 from .cases import Case, CaseSkipped, Outputs
-from .compare import Comparison, compare_outputs
+from .compare import compare_outputs
 
 REFERENCE_BACKEND = "numpy"
 REFERENCE_DTYPE = "float64"
@@ -138,15 +137,6 @@ def run(
                 if progress:
                     progress(1)
     return results
-
-
-def skipped_backend(name: str, reason: str, cases: Sequence[Case], dtypes: Sequence[str]) -> list[Result]:
-    """Rows for a backend that could not be created: every case skipped, with the reason."""
-    return [
-        Result(case=case.name, family=case.family, backend=name, device="-", dtype=dtype, status="skip", message=reason)
-        for case in cases
-        for dtype in dtypes
-    ]
 
 
 # ------------------------------------------------------------ one backend, anywhere

@@ -33,9 +33,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from portable_dl.errors import BroadcastError, DTypeError, ShapeError
+from portable_dl.errors import BroadcastError, DTypeError
 
 from .._common import generic
+from .._common.shape_errors import concat_error, reshape_error, squeeze_error, stack_error, tensordot_error
 from .._common.broadcasting import (
     broadcast_shapes,
     checks_matmul_shapes,
@@ -199,7 +200,7 @@ def tensordot(x1: Any, x2: Any, /, *, axes: Any = 2) -> Any:
     try:
         return jnp.tensordot(x1, x2, axes=axes)
     except (TypeError, ValueError) as error:
-        raise ShapeError(f"tensordot of shapes {shape_of(x1)} and {shape_of(x2)} over axes {axes}: the contracted axes do not match") from error
+        raise tensordot_error(shape_of(x1), shape_of(x2), axes) from error
 
 
 def vecdot(x1: Any, x2: Any, /, *, axis: int = -1) -> Any:
@@ -217,14 +218,14 @@ def reshape(x: Any, /, shape: Sequence[int], *, copy: bool | None = None) -> Any
     try:
         return jnp.reshape(x, tuple(shape), copy=copy)
     except (TypeError, ValueError) as error:
-        raise ShapeError(f"cannot reshape an array of shape {shape_of(x)} into shape {tuple(shape)}") from error
+        raise reshape_error(shape_of(x), shape) from error
 
 
 def squeeze(x: Any, /, axis: int | Sequence[int]) -> Any:
     try:
         return jnp.squeeze(x, axis=axis)
     except ValueError as error:
-        raise ShapeError(f"cannot squeeze axis {axis} of an array of shape {shape_of(x)}: its size is not 1") from error
+        raise squeeze_error(axis, shape_of(x)) from error
 
 
 def concat(arrays: Sequence[Any], /, *, axis: int | None = 0) -> Any:
@@ -232,7 +233,7 @@ def concat(arrays: Sequence[Any], /, *, axis: int | None = 0) -> Any:
     try:
         return jnp.concat(arrays, axis=axis)
     except (TypeError, ValueError) as error:
-        raise ShapeError(f"cannot concat shapes {[shape_of(a) for a in arrays]} along axis {axis}") from error
+        raise concat_error(arrays, axis) from error
 
 
 def stack(arrays: Sequence[Any], /, *, axis: int = 0) -> Any:
@@ -240,7 +241,7 @@ def stack(arrays: Sequence[Any], /, *, axis: int = 0) -> Any:
     try:
         return jnp.stack(arrays, axis=axis)
     except ValueError as error:
-        raise ShapeError(f"stack needs arrays of one shape, got {[shape_of(a) for a in arrays]}") from error
+        raise stack_error(arrays) from error
 
 
 def broadcast_to(x: Any, /, shape: Sequence[int]) -> Any:

@@ -54,6 +54,7 @@ from portable_dl.backend import DTYPE_NAMES
 from portable_dl.errors import BroadcastError, DTypeError, ShapeError
 
 from .._common import generic
+from .._common.shape_errors import concat_error, reshape_error, squeeze_error, stack_error, take_along_axis_error, tensordot_error
 from .._common.broadcasting import (
     broadcast_shapes,
     checks_matmul_shapes,
@@ -61,7 +62,7 @@ from .._common.broadcasting import (
     shape_of,
 )
 from .._common.dtypes import DtypeTable
-from .._common.promotion import KIND_OF, promote_names, promote_with_scalar
+from .._common.promotion import promote_names, promote_with_scalar
 
 __array_api_version__ = "2023.12"
 
@@ -712,7 +713,7 @@ def tensordot(x1: mx.array, x2: mx.array, /, *, axes: int | tuple[Sequence[int],
     try:
         return mx.tensordot(x1, x2, axes=mx_axes)
     except ValueError as error:
-        raise ShapeError(f"tensordot of shapes {tuple(x1.shape)} and {tuple(x2.shape)} over axes {axes}: the contracted axes do not match") from error
+        raise tensordot_error(tuple(x1.shape), tuple(x2.shape), axes) from error
 
 
 def vecdot(x1: mx.array, x2: mx.array, /, *, axis: int = -1) -> mx.array:
@@ -737,7 +738,7 @@ def reshape(x: mx.array, /, shape: Sequence[int], *, copy: builtins.bool | None 
     try:
         return mx.reshape(x, tuple(shape))
     except ValueError as error:
-        raise ShapeError(f"cannot reshape an array of shape {tuple(x.shape)} into shape {tuple(shape)}") from error
+        raise reshape_error(tuple(x.shape), shape) from error
 
 
 def permute_dims(x: mx.array, /, axes: Sequence[int]) -> mx.array:
@@ -753,7 +754,7 @@ def squeeze(x: mx.array, /, axis: int | Sequence[int]) -> mx.array:
     try:
         return mx.squeeze(x, axis=_axes(axis))
     except ValueError as error:
-        raise ShapeError(f"cannot squeeze axis {axis} of an array of shape {tuple(x.shape)}: its size is not 1") from error
+        raise squeeze_error(axis, tuple(x.shape)) from error
 
 
 def concat(arrays: Sequence[mx.array], /, *, axis: int | None = 0) -> mx.array:
@@ -763,13 +764,13 @@ def concat(arrays: Sequence[mx.array], /, *, axis: int | None = 0) -> mx.array:
     try:
         return mx.concatenate(arrays, axis=axis)
     except ValueError as error:
-        raise ShapeError(f"cannot concat shapes {[tuple(a.shape) for a in arrays]} along axis {axis}") from error
+        raise concat_error(arrays, axis) from error
 
 
 def stack(arrays: Sequence[mx.array], /, *, axis: int = 0) -> mx.array:
     arrays = list(arrays)
     if len({tuple(a.shape) for a in arrays}) > 1:
-        raise ShapeError(f"stack needs arrays of one shape, got {[tuple(a.shape) for a in arrays]}")
+        raise stack_error(arrays)
     return mx.stack(arrays, axis=axis)
 
 
@@ -858,7 +859,7 @@ def take_along_axis(x: mx.array, indices: mx.array, /, *, axis: int = -1) -> mx.
     """Elements of ``x`` at ``indices`` (an array of ``x``'s rank) along ``axis``."""
     indices = asarray(indices)
     if indices.ndim != x.ndim:
-        raise ShapeError(f"take_along_axis needs indices of the same rank as x, got shapes {tuple(indices.shape)} and {tuple(x.shape)}")
+        raise take_along_axis_error(tuple(indices.shape), tuple(x.shape))
     return mx.take_along_axis(x, indices, axis=axis)
 
 

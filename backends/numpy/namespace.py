@@ -26,13 +26,14 @@ from autograd.extend import defvjp, primitive
 from autograd.tracer import getval, isbox
 
 from .._common import generic
+from .._common.shape_errors import concat_error, reshape_error, squeeze_error, stack_error, tensordot_error
 from .._common.broadcasting import (
     broadcast_shapes,
     checks_matmul_shapes,
     raises_broadcast_error,
     shape_of,
 )
-from portable_dl.errors import BroadcastError, ShapeError
+from portable_dl.errors import BroadcastError
 
 __array_api_version__ = "2023.12"
 
@@ -313,7 +314,7 @@ def tensordot(x1: Any, x2: Any, /, *, axes: Any = 2) -> Any:
     try:
         return anp.tensordot(x1, x2, axes=axes)
     except ValueError as error:
-        raise ShapeError(f"tensordot of shapes {shape_of(x1)} and {shape_of(x2)} over axes {axes}: the contracted axes do not match") from error
+        raise tensordot_error(shape_of(x1), shape_of(x2), axes) from error
 
 
 def vecdot(x1: Any, x2: Any, /, *, axis: int = -1) -> Any:
@@ -330,7 +331,7 @@ def reshape(x: Any, /, shape: Sequence[int], *, copy: bool | None = None) -> Any
     try:
         return anp.reshape(x, tuple(shape))
     except ValueError as error:
-        raise ShapeError(f"cannot reshape an array of shape {shape_of(x)} into shape {tuple(shape)}") from error
+        raise reshape_error(shape_of(x), shape) from error
 
 
 def permute_dims(x: Any, /, axes: Sequence[int]) -> Any:
@@ -345,7 +346,7 @@ def squeeze(x: Any, /, axis: int | Sequence[int]) -> Any:
     try:
         return anp.squeeze(x, axis=axis)
     except ValueError as error:
-        raise ShapeError(f"cannot squeeze axis {axis} of an array of shape {shape_of(x)}: its size is not 1") from error
+        raise squeeze_error(axis, shape_of(x)) from error
 
 
 def concat(arrays: Sequence[Any], /, *, axis: int | None = 0) -> Any:
@@ -355,13 +356,13 @@ def concat(arrays: Sequence[Any], /, *, axis: int | None = 0) -> Any:
     try:
         return anp.concatenate(arrays, axis=axis)
     except ValueError as error:
-        raise ShapeError(f"cannot concat shapes {[shape_of(a) for a in arrays]} along axis {axis}") from error
+        raise concat_error(arrays, axis) from error
 
 
 def stack(arrays: Sequence[Any], /, *, axis: int = 0) -> Any:
     arrays = list(arrays)
     if len({shape_of(a) for a in arrays}) > 1:
-        raise ShapeError(f"stack needs arrays of one shape, got {[shape_of(a) for a in arrays]}")
+        raise stack_error(arrays)
     return anp.stack(arrays, axis=axis)
 
 

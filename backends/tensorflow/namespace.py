@@ -37,9 +37,10 @@ import numpy as np
 import tensorflow as tf
 
 from portable_dl.backend import DTYPE_NAMES
-from portable_dl.errors import BroadcastError, DTypeError, ShapeError
+from portable_dl.errors import BroadcastError, DTypeError
 
 from .._common import generic
+from .._common.shape_errors import concat_error, reshape_error, squeeze_error, stack_error, take_along_axis_error, tensordot_error
 from .._common.broadcasting import (
     broadcast_shapes,
     checks_matmul_shapes,
@@ -751,7 +752,7 @@ def tensordot(x1: Any, x2: Any, /, *, axes: Any = 2) -> tf.Tensor:
         pairs = list(zip(first, second))
         axes = [list(first), list(second)]
     if builtins.any(i >= len(shape_a) or j >= len(shape_b) or shape_a[i] != shape_b[j] for i, j in pairs):
-        raise ShapeError(f"tensordot of shapes {shape_a} and {shape_b} over axes {axes}: the contracted axes do not match")
+        raise tensordot_error(shape_a, shape_b, axes)
     return tf.tensordot(a, b, axes=axes)
 
 
@@ -775,7 +776,7 @@ def reshape(x: Any, /, shape: Sequence[int], *, copy: builtins.bool | None = Non
         unknown = shape.count(-1)
         fits = unknown <= 1 and (size == known if unknown == 0 else known > 0 and size % known == 0)
         if not fits:
-            raise ShapeError(f"cannot reshape an array of shape {old} into shape {tuple(shape)}")
+            raise reshape_error(old, shape)
     return tf.reshape(x, shape)
 
 
@@ -796,7 +797,7 @@ def squeeze(x: Any, /, axis: int | Sequence[int]) -> tf.Tensor:
     shape = shape_of(x)
     for a in axes:
         if shape[generic.normalize_axis(a, len(shape))] != 1:
-            raise ShapeError(f"cannot squeeze axis {a} of an array of shape {shape}: its size is not 1")
+            raise squeeze_error(a, shape)
     return tf.squeeze(x, axis=axes)
 
 
@@ -807,12 +808,12 @@ def concat(arrays: Sequence[Any], /, *, axis: int | None = 0) -> tf.Tensor:
     shapes = [shape_of(t) for t in tensors]
     ranks = {len(s) for s in shapes}
     if len(ranks) != 1:
-        raise ShapeError(f"cannot concat shapes {shapes} along axis {axis}")
+        raise concat_error(shapes, axis)
     rank = ranks.pop()
     normalized = generic.normalize_axis(axis, rank)
     others = {tuple(d for i, d in enumerate(s) if i != normalized) for s in shapes}
     if len(others) != 1:
-        raise ShapeError(f"cannot concat shapes {shapes} along axis {axis}")
+        raise concat_error(shapes, axis)
     return tf.concat(tensors, axis=normalized)
 
 
@@ -820,7 +821,7 @@ def stack(arrays: Sequence[Any], /, *, axis: int = 0) -> tf.Tensor:
     tensors = _promoted(*arrays)
     shapes = [shape_of(t) for t in tensors]
     if len(set(shapes)) > 1:
-        raise ShapeError(f"stack needs arrays of one shape, got {shapes}")
+        raise stack_error(shapes)
     return tf.stack(tensors, axis=axis)
 
 
@@ -942,7 +943,7 @@ def take_along_axis(x: Any, indices: Any, /, *, axis: int = -1) -> tf.Tensor:
     axis = generic.normalize_axis(axis, rank)
     index = _index_tensor(indices, x.shape[axis], "take_along_axis")
     if index.shape.rank != rank:
-        raise ShapeError(f"take_along_axis needs indices of the same rank as x, got shapes {shape_of(index)} and {shape_of(x)}")
+        raise take_along_axis_error(shape_of(index), shape_of(x))
     x_last, index_last = moveaxis(x, axis, -1), moveaxis(index, axis, -1)
     batch = broadcast_shapes(shape_of(x_last)[:-1], shape_of(index_last)[:-1], operation="take_along_axis")
     x_last = tf.broadcast_to(x_last, batch + shape_of(x_last)[-1:])

@@ -30,9 +30,10 @@ from typing import Any, Sequence
 import array_api_compat.torch as compat
 import torch
 
-from portable_dl.errors import BroadcastError, ShapeError
+from portable_dl.errors import BroadcastError
 
 from .._common import generic
+from .._common.shape_errors import concat_error, reshape_error, squeeze_error, stack_error, tensordot_error
 from .._common.broadcasting import (
     broadcast_shapes,
     checks_matmul_shapes,
@@ -154,7 +155,7 @@ def tensordot(x1: Any, x2: Any, /, *, axes: Any = 2) -> Any:
     try:
         return compat.tensordot(x1, x2, axes=axes)
     except RuntimeError as error:
-        raise ShapeError(f"tensordot of shapes {shape_of(x1)} and {shape_of(x2)} over axes {axes}: the contracted axes do not match") from error
+        raise tensordot_error(shape_of(x1), shape_of(x2), axes) from error
 
 
 def vecdot(x1: Any, x2: Any, /, *, axis: int = -1) -> Any:
@@ -172,14 +173,14 @@ def reshape(x: Any, /, shape: Sequence[int], *, copy: bool | None = None) -> Any
     try:
         return compat.reshape(x, tuple(shape), copy=copy)
     except RuntimeError as error:
-        raise ShapeError(f"cannot reshape an array of shape {shape_of(x)} into shape {tuple(shape)}") from error
+        raise reshape_error(shape_of(x), shape) from error
 
 
 def squeeze(x: Any, /, axis: int | Sequence[int]) -> Any:
     try:
         return compat.squeeze(x, axis=axis)
     except ValueError as error:
-        raise ShapeError(f"cannot squeeze axis {axis} of an array of shape {shape_of(x)}: its size is not 1") from error
+        raise squeeze_error(axis, shape_of(x)) from error
 
 
 def concat(arrays: Sequence[Any], /, *, axis: int | None = 0) -> Any:
@@ -187,7 +188,7 @@ def concat(arrays: Sequence[Any], /, *, axis: int | None = 0) -> Any:
     try:
         return compat.concat(arrays, axis=axis)
     except RuntimeError as error:
-        raise ShapeError(f"cannot concat shapes {[shape_of(a) for a in arrays]} along axis {axis}") from error
+        raise concat_error(arrays, axis) from error
 
 
 def stack(arrays: Sequence[Any], /, *, axis: int = 0) -> Any:
@@ -195,7 +196,7 @@ def stack(arrays: Sequence[Any], /, *, axis: int = 0) -> Any:
     try:
         return torch.stack(arrays, dim=axis)
     except RuntimeError as error:
-        raise ShapeError(f"stack needs arrays of one shape, got {[shape_of(a) for a in arrays]}") from error
+        raise stack_error(arrays) from error
 
 
 def broadcast_to(x: Any, /, shape: Sequence[int]) -> Any:

@@ -1,0 +1,44 @@
+"""The shape errors of the namespaces, each message written once.
+
+The error model promises the same exception with the same message on every backend;
+namespaces catch their framework's own exception (or check first) and raise one of these.
+``tests/test_namespace.py`` checks that the messages agree on every backend.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from portable_dl.errors import ShapeError
+
+from .broadcasting import shape_of
+
+__all__ = ["reshape_error", "squeeze_error", "concat_error", "stack_error", "tensordot_error", "take_along_axis_error"]
+
+
+def _shapes(arrays_or_shapes: Sequence[Any]) -> list[tuple]:
+    return [tuple(a) if isinstance(a, (tuple, list)) else shape_of(a) for a in arrays_or_shapes]
+
+
+def reshape_error(shape: tuple, new_shape: Sequence[int]) -> ShapeError:
+    return ShapeError(f"cannot reshape an array of shape {tuple(shape)} into shape {tuple(new_shape)}")
+
+
+def squeeze_error(axis: Any, shape: tuple) -> ShapeError:
+    return ShapeError(f"cannot squeeze axis {axis} of an array of shape {tuple(shape)}: its size is not 1")
+
+
+def concat_error(arrays_or_shapes: Sequence[Any], axis: int | None) -> ShapeError:
+    return ShapeError(f"cannot concat shapes {_shapes(arrays_or_shapes)} along axis {axis}")
+
+
+def stack_error(arrays_or_shapes: Sequence[Any]) -> ShapeError:
+    return ShapeError(f"stack needs arrays of one shape, got {_shapes(arrays_or_shapes)}")
+
+
+def tensordot_error(shape1: tuple, shape2: tuple, axes: Any) -> ShapeError:
+    return ShapeError(f"tensordot of shapes {tuple(shape1)} and {tuple(shape2)} over axes {axes}: the contracted axes do not match")
+
+
+def take_along_axis_error(indices_shape: tuple, shape: tuple) -> ShapeError:
+    return ShapeError(f"take_along_axis needs indices of the same rank as x, got shapes {tuple(indices_shape)} and {tuple(shape)}")
