@@ -145,6 +145,17 @@ def run(
 #: first (JAX compiles every eager operation on a new shape), so that they overlap most.
 EXPECTED_COST_ORDER = ("jax", "tensorflow", "torch", "mlx", "numpy")
 
+#: Backends whose run is dominated by compiling, not by importing the framework: JAX
+#: compiles every eager operation the first time it meets a shape (about 40 ms each here),
+#: which makes its run alone longer than all the others together. Their families run as
+#: separate work units, so that the workers share them; any other backend runs as one
+#: unit, so that no second worker pays for importing its framework (TensorFlow: 4 s).
+SPLIT_BY_FAMILY = ("jax",)
+
+#: Families in the order their units are started: the costliest first (on JAX: the
+#: gradients, then the training run).
+FAMILY_COST_ORDER = ("gradients", "training", "broadcasting", "ops", "optimizers")
+
 
 @dataclass
 class BackendRun:
@@ -199,27 +210,55 @@ def use_jax_compilation_cache() -> None:
     os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
 
 
-def run_backends(names: Sequence[str], jobs: int, progress: Callable[[int], None] | None = None, **settings) -> list[BackendRun]:
+def run_backends(names: Sequence[str], jobs: int, progress: Callable[[int], None] | None = None,
+                 *, families: Sequence[str], **settings) -> list[BackendRun]:
     """:func:`run_backend` for each name, in ``jobs`` worker processes (in this process
-    when ``jobs`` is 1); the runs come back in the order of ``names``."""
+    when ``jobs`` is 1); the runs come back in the order of ``names``, their rows in the
+    order of ``families``, and ``progress(1)`` is called as each backend finishes."""
     if jobs <= 1 or len(names) <= 1:
         runs = []
         for name in names:
-            runs.append(run_backend(name, **settings))
+            runs.append(run_backend(name, families=families, **settings))
             if progress:
                 progress(1)
         return runs
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    ordered = sorted(names, key=lambda n: EXPECTED_COST_ORDER.index(n) if n in EXPECTED_COST_ORDER else -1)
+    units = work_units(names, families)
     # spawn, not fork: frameworks with thread pools (TensorFlow, XLA, MLX) do not survive a fork.
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-        futures = {name: pool.submit(run_backend, name, **settings) for name in ordered}
-        done: dict[str, BackendRun] = {}
-        for name in ordered:
-            done[name] = futures[name].result()
-            if progress:
+        futures = [(name, pool.submit(run_backend, name, families=unit_families, **settings))
+                   for name, unit_families in units]
+        parts: dict[str, list[BackendRun]] = {name: [] for name in names}
+        for name, future in futures:
+            parts[name].append(future.result())
+            if progress and len(parts[name]) == sum(1 for unit_name, _ in units if unit_name == name):
                 progress(1)
-    return [done[name] for name in names]
+    return [_joined(parts[name], families) for name in names]
+
+
+def work_units(names: Sequence[str], families: Sequence[str]) -> list[tuple[str, list[str]]]:
+    """``(backend name, families)`` pairs, the costliest expected first: one pair per
+    backend, or one per family for the backends of :data:`SPLIT_BY_FAMILY`."""
+    def backend_rank(name: str) -> int:
+        return EXPECTED_COST_ORDER.index(name) if name in EXPECTED_COST_ORDER else -1  # unknown: first
+
+    def family_rank(family: str) -> int:
+        return FAMILY_COST_ORDER.index(family) if family in FAMILY_COST_ORDER else -1
+
+    units = []
+    for name in sorted(names, key=backend_rank):
+        if name in SPLIT_BY_FAMILY and len(families) > 1:
+            units.extend((name, [family]) for family in sorted(families, key=family_rank))
+        else:
+            units.append((name, list(families)))
+    return units
+
+
+def _joined(parts: list[BackendRun], families: Sequence[str]) -> BackendRun:
+    """One backend's run from its units' runs, with the rows in the order of ``families``."""
+    rows = [row for part in parts for row in part.results]
+    rows.sort(key=lambda row: list(families).index(row.family) if row.family in families else len(families))
+    return BackendRun(parts[0].note, rows)

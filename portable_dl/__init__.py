@@ -27,6 +27,11 @@ from .tree import tree_flatten, tree_leaves, tree_map, tree_unflatten
 
 # The front end, written once over the array API (none of it imports a framework).
 from . import activations, clipping, data, losses, metrics, nn, optimizers, schedules, training
+# An MLP's parameters to and from PyTorch, MLX and Keras models (frameworks reached through backends).
+from . import native
+# Checkpoints: safetensors files that load on any backend (no pickle).
+from . import checkpoint
+from .checkpoint import Checkpoint, load, read_metadata, save
 from .training import evaluate, fit, make_train_step, predict
 
 __version__ = "0.1.0"
@@ -51,6 +56,12 @@ __all__ = [
     "optimizers",
     "schedules",
     "training",
+    "native",
+    "checkpoint",
+    "save",
+    "load",
+    "read_metadata",
+    "Checkpoint",
     "fit",
     "evaluate",
     "predict",

@@ -19,7 +19,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
-import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -27,6 +26,7 @@ from typing import Any, Iterator, NamedTuple, Sequence
 
 import numpy as np
 
+from .atomic import write_atomically
 from .errors import PortableDLError, ShapeError
 
 __all__ = [
@@ -206,27 +206,15 @@ def _download(name: str, sha256: str, mirrors: Sequence[str], destination: Path,
         if actual != sha256:
             failures.append(f"{url}: wrong content (SHA-256 {actual}, expected {sha256})")
             continue
+        path = destination / f"{name}.gz"
         try:
-            return _write_atomically(destination / f"{name}.gz", compressed)
+            destination.mkdir(parents=True, exist_ok=True)  # write_atomically creates no folders
+            write_atomically(path, compressed)
+            return path
         except OSError as error:
             failures.append(f"{url}: downloaded but could not be saved in {destination}: {error}")
             break
     raise DatasetNotFound(_not_found_message(name, folders, destination, failures))
-
-
-def _write_atomically(path: Path, content: bytes) -> Path:
-    """Write to a temporary file in the same folder, then rename: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(content)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
-    return path
 
 
 def _not_found_message(name: str, folders: Sequence[Path], destination: Path, failures: list[str]) -> str:

@@ -19,20 +19,34 @@ A loss that becomes NaN or infinite stops :func:`fit` with :class:`TrainingDiver
 carries the parameters and optimizer state of the last check at which every loss so far was
 finite; training never returns silently with diverged parameters.
 
+With a ``checkpoint_dir``, :func:`fit` survives faults: it saves its whole state (params,
+optimizer state, position in the shuffled data, partial loss sums, history, early stopping)
+with :mod:`portable_dl.checkpoint` every few steps, on Ctrl-C, and at the end; after a crash,
+a kill or a Ctrl-C, ``resume=True`` continues from the newest checkpoint and gives the
+parameters and history of one uninterrupted run. The loop keeps that state in one record
+that it replaces whole after each step, so a KeyboardInterrupt arriving anywhere finds a
+consistent one. Without a ``checkpoint_dir`` it reads nothing more from the device.
+
 This module imports no framework.
 """
 
 from __future__ import annotations
 
+import json
 import math
+import os
+import re
 import sys
-from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator, NamedTuple, Sequence
 
 import numpy as np
 
+from .checkpoint import load as load_checkpoint, read_metadata, save as save_checkpoint
 from .data import batches
-from .errors import PortableDLError, ShapeError
+from .errors import CheckpointError, PortableDLError, ShapeError
 from .metrics import get_metric
 from .nn import merge, partition
 from .registry import backend as get_backend
@@ -174,7 +188,11 @@ class FitResult:
     epoch) and, with validation data, ``"val_loss"`` and ``"val_<metric>"`` to one float per
     completed epoch. ``best_epoch`` is the epoch (from 0) whose parameters were returned
     under early stopping with ``restore_best``, else the last one; ``stopped_early`` says
-    whether early stopping ended training.
+    whether early stopping ended training. ``interrupted`` says whether a KeyboardInterrupt
+    ended it (``params`` and ``opt_state`` are then those after the last completed step);
+    ``checkpoint`` is the checkpoint file holding the state returned (the last one written,
+    or the one resumed from when nothing was left to train), or None without a
+    ``checkpoint_dir``.
     """
 
     params: Any
@@ -182,6 +200,8 @@ class FitResult:
     history: dict[str, list[float]] = field(default_factory=dict)
     best_epoch: int = -1
     stopped_early: bool = False
+    interrupted: bool = False
+    checkpoint: Path | None = None
 
 
 def fit(
@@ -208,6 +228,10 @@ def fit(
     check_every: int | None = None,
     sync_every: int = 10,
     verbose: int = 1,
+    checkpoint_dir: str | os.PathLike | None = None,
+    checkpoint_every: int | None = None,
+    keep_checkpoints: int = 3,
+    resume: bool = False,
 ) -> FitResult:
     """Train ``params`` on NumPy data ``x`` (N, ...) and ``y`` (N, ...) for ``epochs`` epochs.
 
@@ -230,6 +254,41 @@ def fit(
     :class:`TrainingDiverged` carrying the parameters of the last good read.
     ``verbose=0`` is silent; ``verbose=1`` prints a line per epoch and shows a progress bar
     when standard error is a terminal.
+
+    Checkpoints and resuming (see :mod:`portable_dl.checkpoint` for the file format):
+
+    - ``checkpoint_dir``: the folder for checkpoints, created if missing. fit saves the
+      whole training state there as ``step-<steps done, 9 digits>.safetensors``: params,
+      optimizer state, the position in the shuffled data, the loss summed so far in the
+      epoch, the history and the early-stopping state (with ``restore_best``, the best
+      epoch's params go to ``best-<step>.safetensors``). It saves after every
+      ``checkpoint_every`` steps (an int >= 1), or, without it, after every epoch; and
+      always when fit ends. A checkpoint is written only after the losses so far were read
+      and found finite, and each file is written atomically (a crash leaves the previous
+      one). Without ``resume``, a folder already holding checkpoints of fit is refused
+      (:class:`~portable_dl.errors.CheckpointError`), so that no earlier run is mixed in.
+    - ``keep_checkpoints``: how many step files to keep (an int >= 1, default 3); older
+      ones are deleted once a new one is safely written. Files not named as above are left
+      alone.
+    - ``resume=True`` (needs ``checkpoint_dir``): continue from the newest checkpoint in the
+      folder (its params and optimizer state replace those passed in, which it must match);
+      with none there, start afresh. A checkpoint whose header cannot be read (a
+      truncated or corrupted file) is skipped with a warning for the next older one. The
+      resumed run gives the same parameters and history as one uninterrupted run: bit for
+      bit on the same backend with deterministic kernels (NumPy, PyTorch on the CPU), within
+      rounding on another backend (the arrays are moved to this call's ``backend``).
+      Resuming needs the same number of examples, ``batch_size``, ``shuffle``, ``seed``,
+      ``epochs``, ``dtype``, optimizer (name and hyperparameters), validation set size,
+      metrics, early stopping, and the same parameter and optimizer-state shapes:
+      otherwise :class:`~portable_dl.errors.CheckpointError` names what differs, and
+      nothing is changed.
+
+    A KeyboardInterrupt (Ctrl-C) during training stops it after the last completed step:
+    with a ``checkpoint_dir`` the state of that step is saved (resume continues exactly
+    there), and fit returns a :class:`FitResult` with ``interrupted=True`` holding that
+    step's params and optimizer state and the history of the completed epochs; without a
+    ``checkpoint_dir`` it returns the same, saving nothing. A second Ctrl-C while that
+    checkpoint is written aborts fit (the previous checkpoint file stands).
     """
     backend = get_backend(backend)
     apply = _apply_function(model_or_apply)
@@ -246,6 +305,7 @@ def fit(
     metric_functions = {_metric_name(m): get_metric(m) for m in metrics}
     if early_stopping is not None and early_stopping.monitor.startswith("val_") and validation_data is None:
         raise ValueError(f"early stopping monitors {early_stopping.monitor!r}, which needs validation_data")
+    _check_checkpoint_options(checkpoint_dir, checkpoint_every, keep_checkpoints, resume, seed)
 
     def objective(params_: Any, batch: tuple[Any, Any]) -> Any:
         inputs, targets = batch
@@ -255,61 +315,215 @@ def fit(
     step = make_train_step(objective, optimizer, backend, compile=compile, trainable=trainable)
     opt_state = step.init(params) if opt_state is None else opt_state
     generator = np.random.default_rng(seed)
-    history: dict[str, list[float]] = {"loss": []}
-    steps_per_epoch = math.ceil(x.shape[0] / batch_size)
-    xp = backend.xp
-    good = _Checkpoint(params, opt_state, epoch=0, step=0)
-    best, best_value, waited, stopped_early = None, None, 0, False
-    steps_done = 0
+    progress = _Progress(params, opt_state, step=0, batch=0, device_sum=None, read_sum=0.0,
+                         epochs=_Epochs(0, {"loss": []}, generator.bit_generator.state))
+    folder, resumed_from = None, None
+    if checkpoint_dir is not None:
+        settings = _run_settings(x, batch_size, shuffle, seed, epochs, backend.dtype_name(dtype), optimizer,
+                                 validation_data, list(metric_functions), early_stopping)
+        folder = _CheckpointFolder(checkpoint_dir, keep_checkpoints, backend, optimizer, settings)
+        restore_best = early_stopping is not None and early_stopping.restore_best
+        progress, resumed_from = folder.open(progress, resume, restore_best)
+        generator.bit_generator.state = progress.epochs.rng_state
+        if resumed_from is not None and verbose:
+            print(f"resuming from {resumed_from}: epoch {progress.epochs.index + 1}/{epochs}, step {progress.step}",
+                  file=sys.stdout, flush=True)
 
-    for epoch in range(epochs):
-        bar = _progress_bar(steps_per_epoch, epoch, epochs, verbose)
-        epoch_sum, read_sum = None, 0.0  # on the device since the last read; read so far
+    loop = _FitLoop(step=step, backend=backend, apply=apply, loss_fn=loss_fn, x=x, y=y, epochs=epochs,
+                    batch_size=batch_size, shuffle=shuffle, generator=generator, dtype=dtype,
+                    validation_data=validation_data, metric_functions=metric_functions,
+                    early_stopping=early_stopping, check_every=check_every, sync_every=sync_every, verbose=verbose,
+                    folder=folder, checkpoint_every=checkpoint_every, progress=progress,
+                    saved=None if resumed_from is None else (progress, resumed_from))
+    try:
+        loop.run()
+    except KeyboardInterrupt:
+        # Saved here, not in a finally: a second Ctrl-C during this save propagates, and the
+        # save is atomic, so the previous checkpoint file stands.
+        path = loop.save() if folder is not None else None
+        if verbose:
+            where = f"saved {path}" if path is not None else "nothing saved (no checkpoint_dir)"
+            print(f"interrupted after step {loop.progress.step}: {where}", file=sys.stdout, flush=True)
+        return loop.result(interrupted=True, checkpoint=path)
+    return loop.result(interrupted=False, checkpoint=loop.save() if folder is not None else None)
+
+
+class _Epochs(NamedTuple):
+    """What :func:`fit` changes once per epoch, replaced whole when an epoch ends."""
+
+    index: int  # the epoch in progress, from 0
+    history: dict[str, list[float]]  # of the completed epochs; a new dict each epoch, never mutated
+    rng_state: dict  # the shuffling generator's bit_generator.state at the start of epoch `index`
+    best: tuple[Any, Any, int] | None = None  # (params, opt_state, epoch) of the best epoch so far
+    best_value: float | None = None
+    waited: int = 0  # epochs since the best one
+    stopped_early: bool = False
+    best_file: str | None = None  # the checkpoint file holding `best`
+
+
+class _Progress(NamedTuple):
+    """Training as of the last completed step.
+
+    :class:`_FitLoop` replaces it whole, in one assignment, after each step, each read of
+    the losses and each epoch, so a KeyboardInterrupt arriving anywhere finds params,
+    optimizer state, data position and loss sums that belong together.
+    """
+
+    params: Any
+    opt_state: Any
+    step: int  # steps done in all
+    batch: int  # batches done in the epoch in progress
+    device_sum: Any  # on the device: the sum of loss x batch size over this epoch's steps not yet read, or None
+    read_sum: float  # the part of this epoch's sum already read to the host
+    epochs: _Epochs
+
+
+@dataclass
+class _FitLoop:
+    """The epochs of one :func:`fit` call. ``progress`` always holds the state after the last
+    completed step; ``saved`` pairs the last progress saved with its checkpoint file."""
+
+    step: TrainStep
+    backend: Any
+    apply: Callable[[Any, Any], Any]
+    loss_fn: Callable[[Any, Any], Any]
+    x: np.ndarray
+    y: np.ndarray
+    epochs: int
+    batch_size: int
+    shuffle: bool
+    generator: np.random.Generator
+    dtype: Any
+    validation_data: tuple[Any, Any] | None
+    metric_functions: dict[str, Callable]
+    early_stopping: EarlyStopping | None
+    check_every: int | None
+    sync_every: int
+    verbose: int
+    folder: _CheckpointFolder | None
+    checkpoint_every: int | None
+    progress: _Progress
+    saved: tuple[_Progress, Path] | None = None
+    good: _LastFinite = field(init=False)  # the last state whose losses were all read finite
+
+    def __post_init__(self) -> None:
+        progress = self.progress
+        self.good = _LastFinite(progress.params, progress.opt_state, progress.epochs.index, progress.step)
+
+    def run(self) -> None:
+        while self.progress.epochs.index < self.epochs and not self.progress.epochs.stopped_early:
+            self.run_epoch()
+            self.end_epoch()
+            if self.folder is not None and self.checkpoint_every is None:
+                self.save()
+
+    def run_epoch(self) -> None:
+        """The steps of the epoch in progress, from its first batch not yet done."""
+        progress = self.progress
+        xp, count = self.backend.xp, self.x.shape[0]
+        bar = _progress_bar(math.ceil(count / self.batch_size), progress.epochs.index, self.epochs, self.verbose,
+                            done=progress.batch)
         try:
-            for inputs, targets in batches(x, y, batch_size, backend, shuffle=shuffle, seed=generator, dtype=dtype):
-                params, opt_state, loss = step(params, opt_state, (inputs, targets))
+            for inputs, targets in _epoch_batches(self.x, self.y, self.batch_size, self.backend, self.shuffle,
+                                                  self.generator, self.dtype, skip=progress.batch):
+                params, opt_state, loss = self.step(progress.params, progress.opt_state, (inputs, targets))
                 weighted = xp.multiply(loss, float(inputs.shape[0]))
-                epoch_sum = weighted if epoch_sum is None else xp.add(epoch_sum, weighted)
-                steps_done += 1
-                if check_every is not None and steps_done % check_every == 0:
-                    read_sum += _read_finite(backend, epoch_sum, good, epoch, steps_done, history)
-                    epoch_sum = None
-                    good = _Checkpoint(params, opt_state, epoch, steps_done)
+                device_sum = weighted if progress.device_sum is None else xp.add(progress.device_sum, weighted)
+                self.progress = progress = _Progress(params, opt_state, progress.step + 1, progress.batch + 1,
+                                                     device_sum, progress.read_sum, progress.epochs)
+                if self.check_every is not None and progress.step % self.check_every == 0:
+                    read = self.read_losses(progress.epochs.index)
+                    self.progress = progress = progress._replace(device_sum=None, read_sum=progress.read_sum + read)
                     if bar is not None:
-                        bar.set_postfix(loss=f"{read_sum / _seen(bar, batch_size, x.shape[0]):.4f}", refresh=False)
-                elif sync_every and steps_done % sync_every == 0:
-                    backend.synchronize((params, opt_state, epoch_sum))
+                        bar.set_postfix(loss=f"{progress.read_sum / _seen(bar, self.batch_size, count):.4f}",
+                                        refresh=False)
+                elif self.sync_every and progress.step % self.sync_every == 0:
+                    self.backend.synchronize((progress.params, progress.opt_state, progress.device_sum))
+                if self.checkpoint_every is not None and progress.step % self.checkpoint_every == 0:
+                    self.save()
                 if bar is not None:
                     bar.update(1)
-            if epoch_sum is not None:
-                read_sum += _read_finite(backend, epoch_sum, good, epoch, steps_done, history)
         finally:
             if bar is not None:
                 bar.close()
-        good = _Checkpoint(params, opt_state, epoch + 1, steps_done)
-        history["loss"].append(read_sum / x.shape[0])
-        if validation_data is not None:
-            scores = evaluate(apply, params, loss_fn, backend, *validation_data, batch_size=max(batch_size, 256),
-                              metrics=list(metric_functions.items()), dtype=dtype)
+
+    def end_epoch(self) -> None:
+        """The epoch's loss and validation scores into the history, early stopping, and the
+        start of the next epoch, committed together."""
+        progress, epochs = self.progress, self.progress.epochs
+        total = progress.read_sum + self.read_losses(epochs.index + 1)
+        history = {name: list(values) for name, values in epochs.history.items()}
+        history["loss"].append(total / self.x.shape[0])
+        if self.validation_data is not None:
+            scores = evaluate(self.apply, progress.params, self.loss_fn, self.backend, *self.validation_data,
+                              batch_size=max(self.batch_size, 256), metrics=list(self.metric_functions.items()),
+                              dtype=self.dtype)
             for name, value in scores.items():
                 history.setdefault(f"val_{name}", []).append(value)
-        if verbose:
+        if self.verbose:
             summary = ", ".join(f"{name} {values[-1]:.4f}" for name, values in history.items())
-            print(f"epoch {epoch + 1}/{epochs}: {summary}", file=sys.stdout, flush=True)
-        if early_stopping is not None:
-            value = history[early_stopping.monitor][-1]
-            if early_stopping.improved(value, best_value):
-                best, best_value, waited = (params, opt_state, epoch), value, 0
+            print(f"epoch {epochs.index + 1}/{self.epochs}: {summary}", file=sys.stdout, flush=True)
+        next_epochs = epochs._replace(index=epochs.index + 1, history=history,
+                                      rng_state=self.generator.bit_generator.state)
+        stopper = self.early_stopping
+        if stopper is not None:
+            value = history[stopper.monitor][-1]
+            if stopper.improved(value, epochs.best_value):
+                best_file = epochs.best_file
+                if self.folder is not None and stopper.restore_best:
+                    best_file = self.folder.save_best(progress.params, progress.opt_state, epochs.index, progress.step)
+                next_epochs = next_epochs._replace(best=(progress.params, progress.opt_state, epochs.index),
+                                                   best_value=value, waited=0, best_file=best_file)
             else:
-                waited += 1
-                if waited >= early_stopping.patience:
-                    stopped_early = True
-                    break
+                next_epochs = next_epochs._replace(waited=epochs.waited + 1,
+                                                   stopped_early=epochs.waited + 1 >= stopper.patience)
+        self.progress = _Progress(progress.params, progress.opt_state, progress.step, 0, None, 0.0, next_epochs)
 
-    best_epoch = len(history["loss"]) - 1
-    if early_stopping is not None and early_stopping.restore_best and best is not None:
-        params, opt_state, best_epoch = best
-    return FitResult(params, opt_state, history, best_epoch, stopped_early)
+    def read_losses(self, epochs_done: int) -> float:
+        """Read the losses summed on the device since the last read (0.0 when there are none);
+        raise TrainingDiverged when the sum is not finite. ``epochs_done`` is recorded with
+        the state that the read proved finite."""
+        progress = self.progress
+        if progress.device_sum is None:
+            return 0.0
+        value = _read_finite(self.backend, progress.device_sum, self.good, progress.epochs.index, progress.step,
+                             progress.epochs.history)
+        self.good = _LastFinite(progress.params, progress.opt_state, epochs_done, progress.step)
+        return value
+
+    def save(self) -> Path:
+        """Checkpoint the current progress (unless it is the one saved last); return the file."""
+        progress = self.progress
+        if self.saved is not None and self.saved[0] is progress:
+            return self.saved[1]
+        # Read, not reset: the sum goes on accumulating on the device exactly as without a
+        # checkpoint, so checkpointing changes no number of the run.
+        device_sum = None
+        if progress.device_sum is not None:
+            value = self.read_losses(progress.epochs.index)
+            device_sum = (value, self.backend.dtype_name(progress.device_sum.dtype))
+        path = self.folder.save(progress, device_sum)
+        self.saved = (progress, path)
+        return path
+
+    def result(self, interrupted: bool, checkpoint: Path | None) -> FitResult:
+        progress, epochs = self.progress, self.progress.epochs
+        params, opt_state, best_epoch = progress.params, progress.opt_state, len(epochs.history["loss"]) - 1
+        stopper = self.early_stopping
+        if not interrupted and stopper is not None and stopper.restore_best and epochs.best is not None:
+            params, opt_state, best_epoch = epochs.best
+        return FitResult(params, opt_state, epochs.history, best_epoch, epochs.stopped_early, interrupted, checkpoint)
+
+
+def _epoch_batches(x: np.ndarray, y: np.ndarray, batch_size: int, backend: Any, shuffle: bool,
+                   generator: np.random.Generator, dtype: Any, skip: int) -> Iterator[tuple[Any, Any]]:
+    """This epoch's batches on the backend, drawn from ``generator`` as :func:`batches` draws
+    them, leaving out the first ``skip`` (done before a resume) without moving them."""
+    if skip == 0:
+        return batches(x, y, batch_size, backend, shuffle=shuffle, seed=generator, dtype=dtype)
+    # The same permutation batches would draw; only the part not yet trained on is gathered.
+    rest = generator.permutation(x.shape[0])[skip * batch_size:] if shuffle else slice(skip * batch_size, None)
+    return batches(x[rest], y[rest], batch_size, backend, shuffle=False, dtype=dtype)
 
 
 def evaluate(model_or_apply: Any, params: Any, loss_fn: Callable[[Any, Any], Any], backend: Any, x: Any, y: Any,
@@ -351,9 +565,264 @@ def predict(model_or_apply: Any, params: Any, backend: Any, x: Any, *, batch_siz
     return np.concatenate(outputs, axis=0)
 
 
+# ------------------------------------------------------------ checkpoints of fit
+#: fit's files in a checkpoint folder: the state after <step> steps, and (early stopping with
+#: restore_best) the best epoch's params and optimizer state, that epoch having ended at <step>.
+_STEP_FILE = re.compile(r"step-(\d{9,})\.safetensors")
+_BEST_FILE = re.compile(r"best-(\d{9,})\.safetensors")
+#: The keys of fit's records in the checkpoints' metadata.
+_RECORD_KEY, _BEST_RECORD_KEY = "fit", "fit_best"
+#: The record's fields and the JSON types each may have.
+_RECORD_FIELDS = {
+    "settings": (dict,), "epoch": (int,), "batch": (int,), "step": (int,), "rng_state": (dict,),
+    "read_sum": (int, float), "device_sum": (int, float, type(None)), "device_sum_dtype": (str, type(None)),
+    "history": (dict,), "best_epoch": (int, type(None)), "best_value": (int, float, type(None)),
+    "waited": (int,), "stopped_early": (bool,), "best_file": (str, type(None)),
+}
+
+
+class _CheckpointFolder:
+    """The checkpoints of one :func:`fit` run in one folder.
+
+    ``step-<step>.safetensors`` holds the state after ``step`` steps (nine or more digits, so
+    names sort as steps do) with fit's record in its metadata; ``best-<step>.safetensors``
+    the best epoch's params and optimizer state. Every other file is left alone.
+    """
+
+    def __init__(self, path: str | os.PathLike, keep: int, backend: Any, optimizer: Any, settings: dict):
+        self.path = Path(path)
+        self.keep = keep
+        self.backend = backend
+        describable = isinstance(getattr(optimizer, "name", None), str) and \
+            isinstance(getattr(optimizer, "hyperparameters", None), dict)
+        self.optimizer = optimizer if describable else None
+        # As a checkpoint gives them back (JSON: tuples become lists), so that the two compare.
+        self.settings = json.loads(json.dumps(settings, default=str))
+        self._best_of: dict[str, str | None] = {}  # step file name -> the best file its record names
+
+    def files(self, pattern: re.Pattern) -> list[tuple[int, Path]]:
+        """``(step, path)`` of this folder's files named by ``pattern``, oldest first."""
+        if not self.path.is_dir():
+            return []
+        found = [(int(match.group(1)), Path(entry.path)) for entry in os.scandir(self.path)
+                 if (match := pattern.fullmatch(entry.name)) and entry.is_file()]
+        return sorted(found)
+
+    def open(self, start: _Progress, resume: bool, restore_best: bool) -> tuple[_Progress, Path | None]:
+        """Create the folder; return the progress to train from and the file it was resumed
+        from: with ``resume``, that of the newest readable checkpoint (see :meth:`resume`),
+        else, or in a folder holding none, ``start`` and None."""
+        restored = None
+        if resume:
+            restored = self.resume(start, restore_best)
+        else:
+            self.refuse_earlier_run()
+        self.path.mkdir(parents=True, exist_ok=True)
+        return restored if restored is not None else (start, None)
+
+    def refuse_earlier_run(self) -> None:
+        """CheckpointError when the folder holds fit's files already: a new run would mix with
+        them, and pruning could delete the new run's files and keep the old ones."""
+        earlier = [path.name for _, path in self.files(_STEP_FILE) + self.files(_BEST_FILE)]
+        if earlier:
+            shown = ", ".join(earlier[-3:]) + (f" and {len(earlier) - 3} more" if len(earlier) > 3 else "")
+            raise CheckpointError(f"{self.path} already holds checkpoints of an earlier fit ({shown}): pass "
+                                  "resume=True to continue that run, or choose an empty folder (or delete them) "
+                                  "to start a new one")
+
+    def save(self, progress: _Progress, device_sum: tuple[float, str] | None) -> Path:
+        """Write ``progress`` (with ``device_sum``, its device loss sum as read: value and dtype
+        name) to ``step-<step>.safetensors``, then delete the files no longer kept."""
+        epochs = progress.epochs
+        record = {
+            "settings": self.settings, "epoch": epochs.index, "batch": progress.batch, "step": progress.step,
+            "rng_state": epochs.rng_state, "read_sum": progress.read_sum,
+            "device_sum": None if device_sum is None else device_sum[0],
+            "device_sum_dtype": None if device_sum is None else device_sum[1],
+            "history": epochs.history, "best_epoch": None if epochs.best is None else epochs.best[2],
+            "best_value": epochs.best_value, "waited": epochs.waited, "stopped_early": epochs.stopped_early,
+            "best_file": epochs.best_file,
+        }
+        path = save_checkpoint(self.path / f"step-{progress.step:09d}.safetensors", progress.params,
+                               progress.opt_state, {_RECORD_KEY: record}, optimizer=self.optimizer)
+        self._best_of[path.name] = epochs.best_file
+        self._prune()
+        return path
+
+    def save_best(self, params: Any, opt_state: Any, epoch: int, step: int) -> str:
+        """Write the best epoch's state to ``best-<step>.safetensors``; return the file's name."""
+        path = save_checkpoint(self.path / f"best-{step:09d}.safetensors", params, opt_state,
+                               {_BEST_RECORD_KEY: {"epoch": epoch, "step": step}}, optimizer=self.optimizer)
+        return path.name
+
+    def resume(self, start: _Progress, restore_best: bool) -> tuple[_Progress, Path] | None:
+        """The progress saved in the newest checkpoint that can be read, and its file; None when
+        the folder holds none. ``start`` is the fresh progress, whose trees the saved ones must
+        match. Unreadable files are skipped with a warning; settings or trees that differ raise
+        CheckpointError, as does a folder whose every checkpoint is unreadable."""
+        unreadable = []
+        for _, path in reversed(self.files(_STEP_FILE)):
+            try:
+                record = _fit_record(read_metadata(path)["metadata"], path)
+            except CheckpointError as error:
+                unreadable.append(f"{path.name}: {error}")
+                warnings.warn(f"fit skips the checkpoint {path}, which cannot be read, for the previous one: {error}",
+                              stacklevel=4)
+                continue
+            self._check_settings(record, path)
+            try:
+                checkpoint = load_checkpoint(path, self.backend, like=start.params, opt_state_like=start.opt_state)
+            except CheckpointError as error:
+                raise CheckpointError(f"cannot resume from {path}: {error}") from error
+            best = None
+            if restore_best and record["best_file"] is not None:
+                try:
+                    best = self._load_best(record, start)
+                except CheckpointError as error:
+                    unreadable.append(f"{path.name}: {error}")
+                    warnings.warn(f"fit skips the checkpoint {path}, whose best epoch cannot be read, for the "
+                                  f"previous one: {error}", stacklevel=4)
+                    continue
+            self._best_of[path.name] = record["best_file"]
+            return _restored_progress(record, checkpoint, best, self.backend), path
+        if unreadable:
+            raise CheckpointError(f"no checkpoint in {self.path} can be resumed from:\n  " + "\n  ".join(unreadable)
+                                  + "\ndelete them, or choose another checkpoint_dir, to start afresh")
+        return None
+
+    def _check_settings(self, record: dict, path: Path) -> None:
+        saved = record["settings"]
+        differences = [f"{name} is {saved.get(name)!r} there, {value!r} here"
+                       for name, value in self.settings.items() if saved.get(name) != value]
+        if differences:
+            raise CheckpointError(
+                f"cannot resume from {path}: it was written by a fit with other settings: {'; '.join(differences)}. "
+                "Resuming needs the same number of examples, batch_size, shuffle, seed, epochs, dtype, optimizer, "
+                "validation data size, metrics and early stopping; to start a new run, use another checkpoint_dir"
+            )
+
+    def _load_best(self, record: dict, start: _Progress) -> tuple[Any, Any, int]:
+        path = self.path / record["best_file"]
+        checkpoint = load_checkpoint(path, self.backend, like=start.params, opt_state_like=start.opt_state)
+        best_record = checkpoint.metadata.get(_BEST_RECORD_KEY)
+        saved_epoch = best_record.get("epoch") if isinstance(best_record, dict) else None
+        if saved_epoch != record["best_epoch"]:
+            raise CheckpointError(f"{path} holds the state of epoch {saved_epoch}, but the best epoch was "
+                                  f"{record['best_epoch']}")
+        return checkpoint.params, checkpoint.opt_state, saved_epoch
+
+    def _prune(self) -> None:
+        """Delete all but the newest ``keep`` step files, then the best files that no kept one
+        names and that are older than one they name (a newer one may be about to be named).
+        Called only once a new file is in place."""
+        steps = self.files(_STEP_FILE)
+        for _, path in steps[:-self.keep]:
+            _remove(path)
+            self._best_of.pop(path.name, None)
+        named = set()
+        for _, path in steps[-self.keep:]:
+            if path.name not in self._best_of:
+                try:
+                    self._best_of[path.name] = _fit_record(read_metadata(path)["metadata"], path)["best_file"]
+                except CheckpointError:
+                    return  # what that file needs is unknown: delete no best file
+            named.add(self._best_of[path.name])
+        named.discard(None)
+        if named:
+            newest = max(int(_BEST_FILE.fullmatch(name).group(1)) for name in named)
+            for step, path in self.files(_BEST_FILE):
+                if step < newest and path.name not in named:
+                    _remove(path)
+
+
+def _run_settings(x: np.ndarray, batch_size: int, shuffle: bool, seed: Any, epochs: int, dtype_name: str,
+                  optimizer: Any, validation_data: Any, metric_names: list[str],
+                  early_stopping: EarlyStopping | None) -> dict:
+    """What a resumed run must share with the run that wrote the checkpoint (the parameter and
+    optimizer-state shapes aside, which loading checks) for the two to make one run."""
+    return {
+        "examples": int(x.shape[0]), "batch_size": int(batch_size), "shuffle": bool(shuffle),
+        "seed": None if seed is None else int(seed), "epochs": int(epochs), "dtype": dtype_name,
+        "optimizer": {"name": getattr(optimizer, "name", type(optimizer).__name__),
+                      "hyperparameters": getattr(optimizer, "hyperparameters", None)},
+        "validation_examples": None if validation_data is None else int(np.shape(validation_data[0])[0]),
+        "metrics": metric_names,
+        "early_stopping": None if early_stopping is None else asdict(early_stopping),
+    }
+
+
+def _fit_record(metadata: dict, path: Path) -> dict:
+    """fit's record from a checkpoint's metadata, checked field by field."""
+    record = metadata.get(_RECORD_KEY)
+    if not isinstance(record, dict):
+        raise CheckpointError(f"{path} holds no record of fit in its metadata: it was not written by fit")
+    corrupted = f"{path}: fit's record in it is corrupted:"
+    for name, kinds in _RECORD_FIELDS.items():
+        if not isinstance(record.get(name), kinds):
+            expected = " or ".join(kind.__name__ for kind in kinds)
+            raise CheckpointError(f"{corrupted} its {name!r} is {type(record.get(name)).__name__}, expected {expected}")
+    if record["best_file"] is not None and not _BEST_FILE.fullmatch(record["best_file"]):
+        raise CheckpointError(f"{corrupted} it names the best epoch's file {record['best_file']!r}")
+    if record["device_sum_dtype"] not in (None, "float32", "float64"):
+        raise CheckpointError(f"{corrupted} its loss dtype is {record['device_sum_dtype']!r}")
+    history = record["history"]
+    numbers = (isinstance(values, list) and all(isinstance(v, (int, float)) for v in values)
+               for values in history.values())
+    if "loss" not in history or not all(numbers):
+        raise CheckpointError(f"{corrupted} its history is not lists of numbers with a 'loss'")
+    try:
+        np.random.default_rng().bit_generator.state = record["rng_state"]
+    except (TypeError, ValueError, KeyError) as error:
+        raise CheckpointError(f"{corrupted} its shuffling state is unusable: {error}") from error
+    return record
+
+
+def _restored_progress(record: dict, checkpoint: Any, best: tuple[Any, Any, int] | None, backend: Any) -> _Progress:
+    """The :class:`_Progress` a checkpoint's record describes, its arrays on ``backend``."""
+    device_sum = None
+    if record["device_sum"] is not None:
+        device_sum = backend.asarray(np.asarray(record["device_sum"], dtype=record["device_sum_dtype"]))
+    history = {name: [float(value) for value in values] for name, values in record["history"].items()}
+    epochs = _Epochs(record["epoch"], history, record["rng_state"], best, record["best_value"], record["waited"],
+                     record["stopped_early"], record["best_file"])
+    return _Progress(checkpoint.params, checkpoint.opt_state, record["step"], record["batch"], device_sum,
+                     float(record["read_sum"]), epochs)
+
+
+def _remove(path: Path) -> None:
+    """Delete an old checkpoint file; a failure only warns: training goes on."""
+    try:
+        path.unlink(missing_ok=True)
+    except OSError as error:
+        warnings.warn(f"fit could not delete the old checkpoint {path}: {error}", stacklevel=2)
+
+
+def _check_checkpoint_options(checkpoint_dir: Any, checkpoint_every: Any, keep_checkpoints: Any, resume: Any,
+                              seed: Any) -> None:
+    if checkpoint_dir is not None and not isinstance(checkpoint_dir, (str, os.PathLike)):
+        raise ValueError("checkpoint_dir must be a folder's path (str or os.PathLike), "
+                         f"got {type(checkpoint_dir).__name__}")
+    if checkpoint_every is not None:
+        _check_positive_int("checkpoint_every", checkpoint_every)
+    _check_positive_int("keep_checkpoints", keep_checkpoints)
+    if not isinstance(resume, bool):
+        raise ValueError(f"resume must be True or False, got {resume!r}")
+    if checkpoint_dir is None:
+        if resume:
+            raise ValueError("resume=True needs checkpoint_dir, the folder holding the checkpoints to resume from")
+        if checkpoint_every is not None:
+            raise ValueError("checkpoint_every needs checkpoint_dir, the folder to save the checkpoints in")
+        return
+    if os.path.exists(checkpoint_dir) and not os.path.isdir(checkpoint_dir):
+        raise ValueError(f"checkpoint_dir {os.fspath(checkpoint_dir)!r} is a file, not a folder")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
+        raise ValueError(f"with a checkpoint_dir, seed must be an int (or None), which a checkpoint records; "
+                         f"got {type(seed).__name__}")
+
+
 # ------------------------------------------------------------------- helpers
 @dataclass(frozen=True)
-class _Checkpoint:
+class _LastFinite:
     """Parameters and optimizer state known to come from finite losses only."""
 
     params: Any
@@ -362,7 +831,7 @@ class _Checkpoint:
     step: int
 
 
-def _read_finite(backend: Any, device_sum: Any, good: _Checkpoint, epoch: int, step: int,
+def _read_finite(backend: Any, device_sum: Any, good: _LastFinite, epoch: int, step: int,
                  history: dict[str, list[float]]) -> float:
     """Read a sum of losses from the device; raise TrainingDiverged when it is not finite."""
     value = float(backend.to_numpy(device_sum))
@@ -412,16 +881,17 @@ def _check_positive_int(name: str, value: Any, allow_zero: bool = False) -> None
         raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
 
 
-def _progress_bar(total: int, epoch: int, epochs: int, verbose: int) -> Any:
-    """A tqdm bar on standard error, or None when verbose is 0, stderr is not a terminal,
-    or tqdm is not installed."""
+def _progress_bar(total: int, epoch: int, epochs: int, verbose: int, done: int = 0) -> Any:
+    """A tqdm bar on standard error, starting at ``done`` steps, or None when verbose is 0,
+    stderr is not a terminal, or tqdm is not installed."""
     if not verbose or not sys.stderr.isatty():
         return None
     try:
         from tqdm.auto import tqdm
     except ImportError:
         return None
-    return tqdm(total=total, desc=f"epoch {epoch + 1}/{epochs}", unit="step", leave=False, file=sys.stderr)
+    return tqdm(total=total, initial=done, desc=f"epoch {epoch + 1}/{epochs}", unit="step", leave=False,
+                file=sys.stderr)
 
 
 def _seen(bar: Any, batch_size: int, count: int) -> int:

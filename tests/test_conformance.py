@@ -118,12 +118,22 @@ def test_the_suite_catches_an_optimizer_missing_bias_correction(monkeypatch, cap
     assert "optimizers/Adam" in failing and "optimizers/NAdam" not in failing, out[:2000]
 
 
-def test_worker_processes_give_the_same_rows_as_one_process(tmp_path, capsys):
+def test_worker_processes_give_the_same_rows_as_one_process(tmp_path, capsys, monkeypatch):
+    # numpy split into one work unit per family (as JAX is), the broken backend whole: three
+    # units on two workers must give the rows of one process, in the same order.
+    monkeypatch.setattr(runner, "SPLIT_BY_FAMILY", ("numpy",))
     rows = {}
     for jobs in ("1", "2"):
         path = tmp_path / f"jobs{jobs}.json"
-        code = main(["--backends", "numpy", "--backend-module", "broken_backends:sum_in_wrong_dtype", "--family", "ops",
-                     "--quick", "--jobs", jobs, "--format", "json", "--output", str(path)])
+        code = main(["--backends", "numpy", "--backend-module", "broken_backends:sum_in_wrong_dtype",
+                     "--family", "ops,broadcasting", "--quick", "--jobs", jobs, "--format", "json", "--output", str(path)])
         assert code == 1
         rows[jobs] = [{k: v for k, v in r.items() if k != "seconds"} for r in json.loads(path.read_text())["results"]]
     assert rows["1"] == rows["2"] and len(rows["1"]) > 100
+    assert [r["family"] for r in rows["2"] if r["backend"] == "numpy"][0] == "ops"  # the order asked for
+
+
+def test_work_units_split_only_the_compile_bound_backends_costliest_first():
+    units = runner.work_units(["numpy", "jax", "torch"], ["ops", "gradients", "training"])
+    assert units == [("jax", ["gradients"]), ("jax", ["training"]), ("jax", ["ops"]),
+                     ("torch", ["ops", "gradients", "training"]), ("numpy", ["ops", "gradients", "training"])]

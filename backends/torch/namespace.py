@@ -143,10 +143,38 @@ var = compat.var
 std = compat.std
 all = compat.all
 any = compat.any
-cumulative_sum = compat.cumulative_sum
+
+
+def cumulative_sum(x: Any, /, *, axis: int | None = None, dtype: Any = None, include_initial: bool = False) -> Any:
+    """Running sums along ``axis`` (optional for 1-D arrays); with ``include_initial`` a
+    leading zero, so the result is one longer along ``axis``. Integer sums are int64, as
+    torch's. Written on ``torch.cumsum`` rather than taken from array_api_compat, whose
+    version looks its namespace up through an ``lru_cache`` at every call: TorchDynamo
+    warns about that cache each time it compiles a step (the loss's one-hot labels call
+    this function)."""
+    if axis is None:
+        if x.ndim > 1:
+            raise ValueError(f"cumulative_sum needs an axis for arrays of rank > 1, got shape {tuple(x.shape)}")
+        axis = 0
+    axis = generic.normalize_axis(axis, x.ndim)
+    result = torch.cumsum(x, dim=axis, dtype=dtype)
+    if include_initial:
+        zero_shape = (*result.shape[:axis], 1, *result.shape[axis + 1:])
+        result = torch.cat([torch.zeros(zero_shape, dtype=result.dtype, device=result.device), result], dim=axis)
+    return result
+
 
 # --------------------------------------------------------------- linear algebra
-matmul = checks_matmul_shapes(compat.matmul)
+def _matmul(x1: Any, x2: Any, /) -> Any:
+    # Operands of one dtype need no promotion: call torch directly, skipping the two
+    # result_type lookups array_api_compat makes (they cost four times the product of
+    # two small matrices).
+    if isinstance(x1, torch.Tensor) and isinstance(x2, torch.Tensor) and x1.dtype == x2.dtype:
+        return torch.matmul(x1, x2)
+    return compat.matmul(x1, x2)
+
+
+matmul = checks_matmul_shapes(_matmul)
 
 
 def tensordot(x1: Any, x2: Any, /, *, axes: Any = 2) -> Any:

@@ -83,9 +83,12 @@ class Adam(Optimizer):
         if self.amsgrad:
             second_moment = xp.maximum(slots["max_exp_avg_sq"], exp_avg_sq)
             new_slots["max_exp_avg_sq"] = second_moment
-        m_hat = exp_avg / one_minus_power(beta1, t, xp)
-        v_hat = second_moment / one_minus_power(beta2, t, xp)
-        return param - lr * m_hat / (xp.sqrt(v_hat) + self.eps), new_slots
+        # As torch.optim.Adam evaluates it: the bias corrections go into two scalars,
+        # gamma / (1 - beta1^t) and sqrt(1 - beta2^t), so that the parameter-sized work is
+        # six operations (an eager step allocates a new array for each), not eight.
+        step_size = lr / one_minus_power(beta1, t, xp)
+        denominator = xp.sqrt(second_moment) / xp.sqrt(one_minus_power(beta2, t, xp)) + self.eps
+        return param - step_size * (exp_avg / denominator), new_slots
 
 
 class AdamW(Adam):

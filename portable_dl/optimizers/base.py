@@ -146,20 +146,27 @@ class Optimizer(abc.ABC):
         grads = self.clip_gradients(grads)
         step = state["step"]
         t = xp.add(step, 1)
-        learning_rates: dict[str, Any] = {}
+        # The learning rate and t in each parameter dtype, and the dtype pairs found
+        # floating: worked out once per update, not once per parameter, because in eager
+        # mode every array operation here is a dispatch that costs as much as a small kernel.
+        scalars: dict[str, tuple[Any, Any]] = {}
+        floating_pairs: set[tuple[str, str]] = set()
 
         def update_leaf(path: str, param: Any, grad: Any, slots: Any) -> tuple[Any, Any]:
             _check_gradient_shape(self.name, path, param, grad)
-            if not (xp.isdtype(param.dtype, "real floating") and xp.isdtype(grad.dtype, "real floating")):
-                raise DTypeError(f"{self.name}.update: parameter {path!r} of dtype {param.dtype} with a gradient of "
-                                 f"dtype {grad.dtype}; optimizers update floating-point parameters only")
+            key = str(param.dtype)
+            if (key, str(grad.dtype)) not in floating_pairs:
+                if not (xp.isdtype(param.dtype, "real floating") and xp.isdtype(grad.dtype, "real floating")):
+                    raise DTypeError(f"{self.name}.update: parameter {path!r} of dtype {param.dtype} with a gradient "
+                                     f"of dtype {grad.dtype}; optimizers update floating-point parameters only")
+                floating_pairs.add((key, str(grad.dtype)))
             if not isinstance(slots, dict):
                 raise ValueError(f"{self.name}.update: the state has no slots for parameter {path!r}; "
                                  "was it made by this optimizer's init for these params?")
-            key = str(param.dtype)
-            if key not in learning_rates:
-                learning_rates[key] = self.learning_rate_at(step, param, xp)
-            return self.update_single(param, grad, slots, learning_rates[key], xp.astype(t, param.dtype))
+            if key not in scalars:
+                scalars[key] = (self.learning_rate_at(step, param, xp), xp.astype(t, param.dtype))
+            lr, t_in_dtype = scalars[key]
+            return self.update_single(param, grad, slots, lr, t_in_dtype)
 
         new_params, new_slots = _map_parameters(self.name, update_leaf, params, grads, state["slots"])
         return new_params, {"step": t, "slots": new_slots}
