@@ -311,3 +311,41 @@ def test_gradients_come_back_in_each_input_shape(backend, name):
     tolerance = 1e-6 if dtype == "float64" else 5e-5
     np.testing.assert_allclose(backend.to_numpy(grad_u), central_difference(lambda a: numpy_form(a, v), u), rtol=tolerance, atol=tolerance)
     np.testing.assert_allclose(backend.to_numpy(grad_v), central_difference(lambda b: numpy_form(u, b), v), rtol=tolerance, atol=tolerance)
+
+
+def test_gradient_of_a_gradient(backend):
+    """value_and_grad nested in value_and_grad: for f(x) = sum(x^3), f'(x) = 3 x^2, and the
+    gradient of sum(f'(x)) is 6 x (by hand). Also the outer result and aux come back as plain
+    values: no graph is kept from the inner differentiation."""
+    xp = backend.xp
+    inner = backend.grad(lambda x: xp.sum(xp.multiply(xp.multiply(x, x), x)))
+
+    def outer(x):
+        first = inner(x)
+        return xp.sum(first), first
+
+    x = np.array([-1.5, 0.5, 2.0])
+    (value, first), second = backend.value_and_grad(outer, has_aux=True)(backend.asarray(x, "float32"))
+    assert_close(backend.to_numpy(first), 3 * x**2, "float32", what="first derivative")
+    assert_close(backend.to_numpy(value), np.sum(3 * x**2), "float32", what="value")
+    assert_close(backend.to_numpy(second), 6 * x, "float32", what="second derivative")
+
+
+def test_torch_gradients_ignore_grad_mode_and_leave_the_callers_tensors_alone(backend):
+    """The torch backend differentiates plain eager code with torch.autograd and the rest
+    with torch.func; either way the caller's grad mode, requires_grad and .grad do not
+    matter and are not changed. d/dx sum(x^2) = 2x by hand."""
+    if backend.name != "torch":
+        pytest.skip("PyTorch's grad mode and requires_grad")
+    import torch
+
+    f = lambda x: backend.xp.sum(backend.xp.multiply(x, x))
+    plain = backend.asarray(np.array([1.0, -2.0], dtype="float32"))
+    parameter = torch.nn.Parameter(backend.asarray(np.array([3.0, 0.5], dtype="float32")))
+    with torch.no_grad():
+        value, grad = backend.value_and_grad(f)(plain)
+    assert float(value) == 5.0 and grad.tolist() == [2.0, -4.0]
+    assert not value.requires_grad and not grad.requires_grad and not plain.requires_grad
+    value, grad = backend.value_and_grad(f)(parameter)  # already recorded by autograd: torch.func
+    assert float(value) == 9.25 and grad.tolist() == [6.0, 1.0]
+    assert parameter.grad is None

@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 import numpy as np
 from autograd import make_vjp
-from autograd.tracer import getval
+from autograd.tracer import getval, isbox
 
 from portable_dl.backend import Backend
 from portable_dl.tree import tree_map
@@ -57,8 +57,18 @@ class NumPyBackend(Backend):
             # gradient is then the right answer (sign, floor, a constant loss).
             warnings.filterwarnings("ignore", "Output seems independent of input")
             vjp, value = make_vjp(scalar_of_leaves)(tuple(leaves))
-            gradients = vjp(np.ones_like(value))
+            gradients = vjp(np.ones_like(getval(value)))
         # autograd computes some cotangents in float64; hand them back in each leaf's dtype.
-        gradients = [np.asarray(g, dtype=np.asarray(leaf).dtype) for g, leaf in zip(gradients, leaves)]
+        # Inside an outer value_and_grad (a gradient of a gradient) the leaves and cotangents
+        # are autograd boxes of the outer trace: astype keeps them traced, where np.asarray
+        # would turn them into object arrays and cut the outer derivative.
+        gradients = [_in_dtype(g, getval(leaf).dtype) for g, leaf in zip(gradients, leaves)]
         aux = tree_map(getval, auxiliary[0])
         return value, aux, gradients
+
+
+def _in_dtype(gradient: Any, dtype: np.dtype) -> Any:
+    """``gradient`` as an array of ``dtype``, still traced when it is an autograd box."""
+    if isbox(gradient):
+        return gradient if getval(gradient).dtype == dtype else gradient.astype(dtype)
+    return np.asarray(gradient, dtype=dtype)

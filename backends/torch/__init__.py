@@ -1,5 +1,5 @@
-"""The PyTorch backend: ``array_api_compat.torch`` as the namespace, ``torch.func`` for
-autodiff and ``torch.compile`` as the compiler."""
+"""The PyTorch backend: ``array_api_compat.torch`` as the namespace, ``torch.autograd`` and
+``torch.func`` for autodiff and ``torch.compile`` as the compiler."""
 
 from __future__ import annotations
 
