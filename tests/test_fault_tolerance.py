@@ -24,7 +24,7 @@ import portable_dl
 from fit_child import (BATCH_SIZE, CHILD_CHECKPOINT_EVERY, EXAMPLES, SEED, STEPS_PER_EPOCH, TOTAL_STEPS, data,
                        fit_problem, model, optimizer)
 from helpers import assert_close
-from portable_dl import training
+from portable_dl import fit_checkpoints, training
 from portable_dl.checkpoint import load
 from portable_dl.data import batches
 from portable_dl.errors import CheckpointError
@@ -253,14 +253,14 @@ def test_ctrl_c_anywhere_returns_the_last_completed_step(numpy_backend, uninterr
 def test_a_second_ctrl_c_during_the_save_aborts_and_leaves_the_last_checkpoint(numpy_backend, tmp_path,
                                                                               monkeypatch):
     monkeypatch.setattr(training, "batches", DataStream(interrupt_at=13))
-    real_save = training.save_checkpoint
+    real_save = fit_checkpoints.save_checkpoint
 
     def save_interrupted_at_step_13(path, *args, **kwargs):
         if Path(path).name == "step-000000013.safetensors":
             raise KeyboardInterrupt  # the user presses Ctrl-C again while the checkpoint is written
         return real_save(path, *args, **kwargs)
 
-    monkeypatch.setattr(training, "save_checkpoint", save_interrupted_at_step_13)
+    monkeypatch.setattr(fit_checkpoints, "save_checkpoint", save_interrupted_at_step_13)
     with pytest.raises(KeyboardInterrupt):
         fit_problem(numpy_backend, checkpoint_dir=tmp_path, checkpoint_every=4)
     assert step_files(tmp_path) == ["step-000000004.safetensors", "step-000000008.safetensors",
