@@ -241,6 +241,7 @@ def batches(
     seed: int | np.random.Generator | None = 0,
     dtype: Any = None,
     drop_last: bool = False,
+    skip: int = 0,
 ) -> Iterator[tuple[Any, Any]]:
     """Mini-batches ``(x_batch, y_batch)`` of backend arrays from NumPy-like ``x`` and ``y``.
 
@@ -250,17 +251,21 @@ def batches(
     except the last, which holds the rest (dropped when ``drop_last``). ``x`` batches are
     cast to ``dtype`` (a name such as ``"float32"`` or a dtype; None keeps x's dtype) in NumPy before the move; ``y``
     keeps its dtype (as far as the backend has it: JAX without x64 holds int64 as int32). Raises ShapeError when x and y differ in length.
+    ``skip`` leaves out the first ``skip`` batches without moving them: the permutation is
+    drawn all the same, so the rest are those of a full pass (fit resumes mid-epoch so).
     """
     x, y = np.asarray(x), np.asarray(y)
     if x.shape[:1] != y.shape[:1]:
         raise ShapeError(f"batches needs x and y with the same number of examples, got shapes {x.shape} and {y.shape}")
     if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    if not isinstance(skip, (int, np.integer)) or isinstance(skip, bool) or skip < 0:
+        raise ValueError(f"skip must be a non-negative int, got {skip!r}")
     dtype_name = None if dtype is None else backend.dtype_name(dtype)
     count = x.shape[0]
     order = _order(count, shuffle, seed)
     stop = count - count % batch_size if drop_last else count
-    for start in range(0, stop, batch_size):
+    for start in range(skip * batch_size, stop, batch_size):
         index = order[start:start + batch_size] if order is not None else slice(start, start + batch_size)
         x_batch, y_batch = x[index], y[index]
         if dtype_name is not None:

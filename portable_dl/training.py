@@ -37,7 +37,7 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -391,8 +391,8 @@ class _FitLoop:
         bar = _progress_bar(math.ceil(count / self.batch_size), progress.epochs.index, self.epochs, self.verbose,
                             done=progress.batch)
         try:
-            for inputs, targets in _epoch_batches(self.x, self.y, self.batch_size, self.backend, self.shuffle,
-                                                  self.generator, self.dtype, skip=progress.batch):
+            for inputs, targets in batches(self.x, self.y, self.batch_size, self.backend, shuffle=self.shuffle,
+                                           seed=self.generator, dtype=self.dtype, skip=progress.batch):
                 params, opt_state, loss = self.step(progress.params, progress.opt_state, (inputs, targets))
                 weighted = xp.multiply(loss, float(inputs.shape[0]))
                 device_sum = weighted if progress.device_sum is None else xp.add(progress.device_sum, weighted)
@@ -480,17 +480,6 @@ class _FitLoop:
         if not interrupted and stopper is not None and stopper.restore_best and epochs.best is not None:
             params, opt_state, best_epoch = epochs.best
         return FitResult(params, opt_state, epochs.history, best_epoch, epochs.stopped_early, interrupted, checkpoint)
-
-
-def _epoch_batches(x: np.ndarray, y: np.ndarray, batch_size: int, backend: Any, shuffle: bool,
-                   generator: np.random.Generator, dtype: Any, skip: int) -> Iterator[tuple[Any, Any]]:
-    """This epoch's batches on the backend, drawn from ``generator`` as :func:`batches` draws
-    them, leaving out the first ``skip`` (done before a resume) without moving them."""
-    if skip == 0:
-        return batches(x, y, batch_size, backend, shuffle=shuffle, seed=generator, dtype=dtype)
-    # The same permutation batches would draw; only the part not yet trained on is gathered.
-    rest = generator.permutation(x.shape[0])[skip * batch_size:] if shuffle else slice(skip * batch_size, None)
-    return batches(x[rest], y[rest], batch_size, backend, shuffle=False, dtype=dtype)
 
 
 def evaluate(model_or_apply: Any, params: Any, loss_fn: Callable[[Any, Any], Any], backend: Any, x: Any, y: Any,

@@ -170,6 +170,22 @@ def test_batches_in_order_and_drop_last(backend):
     assert got == [[0, 1, 2, 3], [4, 5, 6, 7]]
 
 
+def test_batches_skip_leaves_out_the_first_batches_of_the_same_order(backend):
+    """skip=2 gives the batches after the first two of the seeded permutation (drawn by
+    hand here), shuffled or not; a bad skip is a ValueError."""
+    x = np.arange(23, dtype=np.float32)[:, None]
+    y = np.arange(23, dtype=np.int64)
+    order = np.random.default_rng(7).permutation(23)
+    shuffled = [backend.to_numpy(yb).tolist() for _, yb in batches(x, y, 5, backend, seed=7, skip=2)]
+    assert shuffled == [order[10:15].tolist(), order[15:20].tolist(), order[20:].tolist()]
+    in_order = [backend.to_numpy(yb).tolist() for _, yb in batches(x, y, 10, backend, shuffle=False, skip=2)]
+    assert in_order == [[20, 21, 22]]
+    assert list(batches(x, y, 5, backend, seed=7, skip=5)) == []
+    for bad in (-1, 1.5, True):
+        with pytest.raises(ValueError, match="skip"):
+            next(batches(x, y, 5, backend, skip=bad))
+
+
 def test_batches_reject_mismatched_lengths(backend):
     with pytest.raises(ShapeError, match=r"\(10, 3\) and \(9,\)"):
         next(batches(np.zeros((10, 3)), np.zeros(9), 4, backend))
