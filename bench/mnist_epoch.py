@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import sys
 import time
 from pathlib import Path
@@ -53,7 +52,6 @@ from portable_dl.data import DatasetNotFound, load_mnist
 from _timing import describe_error, document, format_number, run_in_own_processes, split_names, table, write_json
 
 BENCH = Path(__file__).resolve().parent
-REPOSITORY = BENCH.parent
 DEFAULT_OUTPUT = BENCH / "results" / "mnist_epoch.json"
 BACKENDS = ("numpy", "torch", "tensorflow", "mlx", "jax")
 NATIVES = ("keras", "torch")
@@ -66,11 +64,6 @@ FULL_EPOCH = 60000
 #: ``train(x, y, epochs) -> final loss``: trains from fresh weights on NumPy ``x`` (N, 784)
 #: float32 and ``y`` (N,) int64.
 Trainer = Callable[[np.ndarray, np.ndarray, int], float]
-
-
-def default_data_dir() -> str:
-    """``$PORTABLE_DL_DATA``, else ``../shared/datasets/mnist`` beside the repository."""
-    return os.environ.get("PORTABLE_DL_DATA") or str(REPOSITORY.parent / "shared" / "datasets" / "mnist")
 
 
 def initial_weights(seed: int, backend: pdl.Backend | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -234,7 +227,9 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--natives", default="keras,torch", help="native loops: keras, torch, both, or none")
     parser.add_argument("--examples", type=int, default=FULL_EPOCH,
                         help="training images per epoch (the first N); below 60000 the seconds are extrapolated")
-    parser.add_argument("--data-dir", default=default_data_dir(), help="folder of the MNIST IDX files")
+    parser.add_argument("--data-dir", default=None,
+                        help="folder of the MNIST IDX files (default: $PORTABLE_DL_DATA, then the cache folder "
+                             "that `portable-dl data mnist` fills)")
     parser.add_argument("--no-compile", action="store_true", help="portable steps eager instead of compiled")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", default=str(DEFAULT_OUTPUT), help="the JSON file written")

@@ -17,7 +17,7 @@ from hypothesis import given, seed as hypothesis_seed, settings, strategies as s
 from portable_dl.backend import Backend
 
 from .cases import Case, Outputs, outcome_of
-from .tolerances import FINITE_DIFFERENCE_STEP
+from .numerics import central_differences
 
 FAMILY = "broadcasting"
 
@@ -216,18 +216,6 @@ def dense_bias_gradient_case() -> Case:
 
     return Case(FAMILY, "dense layer bias gradient sums over the batch", compute, reduction_size=16 * 5, gradient=True,
                 finite_differences=finite_differences)
-
-
-def central_differences(f, x: np.ndarray) -> np.ndarray:
-    """Gradient of the scalar NumPy function ``f`` at ``x`` by central differences in float64."""
-    x = np.array(x, dtype=np.float64)
-    grad = np.zeros_like(x)
-    h = FINITE_DIFFERENCE_STEP
-    for index in np.ndindex(x.shape):
-        step = np.zeros_like(x)
-        step[index] = h
-        grad[index] = (f(x + step) - f(x - step)) / (2 * h)
-    return grad
 
 
 def cases(quick: bool = False, seed: int = 0) -> list[Case]:

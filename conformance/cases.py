@@ -4,7 +4,8 @@ A case computes named outputs on one backend in one dtype and hands them back as
 values. The runner computes the same case on the NumPy reference backend and compares:
 
 - numeric outputs (arrays) against the reference run in float64, within the tolerance of
-  :mod:`.tolerances` for the dtype under test;
+  :mod:`.tolerances` for the dtype under test, element by element for element-wise
+  functions and norm-wise for reductions (``Case.elementwise``);
 - exact outputs (strings, ints, tuples: a result shape, a dtype name, the name of the
   error raised) against the reference run in the SAME dtype, which must match exactly;
 - for gradient cases, numeric outputs whose names start with ``grad`` also against
@@ -55,6 +56,18 @@ class Case:
     #: numeric outputs computed without the front end at all (the optimizers' trajectories),
     #: used instead of the NumPy backend's: a fault in shared front-end code then shows too
     independent_reference: Callable[[], Outputs] | None = None
+    #: True: numeric outputs are judged element by element (relative error of each
+    #: element, NaN, infinities and the sign of zero exactly), as for element-wise functions
+    #: and copies; False: norm-wise, as for reductions, products and gradients
+    #: (:mod:`.tolerances` says why)
+    elementwise: bool = False
+    #: False where the standard leaves the sign of a zero result to the implementation
+    #: (:data:`.tolerances.UNSPECIFIED_ZERO_SIGN`): zeros then compare equal whatever their sign
+    zero_sign: bool = True
+    #: ``expected(backend, dtype) -> Outputs``: exact outputs written down independently of
+    #: every backend (the standard's promotion table, first occurrences of ties), used
+    #: instead of the NumPy backend's: a rule the reference also breaks still fails
+    expected: Callable[[Backend, str], Outputs] | None = None
 
     @property
     def id(self) -> str:

@@ -1,19 +1,19 @@
 """``portable-dl conformance``: run the suite on every installed backend and report.
 
 Exit codes: 0 when every case that ran passed, 1 when any failed, 2 for a usage error
-(an unknown backend or family, a bad flag, a --backend-module that cannot be loaded).
+(an unknown backend or family, a bad flag, a --backend-module that cannot be imported, whose
+factory raises or gives no Backend, a --data-dir that is no folder or holds a broken MNIST file).
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import sys
 from typing import Sequence
 
 import portable_dl
-from portable_dl.errors import BackendUnavailable
+from portable_dl import registry
 
 from . import report, runner
 from .families import FAMILIES
@@ -45,25 +45,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--output", metavar="FILE", help="write the report to FILE (the table summary still prints)")
     parser.add_argument("--jobs", type=int, default=None, metavar="N",
                         help="backends run at once, each in its own process (default: the number of CPUs; 1: in this process)")
+    parser.add_argument("--case-timeout", type=float, default=runner.CASE_TIMEOUT, metavar="SECONDS",
+                        help=f"a case running longer fails as hung and the run goes on (default: {runner.CASE_TIMEOUT:g}; 0: no limit)")
     parser.add_argument("-v", "--verbose", action="store_true", help="show every row, not only failures")
     return parser
 
 
 def load_backend_module(spec: str) -> str:
-    """Register the backend made by ``module:factory``; return its name."""
-    module_name, _, factory_name = spec.partition(":")
-    if not module_name or not factory_name:
-        raise UsageError(f"--backend-module takes MODULE:FACTORY, got {spec!r}")
+    """Register the backend of a ``--backend-module`` (see
+    :func:`portable_dl.registry.load_backend_module`); a usage error when it gives none."""
     try:
-        factory = getattr(importlib.import_module(module_name), factory_name)
-    except (ImportError, AttributeError) as error:
-        raise UsageError(f"--backend-module {spec}: {error}") from error
-    try:
-        created = factory(device=None)
-    except BackendUnavailable as error:
-        raise UsageError(f"--backend-module {spec}: {error}") from error
-    portable_dl.register_backend(created.name, factory)
-    return created.name
+        return registry.load_backend_module(spec)
+    except registry.BackendModuleError as error:
+        raise UsageError(f"--backend-module {error}") from error
 
 
 def select_backends(requested: str, extra: list[str]) -> list[str]:
@@ -88,12 +82,31 @@ def select_families(requested: str) -> list[str]:
     return names
 
 
+def check_data(data_dir: str | None, families: list[str]) -> None:
+    """A --data-dir that is no folder, or a broken MNIST file where the training family
+    would read it, is a usage error, found here before any worker starts."""
+    if data_dir is not None and not os.path.isdir(data_dir):
+        raise UsageError(f"--data-dir {data_dir}: no such folder")
+    if "training" not in families:
+        return
+    from portable_dl.data import DataError
+
+    from . import training
+
+    training.data_dir = data_dir
+    try:
+        training.training_data(training.data_root())
+    except DataError as error:
+        raise UsageError(f"the training family's data: {' '.join(str(error).split())}") from error
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = build_parser().parse_args(argv)
     try:
         extra = [load_backend_module(spec) for spec in arguments.backend_module]
         names = select_backends(arguments.backends, extra)
         families = select_families(arguments.family)
+        check_data(arguments.data_dir, families)
     except UsageError as error:
         print(f"portable-dl conformance: error: {error}", file=sys.stderr)
         return 2
@@ -112,6 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         runs = runner.run_backends(
             names, jobs, progress=bar.update, families=families, quick=arguments.quick, seed=arguments.seed,
             dtypes=dtypes, backend_modules=arguments.backend_module, data_dir=arguments.data_dir,
+            case_timeout=arguments.case_timeout or None,
         )
     notes = [run.note for run in runs]
     results = [result for run in runs for result in run.results]

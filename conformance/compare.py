@@ -49,6 +49,48 @@ def compare_numeric(name: str, actual: Any, expected: Any, tolerance: float) -> 
     return Comparison(passed, max_abs, max_rel, tolerance, message)
 
 
+def compare_elementwise(name: str, actual: Any, expected: Any, tolerance: float, dtype: str,
+                        zero_sign: bool = True) -> Comparison:
+    """Element-by-element comparison (see :mod:`.tolerances`): each element within
+    ``tolerance`` of its own reference value, relative to that value (absolute below the
+    smallest normal number of ``dtype``, where flushing subnormals to zero is a platform's
+    choice); NaN, infinities and the sign of zero exactly."""
+    actual = np.asarray(actual, dtype=np.float64)
+    expected = np.asarray(expected, dtype=np.float64)
+    if actual.shape != expected.shape:
+        return Comparison(False, np.inf, np.inf, tolerance, f"{name}: shape {actual.shape}, reference {expected.shape}")
+    if expected.size == 0:
+        return Comparison(True, 0.0, 0.0, tolerance)
+    both_nan = np.isnan(actual) & np.isnan(expected)
+    # Infinities and zeros must match exactly, with their signs (== does not see a zero's sign).
+    exact = ~np.isfinite(expected) | (expected == 0)
+    same_sign = (np.signbit(actual) == np.signbit(expected)) | (not zero_sign)
+    exact_mismatch = exact & ~both_nan & ~((actual == expected) & same_sign)
+    exact_mismatch &= ~((expected == 0) & (np.abs(actual) < _smallest_normal(dtype)) & (actual != 0))  # flushed subnormals
+    if exact_mismatch.any():
+        index = tuple(int(i) for i in np.argwhere(exact_mismatch)[0])
+        return Comparison(False, np.inf, np.inf, tolerance,
+                          f"{name}{list(index)}: {actual[index]!r}, reference {expected[index]!r} (exactly)")
+    with np.errstate(invalid="ignore", over="ignore"):
+        difference = np.where(both_nan, 0.0, np.abs(actual - expected))
+        difference = np.where(np.isnan(difference), np.inf, difference)
+        relative = difference / np.maximum(np.abs(expected), _smallest_normal(dtype) / tolerance)
+    relative = np.where(exact, 0.0, relative)
+    worst = np.unravel_index(int(np.argmax(relative)), relative.shape)
+    max_rel = float(relative[worst])
+    max_abs = float(np.where(exact, 0.0, difference).max())
+    passed = max_rel <= tolerance
+    message = "" if passed else (
+        f"{name}{[int(i) for i in worst]}: {actual[worst]!r}, reference {expected[worst]!r}: "
+        f"relative error {max_rel:.3g} (tolerance {tolerance:.3g}, element by element)"
+    )
+    return Comparison(passed, max_abs, max_rel, tolerance, message)
+
+
+def _smallest_normal(dtype: str) -> float:
+    return float(np.finfo(dtype if dtype in ("float16", "float32", "float64") else "float64").tiny)
+
+
 def compare_exact(name: str, actual: Any, expected: Any) -> Comparison:
     if actual == expected:
         return Comparison(True)
@@ -57,9 +99,11 @@ def compare_exact(name: str, actual: Any, expected: Any) -> Comparison:
 
 
 def compare_outputs(
-    actual: Outputs, numeric_reference: Outputs, exact_reference: Outputs, tolerance: float, label: str = ""
+    actual: Outputs, numeric_reference: Outputs, exact_reference: Outputs, tolerance: float, label: str = "",
+    elementwise: bool = False, dtype: str = "float64", zero_sign: bool = True,
 ) -> Comparison:
-    """Compare every output; return the failing one, or the worst passing one."""
+    """Compare every output (numeric ones element by element when ``elementwise``, in
+    ``dtype``'s range); return the failing one, or the worst passing one."""
     worst = Comparison(True, tolerance=tolerance)
     missing = set(exact_reference) - set(actual)
     if missing:
@@ -69,7 +113,10 @@ def compare_outputs(
         if is_numeric(expected):
             if name not in numeric_reference:
                 continue
-            result = compare_numeric(label + name, value, numeric_reference[name], tolerance)
+            if elementwise:
+                result = compare_elementwise(label + name, value, numeric_reference[name], tolerance, dtype, zero_sign)
+            else:
+                result = compare_numeric(label + name, value, numeric_reference[name], tolerance)
         else:
             result = compare_exact(label + name, value, expected)
         if not result.passed:

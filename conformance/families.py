@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from typing import Callable
 
-from . import broadcasting, gradients, ops, optimizers, training
+from . import broadcasting, compiling, contract, gradients, ops, optimizers, training
 from .cases import Case
 
 #: family name -> ``cases(quick, seed) -> list[Case]``
 FAMILIES: dict[str, Callable[..., list[Case]]] = {
+    "contract": contract.cases,  # first: every other family trusts asarray and to_numpy
     "broadcasting": broadcasting.cases,
     "ops": ops.cases,
     "gradients": gradients.cases,
     "optimizers": optimizers.cases,
+    "compile": compiling.cases,
     "training": training.cases,
 }
 

@@ -18,7 +18,8 @@ import numpy as np
 from portable_dl.backend import Backend
 
 from .cases import Case, Outputs
-from .gradients import FAMILY, as_float64, scalar_function_case
+from .gradients import FAMILY
+from .numerics import as_float64, central_differences as central, scalar_function_case
 
 _erf = np.vectorize(math.erf)
 
@@ -224,12 +225,6 @@ def frozen_case() -> Case:
         }
 
     return Case(FAMILY, "frozen parameters get no gradient and no update", compute, reduction_size=8 * 6, gradient=True)
-
-
-def central(f: Callable[[np.ndarray], float], x: np.ndarray) -> np.ndarray:
-    from .broadcasting import central_differences
-
-    return central_differences(f, x)
 
 
 def cases(quick: bool) -> list[Case]:

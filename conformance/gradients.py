@@ -18,8 +18,8 @@ import numpy as np
 
 from portable_dl.backend import Backend
 
-from .broadcasting import central_differences
 from .cases import Case, Outputs
+from .numerics import as_float64, scalar_function_case
 
 FAMILY = "gradients"
 
@@ -43,48 +43,6 @@ BINARY = {
     "hypot": (np.hypot, (0.5, 2), (0.5, 2)), "logaddexp": (np.logaddexp, (-3, 3), (-3, 3)),
     "maximum": (np.maximum, (-2, 2), (-2, 2)), "minimum": (np.minimum, (-2, 2), (-2, 2)),
 }
-
-
-def as_float64(backend: Backend, x: Any) -> np.ndarray:
-    return np.asarray(backend.to_numpy(x), dtype=np.float64)
-
-
-def scalar_function_case(
-    name: str,
-    inputs: dict[str, np.ndarray],
-    backend_loss: Callable[[Backend, dict[str, Any], str], Any],
-    numpy_loss: Callable[[dict[str, np.ndarray]], float] | None,
-    reduction_size: int = 1,
-) -> Case:
-    """A case for the gradient of a scalar loss of named float64 ``inputs``.
-
-    ``backend_loss(backend, arrays, dtype)`` computes the loss with ``xp``; ``numpy_loss``
-    computes it in NumPy float64 for finite differences (None at kinks, where only the
-    reference and hand-derived values apply).
-    """
-
-    def compute(backend: Backend, dtype: str) -> Outputs:
-        arrays = {key: backend.asarray(value, dtype) for key, value in inputs.items()}
-        value, grads = backend.value_and_grad(lambda a: backend_loss(backend, a, dtype))(arrays)
-        outputs: Outputs = {"value": as_float64(backend, value)}
-        for key in inputs:
-            outputs[f"grad {key}"] = as_float64(backend, grads[key])
-            outputs[f"grad {key} dtype"] = backend.dtype_name(grads[key].dtype)
-        return outputs
-
-    finite_differences = None
-    if numpy_loss is not None:
-
-        def finite_differences() -> Outputs:
-            result = {}
-            for key, value in inputs.items():
-                def partial(v, key=key):
-                    return numpy_loss({**inputs, key: v})
-
-                result[f"grad {key}"] = central_differences(partial, value)
-            return result
-
-    return Case(FAMILY, name, compute, reduction_size=reduction_size, gradient=True, finite_differences=finite_differences)
 
 
 def unary_cases() -> list[Case]:
@@ -211,7 +169,11 @@ def cases(quick: bool = False, seed: int = 0) -> list[Case]:
     element_wise, structured, conventions = unary_cases() + binary_cases(), structured_cases(), convention_cases()
     if quick:
         element_wise, structured, conventions = element_wise[::8], structured[::5], conventions[::2]
-    return element_wise + structured + conventions + front_end_cases(quick)
+    from .standard_functions import gradient_cases as standard_function_cases  # issue 14: the functions 2024.12 added
+
+    from . import autodiff_contract
+
+    return element_wise + structured + conventions + autodiff_contract.cases(quick) + front_end_cases(quick) + standard_function_cases(quick, seed)
 
 
 def front_end_cases(quick: bool) -> list[Case]:

@@ -15,6 +15,7 @@ import numpy as np
 from portable_dl.backend import Backend
 
 from .cases import Case, Outputs
+from .tolerances import UNSPECIFIED_ZERO_SIGN
 
 FAMILY = "ops"
 
@@ -59,7 +60,11 @@ def as_outputs(backend: Backend, result: Any, prefix: str = "") -> Outputs:
 
 
 def draw(domain: str, shape: tuple, seed: int) -> np.ndarray:
-    return DOMAINS[domain](np.random.default_rng(seed), shape)
+    """Random float64 inputs in ``domain``, each exactly representable in float32: the
+    float64 reference then sees the very inputs a float32 run sees, and an element-wise
+    result can be judged element by element (an input rounded differently would measure
+    the function's conditioning, as for ``subtract`` of near-equal values, not its error)."""
+    return DOMAINS[domain](np.random.default_rng(seed), shape).astype(np.float32).astype(np.float64)
 
 
 def unary_cases() -> list[Case]:
@@ -74,8 +79,10 @@ def unary_cases() -> list[Case]:
             x = backend.asarray(np.array(EDGE_VALUES), dtype)
             return as_outputs(backend, getattr(backend.xp, name)(x))
 
-        cases.append(Case(FAMILY, name, compute))
-        cases.append(Case(FAMILY, f"{name} edge inputs", compute_edges, reference_dtype="same"))
+        zero_sign = name not in UNSPECIFIED_ZERO_SIGN
+        cases.append(Case(FAMILY, name, compute, elementwise=True, zero_sign=zero_sign))
+        cases.append(Case(FAMILY, f"{name} edge inputs", compute_edges, reference_dtype="same", elementwise=True,
+                          zero_sign=zero_sign))
     return cases
 
 
@@ -99,9 +106,11 @@ def binary_cases() -> list[Case]:
             b = backend.asarray(values[None, :], dtype)
             return as_outputs(backend, getattr(backend.xp, name)(a, b))
 
-        cases.append(Case(FAMILY, name, compute))
+        zero_sign = name not in UNSPECIFIED_ZERO_SIGN
+        cases.append(Case(FAMILY, name, compute, elementwise=True, zero_sign=zero_sign))
         if name != "pow":  # pow's edge table (0**-inf, (-1)**inf, ...) is IEEE's, not the standard's subject
-            cases.append(Case(FAMILY, f"{name} edge inputs", compute_edges, reference_dtype="same"))
+            cases.append(Case(FAMILY, f"{name} edge inputs", compute_edges, reference_dtype="same", elementwise=True,
+                              zero_sign=zero_sign))
     return cases
 
 
@@ -147,7 +156,8 @@ def _case(name: str, function: Callable[[Backend, str], Any], reduction_size: in
             outputs.update(_index_dtype_outputs(backend, result, "indexing"))
         return outputs
 
-    return Case(FAMILY, name, compute, reduction_size=reduction_size)
+    # One term per element (copies, selections, creation): judged element by element.
+    return Case(FAMILY, name, compute, reduction_size=reduction_size, elementwise=reduction_size == 1)
 
 
 def structured_cases() -> list[Case]:
@@ -246,10 +256,66 @@ def promotion_cases() -> list[Case]:
     return cases
 
 
+#: Ties: rows with repeated values, signed zeros (which compare equal) and all-equal rows.
+TIES = [[1.0, 3.0, 3.0, 0.0, 3.0], [2.0, 2.0, 2.0, 2.0, 2.0], [-0.0, 0.0, -1.0, 0.0, -1.0], [5.0, 1.0, 1.0, 5.0, 1.0]]
+
+
+def _first_occurrences(rows: list[list[float]], pick: Callable) -> list[int]:
+    return [row.index(pick(row)) for row in rows]
+
+
+def _stable_order(row: list[float], descending: bool) -> list[int]:
+    # Python's sort is stable: equal keys keep their order, in both directions.
+    return sorted(range(len(row)), key=lambda i: -row[i] if descending else row[i])
+
+
+def tie_cases() -> list[Case]:
+    """argmax/argmin give the first occurrence of the extreme value; sort and argsort are
+    stable (equal values keep their order), ascending and descending: the standard's
+    default ``stable=True``. Expected indices are derived here by hand (Python's own stable
+    sort), not by NumPy."""
+
+    def indices(backend, result) -> tuple:
+        values = result if isinstance(result, np.ndarray) else backend.to_numpy(result)
+        return tuple(int(i) for i in np.asarray(values).reshape(-1))
+
+    table: dict[str, tuple[Callable, Callable[[], tuple]]] = {
+        "argmax ties give the first occurrence": (
+            lambda be, x: be.xp.argmax(x, axis=1), lambda: tuple(_first_occurrences(TIES, max))),
+        "argmin ties give the first occurrence": (
+            lambda be, x: be.xp.argmin(x, axis=1), lambda: tuple(_first_occurrences(TIES, min))),
+        "argmax ties over the flattened array": (
+            lambda be, x: be.xp.argmax(x), lambda: (sum(TIES, []).index(max(sum(TIES, []))),)),
+        "argsort is stable": (
+            lambda be, x: be.xp.argsort(x, axis=1), lambda: tuple(i for row in TIES for i in _stable_order(row, False))),
+        "argsort descending is stable": (
+            lambda be, x: be.xp.argsort(x, axis=1, descending=True),
+            lambda: tuple(i for row in TIES for i in _stable_order(row, True))),
+        "sort keeps signed zeros in order": (
+            lambda be, x: np.signbit(be.to_numpy(be.xp.sort(x, axis=1))),
+            lambda: tuple(int(np.signbit(row[i])) for row in TIES for i in _stable_order(row, False))),
+    }
+    cases = []
+    for name, (function, expected_indices) in table.items():
+
+        def compute(backend, dtype, function=function):
+            return {"indices": indices(backend, function(backend, backend.asarray(np.array(TIES), dtype)))}
+
+        def expected(backend, dtype, expected_indices=expected_indices):
+            return {"indices": expected_indices()}
+
+        cases.append(Case(FAMILY, name, compute, expected=expected))
+    return cases
+
+
 def cases(quick: bool = False, seed: int = 0) -> list[Case]:
     """Every ops case; ``quick`` keeps one case in eight of the element-wise functions,
     one in three of the reductions and of the structured functions."""
     element_wise, reductions, structured = unary_cases() + binary_cases(), reduction_cases(quick), structured_cases()
     if quick:
         element_wise, reductions, structured = element_wise[::8], reductions[::3], structured[::3]
-    return element_wise + reductions + structured + promotion_cases()
+    from . import type_promotion
+
+    from .standard_functions import ops_cases as standard_function_cases  # issue 14: the functions 2024.12 added
+
+    return element_wise + reductions + structured + promotion_cases() + tie_cases() + type_promotion.cases(quick) + standard_function_cases(quick, seed)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import threading
 import time
 from dataclasses import asdict, dataclass
 from typing import Callable, Iterable, Sequence
@@ -18,6 +21,44 @@ from .compare import compare_outputs
 
 REFERENCE_BACKEND = "numpy"
 REFERENCE_DTYPE = "float64"
+
+#: Seconds one case may run on one backend in one dtype before it fails as hung
+#: (``--case-timeout``). The slowest case here takes about 15 s cold (torch.compile of the
+#: compile family on a loaded 2-core machine): 60 s leaves room for a slower machine.
+CASE_TIMEOUT = 60.0
+
+
+class CaseTimedOut(BaseException):
+    """Raised inside a case that ran past its time. A BaseException, so that a case's own
+    ``except Exception`` (which records errors as outputs) cannot swallow it."""
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float | None):
+    """Raise :class:`CaseTimedOut` in the block after ``seconds``, by ``SIGALRM``.
+
+    Works in the main thread of a process on POSIX systems, which is where cases run (in
+    this process with ``--jobs 1``, in each worker's main thread otherwise): a case sleeping,
+    waiting or looping in Python is interrupted. Elsewhere (Windows, another thread) the
+    block runs without a limit. Code blocked inside a C extension that never returns to
+    Python is interrupted only when it does.
+    """
+    usable = (seconds and seconds > 0 and hasattr(signal, "setitimer")
+              and threading.current_thread() is threading.main_thread())
+    if not usable:
+        yield
+        return
+
+    def expire(signum, frame):
+        raise CaseTimedOut(f"timed out after {seconds:g} s (--case-timeout)")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 @dataclass
@@ -52,7 +93,8 @@ class Reference:
         key = (case.id, dtype)
         if key not in self._outputs:
             try:
-                with np.errstate(all="ignore"):  # edge inputs: NaN and inf are the point
+                # edge inputs: NaN and inf are the point
+                with np.errstate(all="ignore"), portable_dl.using(self.backend):
                     self._outputs[key] = case.compute(self.backend, dtype)
             except Exception as error:
                 self._outputs[key] = error
@@ -78,21 +120,39 @@ class Reference:
         return self._finite_differences[case.id]
 
 
-def run_case(case: Case, backend: Backend, dtype: str, reference: Reference) -> Result:
-    """Run ``case`` on ``backend`` in ``dtype`` and judge it against ``reference``."""
+def run_case(case: Case, backend: Backend, dtype: str, reference: Reference, timeout: float | None = CASE_TIMEOUT) -> Result:
+    """Run ``case`` on ``backend`` in ``dtype`` and judge it against ``reference``; a case
+    (with its reference) running past ``timeout`` seconds fails as hung."""
+    started = time.perf_counter()
+    try:
+        with time_limit(timeout):
+            return _run_case(case, backend, dtype, reference)
+    except CaseTimedOut as timed_out:
+        return Result(case=case.name, family=case.family, backend=backend.name, device=backend.device, dtype=dtype,
+                      status="fail", message=str(timed_out), seconds=time.perf_counter() - started)
+
+
+def _run_case(case: Case, backend: Backend, dtype: str, reference: Reference) -> Result:
     row = dict(case=case.name, family=case.family, backend=backend.name, device=backend.device, dtype=dtype)
     if dtype not in case.dtypes:
         return Result(**row, status="skip", message=f"the case is defined for {', '.join(case.dtypes)} only")
     if not backend.supports(dtype):
         return Result(**row, status="skip", message=f"{backend.name} on {backend.device} does not support {dtype}")
     try:
-        expected_exact = reference.outputs(case, dtype)
-        expected_numeric = reference.numeric(case, dtype)
-    except CaseSkipped as skipped:  # the case cannot run here at all (MNIST absent, say)
+        if case.expected is not None:
+            expected_exact = expected_numeric = case.expected(backend, dtype)
+        else:
+            expected_exact = reference.outputs(case, dtype)
+            expected_numeric = reference.numeric(case, dtype)
+    except CaseSkipped as skipped:  # the case cannot run here at all
         return Result(**row, status="skip", message=str(skipped))
+    except Exception as error:  # a broken case or reference fails its rows, not the run
+        return Result(**row, status="fail", message=f"no reference: {type(error).__name__}: {error}"[:500])
     started = time.perf_counter()
     try:
-        with np.errstate(all="ignore"):
+        # The backend under test answers backend_of for its arrays, whatever other backend
+        # owning the same array type (the reference, a built-in one) this process created.
+        with np.errstate(all="ignore"), portable_dl.using(backend):
             actual = case.compute(backend, dtype)
     except CaseSkipped as skipped:
         return Result(**row, status="skip", message=str(skipped))
@@ -101,7 +161,8 @@ def run_case(case: Case, backend: Backend, dtype: str, reference: Reference) -> 
                       seconds=time.perf_counter() - started)
     seconds = time.perf_counter() - started
     tolerance = tolerances.value_tolerance(dtype, case.reduction_size, case.gradient, case.steps)
-    comparisons = [compare_outputs(actual, expected_numeric, expected_exact, tolerance)]
+    comparisons = [compare_outputs(actual, expected_numeric, expected_exact, tolerance,
+                                   elementwise=case.elementwise, dtype=dtype, zero_sign=case.zero_sign)]
     if case.finite_differences is not None:
         differences = reference.finite_differences(case)
         gradients = {name: value for name, value in actual.items() if name in differences}
@@ -126,6 +187,7 @@ def run(
     backends: Iterable[Backend],
     dtypes: Sequence[str],
     progress: Callable[[int], None] | None = None,
+    timeout: float | None = CASE_TIMEOUT,
 ) -> list[Result]:
     """Every case on every backend in every dtype; ``progress(n)`` after each n results."""
     reference = Reference()
@@ -133,7 +195,7 @@ def run(
     for backend in backends:
         for case in cases:
             for dtype in dtypes:
-                results.append(run_case(case, backend, dtype, reference))
+                results.append(run_case(case, backend, dtype, reference, timeout))
                 if progress:
                     progress(1)
     return results
@@ -154,7 +216,7 @@ SPLIT_BY_FAMILY = ("jax",)
 
 #: Families in the order their units are started: the costliest first (on JAX: the
 #: gradients, then the training run).
-FAMILY_COST_ORDER = ("gradients", "training", "broadcasting", "ops", "optimizers")
+FAMILY_COST_ORDER = ("gradients", "training", "compile", "broadcasting", "ops", "optimizers")
 
 
 @dataclass
@@ -166,7 +228,8 @@ class BackendRun:
 
 
 def run_backend(name: str, families: Sequence[str], quick: bool, seed: int, dtypes: Sequence[str],
-                backend_modules: Sequence[str] = (), data_dir: str | None = None) -> BackendRun:
+                backend_modules: Sequence[str] = (), data_dir: str | None = None,
+                case_timeout: float | None = CASE_TIMEOUT) -> BackendRun:
     """Create backend ``name`` and run the cases of ``families`` on it.
 
     Self-contained, so that it can run in a worker process: it registers the
@@ -176,8 +239,9 @@ def run_backend(name: str, families: Sequence[str], quick: bool, seed: int, dtyp
     """
     from portable_dl.errors import BackendUnavailable
 
+    from portable_dl.registry import load_backend_module
+
     from . import training
-    from .cli import load_backend_module
     from .families import collect_cases
 
     for spec in backend_modules:
@@ -189,10 +253,22 @@ def run_backend(name: str, families: Sequence[str], quick: bool, seed: int, dtyp
         backend = portable_dl.backend(name)
     except BackendUnavailable as error:
         return BackendRun({"name": name, "available": False, "version": None, "device": None, "reason": str(error)}, [])
+    except Exception as error:  # a broken backend fails its run; the others still run
+        return failed_run(name, families, f"creating the backend raised {type(error).__name__}: {error}")
     cases = collect_cases(list(families), quick=quick, seed=seed)
-    results = run(cases, [backend], dtypes)
+    results = run(cases, [backend], dtypes, timeout=case_timeout)
     note = {"name": name, "available": True, "version": backend.version, "device": backend.device, "reason": None}
     return BackendRun(note, results)
+
+
+def failed_run(name: str, families: Sequence[str], reason: str) -> BackendRun:
+    """The run of a backend that could not run at all: one failing row per family, so the
+    exit code says so and the report names why."""
+    reason = " ".join(reason.split())[:500]
+    note = {"name": name, "available": False, "version": None, "device": None, "reason": reason}
+    rows = [Result(case="(the whole family)", family=family, backend=name, device="-", dtype="-", status="fail",
+                   message=reason) for family in families]
+    return BackendRun(note, rows)
 
 
 def use_jax_compilation_cache() -> None:
@@ -232,8 +308,11 @@ def run_backends(names: Sequence[str], jobs: int, progress: Callable[[int], None
         futures = [(name, pool.submit(run_backend, name, families=unit_families, **settings))
                    for name, unit_families in units]
         parts: dict[str, list[BackendRun]] = {name: [] for name in names}
-        for name, future in futures:
-            parts[name].append(future.result())
+        for (name, future), (_, unit_families) in zip(futures, units):
+            try:
+                parts[name].append(future.result())
+            except Exception as error:  # a worker that died (a crash in native code) fails its unit only
+                parts[name].append(failed_run(name, unit_families, f"the worker process failed: {type(error).__name__}: {error}"))
             if progress and len(parts[name]) == sum(1 for unit_name, _ in units if unit_name == name):
                 progress(1)
     return [_joined(parts[name], families) for name in names]

@@ -1,12 +1,23 @@
 """Every tolerance the conformance suite judges by, in one place.
 
-Errors are measured norm-wise: the largest absolute difference over an output, divided by
-the largest magnitude of the reference output (``scale``). That is the error a user sees
-("the logits differ by 3e-7 of their size") and it does not explode where a reference
-element happens to be near zero, as element-wise relative error does.
+Two ways of measuring, chosen per case (``Case.elementwise``):
 
-A result passes when ``max_abs_error <= tolerance * max(scale, 1e-30)`` (with ``scale``
-floored at the smallest normal number so an all-zero reference asks for exact zeros).
+- **Element by element**, for element-wise functions and for copies (reshape, take,
+  creation): each element's error relative to its own reference value, and NaN, the
+  infinities and the sign of zero exactly. An element-wise function computes every
+  element on its own, so every element must be right: ``round(0.5)`` giving 1,
+  ``log1p(1e-30)`` giving 0 or ``expm1(1e-30)`` giving 0 is a wrong answer even beside an
+  output element of 3e38. Below the smallest normal number of the dtype the error is
+  absolute (flushing subnormals to zero is a platform's choice: XLA on CPUs, GPUs). The
+  inputs of these cases are exactly representable in float32 (``ops.draw``), so the float64
+  reference sees the inputs a float32 run sees and the error is the function's own.
+- **Norm-wise**, for reductions, products and gradients: the largest absolute difference
+  over an output divided by the largest magnitude of the reference output (``scale``).
+  That is the error a user sees ("the logits differ by 3e-7 of their size"); a sum of many
+  terms of both signs may be near zero where its terms are not, and its error is then
+  the terms' rounding, not its own. A result passes when ``max_abs_error <= tolerance *
+  scale`` (``scale`` floored at the smallest normal number: an all-zero reference asks
+  for exact zeros).
 """
 
 from __future__ import annotations
@@ -22,6 +33,12 @@ UNIT_ROUNDOFF = {"float32": 2.0**-24, "float64": 2.0**-53}
 #: and are still 4 orders of magnitude below a wrong formula in float32.
 ELEMENTWISE_UNITS = 64
 
+#: Functions whose zero results the standard lets carry either sign: ``maximum``/
+#: ``minimum`` ("the order of signed zeros is unspecified"), ``sign`` ("the result is 0"),
+#: ``logaddexp`` (no special case for zeros). Elsewhere (``sin(-0) = -0``, ``round(-0.4) =
+#: -0``, ...) the standard says which zero, and the sign is checked.
+UNSPECIFIED_ZERO_SIGN = ("maximum", "minimum", "sign", "logaddexp")
+
 #: Reductions of n terms: pairwise and blocked summation orders differ between libraries;
 #: the error of a sum grows like sqrt(n) units for random signs (and n in the worst case).
 #: 8 sqrt(n) covers the summation orders seen in practice with a margin of ~4x.
@@ -30,6 +47,13 @@ REDUCTION_UNITS_PER_SQRT_TERM = 8
 #: Gradients pass through a forward and a backward pass: about twice the operations.
 GRADIENT_FACTOR = 2
 
+#: Why a wrong gradient formula of relative size 1e-4 fails in float32: the largest float32
+#: gradient tolerance of the gradients, broadcasting and compile families is that of the
+#: batched matmul case with n = 240 terms, (64 + 8 sqrt(240)) * 2 * 2^-24 = 2.2e-5, and the
+#: finite-difference comparison's floor is 1e-6 (below); a gradient off by 1e-4 of its size
+#: exceeds both at least 4-fold (tests/test_tolerances.py checks every case and plants such a
+#: fault). Only the training family's tolerances, which grow with the steps, are wider.
+#:
 #: Central finite differences in float64 with step h = 1e-6 have truncation error O(h^2)
 #: times the third derivative and rounding error eps/h ~ 1e-10 of the scale: 1e-6 norm-wise
 #: is met by every smooth case here and misses no wrong derivative (those are off by O(1)).

@@ -1,10 +1,10 @@
-"""What the backend-comparison examples share: the command-line options that choose
-backends, devices, the MNIST folder and the figure; finding MNIST; loading matplotlib
-headless; printing a table.
+"""What the backend-comparison examples share: the command-line options every one of them
+takes (``--backends``, ``--device``, ``--dtype``; ``--data-dir`` and ``--download`` where it
+trains on MNIST; ``--output`` and ``--no-plot`` where it draws), finding MNIST, loading
+matplotlib headless, printing a table.
 
-Not an example itself: ``compare_backends.py``, ``gemm_flops.py``, ``backprop_by_hand.py``
-and ``broadcasting_tour.py`` import it (Python puts a script's own folder on ``sys.path``,
-so ``python examples/<name>.py`` finds it from a fresh clone).
+Not an example itself: every example imports it (Python puts a script's own folder on
+``sys.path``, so ``python examples/<name>.py`` finds it from a fresh clone).
 
 Backends are chosen in two steps. The names are checked when the command line is read,
 against ``portable_dl.known_backends()``, which lists the registered entry points without
@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import portable_dl
-from portable_dl.data import DatasetNotFound, load_mnist
+from portable_dl.data import DataError, DatasetNotFound, load_mnist
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 
@@ -34,6 +34,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 #: ``--device`` values that are not device names.
 DEFAULT_DEVICE = "default"
 ALL_DEVICES = "all"
+#: The dtypes ``--dtype`` takes: the floating-point dtypes every backend may compute in.
+DTYPES = ("float32", "float64")
 
 
 # ------------------------------------------------------------------ arguments
@@ -57,6 +59,27 @@ def add_backend_arguments(parser: argparse.ArgumentParser, device_default: str =
                              "backend that lacks a device is skipped there, with the reason")
 
 
+def add_dtype_argument(parser: argparse.ArgumentParser, default: str = "float32", several: bool = False) -> None:
+    """``--dtype``: the dtype computed in; with ``several``, a comma-separated list of them,
+    each run in turn (read it with :func:`requested_dtypes`)."""
+    if several:
+        parser.add_argument("--dtype", default=default, metavar="DTYPES",
+                            help=f"comma-separated dtypes among {', '.join(DTYPES)}, each run in turn "
+                                 "(default: %(default)s)")
+    else:
+        parser.add_argument("--dtype", choices=DTYPES, default=default, help="the dtype computed in")
+
+
+def requested_dtypes(parser: argparse.ArgumentParser, requested: str) -> list[str]:
+    """The dtypes of a comma-separated ``--dtype``; anything else than :data:`DTYPES` ends the
+    program with ``parser.error`` (exit status 2)."""
+    dtypes = list(dict.fromkeys(dtype.strip() for dtype in requested.split(",") if dtype.strip()))
+    unknown = [dtype for dtype in dtypes if dtype not in DTYPES]
+    if unknown or not dtypes:
+        parser.error(f"--dtype takes {' and/or '.join(DTYPES)}, got {', '.join(unknown) or repr(requested)}")
+    return dtypes
+
+
 def add_plot_arguments(parser: argparse.ArgumentParser, default_output: str) -> None:
     """``--output`` and ``--no-plot``."""
     parser.add_argument("--output", default=default_output, metavar="PNG", help="where to save the figure")
@@ -65,21 +88,11 @@ def add_plot_arguments(parser: argparse.ArgumentParser, default_output: str) -> 
 
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     """``--data-dir`` and ``--download``."""
-    parser.add_argument("--data-dir", default=default_data_dir(), metavar="DIR",
-                        help="folder holding the four MNIST IDX files (default: $PORTABLE_DL_DATA, else "
-                             "../shared/datasets/mnist next to the repository when it exists, else the cache folder)")
+    parser.add_argument("--data-dir", default=None, metavar="DIR",
+                        help="folder holding the four MNIST IDX files (default: $PORTABLE_DL_DATA, then the "
+                             "cache folder that `portable-dl data mnist` fills)")
     parser.add_argument("--download", action="store_true",
                         help="download MNIST into --data-dir (or the cache folder) when it is absent")
-
-
-def default_data_dir() -> str | None:
-    """``$PORTABLE_DL_DATA``, else ``../shared/datasets/mnist`` next to the repository if it
-    exists, else None (``load_mnist`` then looks in its cache folder)."""
-    from_environment = os.environ.get("PORTABLE_DL_DATA")
-    if from_environment:
-        return from_environment
-    shared = REPOSITORY.parent / "shared" / "datasets" / "mnist"
-    return str(shared) if shared.is_dir() else None
 
 
 def requested_backend_names(parser: argparse.ArgumentParser, requested: str | None) -> list[str]:
@@ -157,6 +170,8 @@ def load_mnist_or_exit(data_dir: str | None, download: bool) -> Any:
     except DatasetNotFound as error:
         hint = "" if download else "\nPass --download to fetch it, or --data-dir DIR to name the folder that holds it."
         raise SystemExit(f"MNIST is not available: {error}{hint}") from None
+    except DataError as error:  # a broken file: its message says which, and what to do
+        raise SystemExit(f"MNIST is not usable: {error}") from None
 
 
 def load_pyplot() -> Any:

@@ -43,8 +43,7 @@ def parse_arguments(argv: list[str] | None = None) -> tuple[argparse.Namespace, 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=_shared.HelpFormatter)
     _shared.add_backend_arguments(parser)
-    parser.add_argument("--dtype", choices=("float32", "float64"), default="float32",
-                        help="dtype the backends compute in")
+    _shared.add_dtype_argument(parser)
     _shared.add_plot_arguments(parser, "backprop_by_hand.png")
     arguments = parser.parse_args(argv)
     return arguments, _shared.requested_backend_names(parser, arguments.backends)

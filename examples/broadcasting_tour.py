@@ -51,6 +51,7 @@ def parse_arguments(argv: list[str] | None = None) -> tuple[argparse.Namespace, 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=_shared.HelpFormatter)
     _shared.add_backend_arguments(parser)
+    _shared.add_dtype_argument(parser)
     _shared.add_plot_arguments(parser, "broadcasting_tour.png")
     arguments = parser.parse_args(argv)
     return arguments, _shared.requested_backend_names(parser, arguments.backends)
@@ -154,10 +155,11 @@ def directly(backend_name: str, shape_a: tuple, shape_b: tuple) -> str:
 
 
 # ------------------------------------------------------------------ through portable_dl
-def through_portable_dl(backend: portable_dl.Backend, shape_a: tuple, shape_b: tuple) -> tuple[tuple | None, str]:
-    """``xp.add`` of two arrays of ones: (result shape, text), or (None, the BroadcastError)."""
-    a = backend.asarray(np.ones(shape_a, dtype="float32"))
-    b = backend.asarray(np.ones(shape_b, dtype="float32"))
+def through_portable_dl(backend: portable_dl.Backend, shape_a: tuple, shape_b: tuple,
+                        dtype: str = "float32") -> tuple[tuple | None, str]:
+    """``xp.add`` of two arrays of ones in ``dtype``: (result shape, text), or (None, the BroadcastError)."""
+    a = backend.asarray(np.ones(shape_a, dtype=dtype))
+    b = backend.asarray(np.ones(shape_b, dtype=dtype))
     try:
         total = backend.xp.add(a, b)
     except portable_dl.BroadcastError as error:
@@ -166,7 +168,8 @@ def through_portable_dl(backend: portable_dl.Backend, shape_a: tuple, shape_b: t
     return shape, str(shape)
 
 
-def tour_pair(backends: list, shape_a: tuple, shape_b: tuple) -> tuple[bool, dict[str, tuple | None]]:
+def tour_pair(backends: list, shape_a: tuple, shape_b: tuple,
+              dtype: str = "float32") -> tuple[bool, dict[str, tuple | None]]:
     """Print one pair's alignment and table; whether every backend followed the rule, and
     each backend's result shape (None: BroadcastError), by "name (device)"."""
     print(f"\n{shape_a} with {shape_b}")
@@ -174,7 +177,7 @@ def tour_pair(backends: list, shape_a: tuple, shape_b: tuple) -> tuple[bool, dic
     expected = broadcast_by_rule(shape_a, shape_b)
     rows, results, followed = [], {}, True
     for backend in backends:
-        shape, text = through_portable_dl(backend, shape_a, shape_b)
+        shape, text = through_portable_dl(backend, shape_a, shape_b, dtype)
         label = f"{backend.name} ({backend.device})"
         results[label] = shape
         followed = followed and shape == expected
@@ -239,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     arguments, names = parse_arguments(argv)
     if not arguments.no_plot:
         _shared.load_pyplot()  # fail now, not after the work, when matplotlib is missing
-    backends = _shared.create_backends(names, arguments.device)
+    backends = _shared.computing_in(_shared.create_backends(names, arguments.device), arguments.dtype)
     if not backends:
         print("no backend to run", file=sys.stderr)
         return 1
@@ -247,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nThe classic exercise: (5, 3, 2) with seven shapes; then (m, n) = ({M}, {N}) with (n,), (m,), (m, 1).")
     disagreements: dict[int, list[str]] = {}
     for index, (shape_a, shape_b) in enumerate(PAIRS):
-        followed, results = tour_pair(backends, shape_a, shape_b)
+        followed, results = tour_pair(backends, shape_a, shape_b, arguments.dtype)
         if not followed:
             expected = broadcast_by_rule(shape_a, shape_b)
             disagreements[index] = [name for name, shape in results.items() if shape != expected]

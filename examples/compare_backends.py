@@ -77,8 +77,7 @@ def parse_arguments(argv: list[str] | None = None) -> tuple[argparse.Namespace, 
     parser.add_argument("--lr", type=float, default=None,
                         help="learning rate (default: "
                              + ", ".join(f"{name} {lr:g}" for name, (_, lr) in OPTIMIZERS.items()) + ")")
-    parser.add_argument("--dtype", choices=("float32", "float64"), default="float32",
-                        help="dtype of the compared runs (the reference runs in float64)")
+    _shared.add_dtype_argument(parser)  # of the compared runs; the reference runs in float64
     parser.add_argument("--seed", type=int, default=0, help="seed of the initial weights and of the batch order")
     parser.add_argument("--no-compile", action="store_true",
                         help="run the step eagerly, without the backend's compiler")

@@ -53,7 +53,7 @@ def parse_arguments(argv: list[str] | None = None) -> tuple[argparse.Namespace, 
     _shared.add_backend_arguments(parser, device_default=_shared.ALL_DEVICES)
     parser.add_argument("--min-size", type=int, default=256, help="smallest N")
     parser.add_argument("--max-size", type=int, default=4096, help="largest N (sizes double from the smallest)")
-    parser.add_argument("--dtypes", default="float32,float64", help="comma-separated dtypes")
+    _shared.add_dtype_argument(parser, default="float32,float64", several=True)
     parser.add_argument("--repeats", type=int, default=3,
                         help="timed products per size at least (the median is reported); small sizes get more")
     parser.add_argument("--budget-seconds", type=float, default=5.0,
@@ -66,10 +66,7 @@ def parse_arguments(argv: list[str] | None = None) -> tuple[argparse.Namespace, 
         parser.error("--min-size must be at least 1 and at most --max-size")
     if arguments.repeats < 1 or arguments.budget_seconds <= 0:
         parser.error("--repeats must be at least 1 and --budget-seconds positive")
-    arguments.dtypes = [dtype.strip() for dtype in arguments.dtypes.split(",") if dtype.strip()]
-    unknown = [dtype for dtype in arguments.dtypes if dtype not in ("float32", "float64")]
-    if unknown or not arguments.dtypes:
-        parser.error(f"--dtypes takes float32 and/or float64, got {', '.join(unknown) or 'none'}")
+    arguments.dtypes = _shared.requested_dtypes(parser, arguments.dtype)
     return arguments, _shared.requested_backend_names(parser, arguments.backends)
 
 

@@ -13,49 +13,44 @@ lazy, would otherwise build one graph for the whole epoch).
 
     python examples/mnist_textbook.py                      # every installed backend
     python examples/mnist_textbook.py --backends numpy,torch --epochs 1
+
+MNIST comes from ``--data-dir``, ``$PORTABLE_DL_DATA`` or the cache folder
+(``portable-dl data mnist`` fills it; ``--download`` fetches it here when absent).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
+import _shared
 import portable_dl
-from portable_dl.data import batches, load_mnist
+from portable_dl.data import batches
 from portable_dl.losses import cross_entropy
 from portable_dl.nn import MLP
 from portable_dl.optimizers import SGD
-from portable_dl.registry import installed_backend_names
 from portable_dl.training import make_train_step, predict
 
-REPOSITORY = Path(__file__).resolve().parents[1]
 SYNC_EVERY = 10  # steps between synchronizations: bounds MLX's lazy graph, keeps others asynchronous
 
 
-def default_data_dir() -> str:
-    """``$PORTABLE_DL_DATA``, else ``../shared/datasets/mnist`` next to the repository."""
-    return os.environ.get("PORTABLE_DL_DATA") or str(REPOSITORY.parent / "shared" / "datasets" / "mnist")
-
-
-def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
+def parse_arguments(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[str]]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--backends", default=None,
-                        help="comma-separated backend names (default: every installed backend)")
+                                     formatter_class=_shared.HelpFormatter)
+    _shared.add_backend_arguments(parser)
+    _shared.add_dtype_argument(parser)
     parser.add_argument("--epochs", type=int, default=5, help="passes over the training images")
     parser.add_argument("--batch-size", type=int, default=10, help="examples per SGD step")
     parser.add_argument("--lr", type=float, default=0.01, help="SGD learning rate")
     parser.add_argument("--train-size", type=int, default=60000, help="training images used (the first N)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the initial weights and the shuffling")
-    parser.add_argument("--data-dir", default=default_data_dir(),
-                        help="folder holding the MNIST IDX files (downloaded to it when absent)")
+    _shared.add_data_arguments(parser)
     parser.add_argument("--no-compile", action="store_true", help="run the step eagerly")
-    return parser.parse_args(argv)
+    arguments = parser.parse_args(argv)
+    return arguments, _shared.requested_backend_names(parser, arguments.backends)
 
 
 def flatten_and_scale(images: np.ndarray) -> np.ndarray:
@@ -63,13 +58,12 @@ def flatten_and_scale(images: np.ndarray) -> np.ndarray:
     return images.reshape(len(images), -1).astype(np.float32) / 255.0
 
 
-def train_on(backend_name: str, data: tuple, arguments: argparse.Namespace) -> dict:
-    """Train the textbook MLP on one backend; return its test accuracy, last loss and timings."""
+def train_on(backend: portable_dl.Backend, data: tuple, arguments: argparse.Namespace) -> dict:
+    """Train the textbook MLP on one backend in ``--dtype``; return its test accuracy, last loss and timings."""
     x_train, y_train, x_test, y_test = data
-    backend = portable_dl.backend(backend_name)
-    xp = backend.xp
+    xp, dtype = backend.xp, arguments.dtype
     model = MLP([784, 16, 16, 10], activation="relu")
-    params = model.init(seed=arguments.seed, backend=backend, dtype="float32")
+    params = model.init(seed=arguments.seed, backend=backend, dtype=dtype)
 
     def loss_fn(params, batch):
         images, labels = batch
@@ -82,7 +76,7 @@ def train_on(backend_name: str, data: tuple, arguments: argparse.Namespace) -> d
     for epoch in range(arguments.epochs):
         started = time.perf_counter()
         loss_sum, steps = None, 0
-        for batch in batches(x_train, y_train, arguments.batch_size, backend, seed=shuffling):
+        for batch in batches(x_train, y_train, arguments.batch_size, backend, seed=shuffling, dtype=dtype):
             params, opt_state, loss = step(params, opt_state, batch)
             loss_sum = loss if loss_sum is None else xp.add(loss_sum, loss)  # stays on the device
             steps += 1
@@ -91,29 +85,31 @@ def train_on(backend_name: str, data: tuple, arguments: argparse.Namespace) -> d
         mean_loss = float(backend.to_numpy(loss_sum)) / steps  # the one read of the epoch
         epoch_seconds.append(time.perf_counter() - started)
         epoch_losses.append(mean_loss)
-        print(f"  {backend_name:<10} epoch {epoch + 1}/{arguments.epochs}: mean loss {mean_loss:.4f}, "
+        print(f"  {backend.name:<10} epoch {epoch + 1}/{arguments.epochs}: mean loss {mean_loss:.4f}, "
               f"{epoch_seconds[-1]:.1f} s", flush=True)
-    logits = predict(model, params, backend, x_test, batch_size=1000)
+    logits = predict(model, params, backend, x_test, batch_size=1000, dtype=dtype)
     accuracy = float(np.mean(np.argmax(logits, axis=1) == y_test))
+    trained_dtype = backend.to_numpy(portable_dl.tree_leaves(params)[0]).dtype  # what was computed in, as stored
     return {"accuracy": accuracy, "loss": epoch_losses[-1], "seconds_per_epoch": float(np.mean(epoch_seconds)),
-            "version": backend.version}
+            "version": backend.version, "dtype": str(trained_dtype)}
 
 
 def main(argv: list[str] | None = None) -> int:
-    arguments = parse_arguments(argv)
-    names = arguments.backends.split(",") if arguments.backends else installed_backend_names()
-    x_train, y_train, x_test, y_test = load_mnist(arguments.data_dir)
+    arguments, names = parse_arguments(argv)
+    x_train, y_train, x_test, y_test = _shared.load_mnist_or_exit(arguments.data_dir, arguments.download)
+    backends = _shared.computing_in(_shared.create_backends(names, arguments.device), arguments.dtype)
+    if not backends:
+        print("no backend to run", file=sys.stderr)
+        return 1
     data = (flatten_and_scale(x_train[:arguments.train_size]), y_train[:arguments.train_size].astype(np.int64),
             flatten_and_scale(x_test), y_test.astype(np.int64))
     print(f"MLP 784-16-16-10, relu, softmax cross-entropy, SGD lr {arguments.lr}, batch {arguments.batch_size}, "
-          f"{arguments.epochs} epochs on {len(data[0])} images", flush=True)
-    results = {}
-    for name in names:
-        results[name] = train_on(name, data, arguments)
-    print(f"\n{'backend':<12}{'version':<18}{'test accuracy':>14}{'final loss':>12}{'s / epoch':>11}")
-    for name, result in results.items():
-        print(f"{name:<12}{result['version']:<18}{result['accuracy']:>14.4f}{result['loss']:>12.4f}"
-              f"{result['seconds_per_epoch']:>11.1f}")
+          f"{arguments.epochs} epochs on {len(data[0])} images, {arguments.dtype}", flush=True)
+    results = {f"{backend.name} ({backend.device})": train_on(backend, data, arguments) for backend in backends}
+    print(f"\n{'backend':<18}{'version':<18}{'dtype':<9}{'test accuracy':>14}{'final loss':>12}{'s / epoch':>11}")
+    for label, result in results.items():
+        print(f"{label:<18}{result['version']:<18}{result['dtype']:<9}{result['accuracy']:>14.4f}"
+              f"{result['loss']:>12.4f}{result['seconds_per_epoch']:>11.1f}")
     return 0
 
 

@@ -18,11 +18,13 @@ from .errors import (
     BackendUnavailable,
     BroadcastError,
     CheckpointError,
+    DataError,
     DTypeError,
     PortableDLError,
     ShapeError,
+    TreeStructureError,
 )
-from .registry import available_backends, backend, backend_of, known_backends, register_backend
+from .registry import available_backends, backend, backend_of, known_backends, register_backend, using
 from .tree import tree_flatten, tree_leaves, tree_map, tree_unflatten
 
 # The front end, written once over the array API (none of it imports a framework).
@@ -40,6 +42,7 @@ __all__ = [
     "Backend",
     "backend",
     "backend_of",
+    "using",
     "available_backends",
     "known_backends",
     "register_backend",
@@ -70,7 +73,9 @@ __all__ = [
     "BackendUnavailable",
     "BroadcastError",
     "ShapeError",
+    "TreeStructureError",
     "DTypeError",
     "CheckpointError",
+    "DataError",
     "__version__",
 ]

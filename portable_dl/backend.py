@@ -24,6 +24,7 @@ This module imports no framework.
 from __future__ import annotations
 
 import abc
+import functools
 import importlib.util
 from typing import Any, Callable, Sequence
 
@@ -177,41 +178,23 @@ class Backend(abc.ABC):
         when ``has_aux`` is true, in which case ``g`` returns ``((scalar, aux), gradient)``.
         The arguments at ``argnums`` are pytrees of floating-point arrays; the gradient has
         the same structure and dtypes. With an int ``argnums`` the gradient is that of one
-        argument; with a tuple it is a tuple, one per argument.
+        argument; with a tuple it is a tuple, one per argument, in the order of ``argnums``
+        (``(1, 0)`` gives ``(d/d arg1, d/d arg0)``). Negative ``argnums`` count from the last
+        positional argument, as in JAX; naming an argument twice raises TypeError.
+
+        ``f`` runs inside :func:`portable_dl.using` (this backend), so front-end code in it
+        finds this backend's namespace even where another backend owns the same arrays.
         """
-        positions = _normalize_argnums(argnums)
+        _check_argnums(argnums)
 
         def value_and_grad_f(*args: Any) -> tuple[Any, Any]:
-            for position in positions:
-                if position >= len(args):
-                    raise TypeError(f"argnums {argnums} names argument {position}, but only {len(args)} were given")
-            flat, treedefs = [], []
-            for position in positions:
-                leaves, treedef = tree_flatten(args[position])
-                self._check_differentiable(leaves, position)
-                flat.append(leaves)
-                treedefs.append(treedef)
-            counts = [len(leaves) for leaves in flat]
+            positions = _positions(argnums, len(args))
+            if self._is_current():  # no `with` while a compiler traces (see _is_current)
+                return self._value_and_grad_at(f, positions, isinstance(argnums, int), has_aux, args)
+            from .registry import using
 
-            def f_of_leaves(all_leaves: list) -> tuple[Any, Any]:
-                call_args = list(args)
-                start = 0
-                for position, treedef, count in zip(positions, treedefs, counts):
-                    call_args[position] = tree_unflatten(treedef, all_leaves[start:start + count])
-                    start += count
-                out = f(*call_args)
-                value, aux = _split_aux(out, has_aux)
-                _check_scalar(value)
-                return value, aux
-
-            all_leaves = [leaf for leaves in flat for leaf in leaves]
-            value, aux, grads = self._value_and_grad_of_leaves(f_of_leaves, all_leaves)
-            grad_trees, start = [], 0
-            for treedef, count in zip(treedefs, counts):
-                grad_trees.append(tree_unflatten(treedef, grads[start:start + count]))
-                start += count
-            gradient = grad_trees[0] if isinstance(argnums, int) else tuple(grad_trees)
-            return ((value, aux) if has_aux else value), gradient
+            with using(self):
+                return self._value_and_grad_at(f, positions, isinstance(argnums, int), has_aux, args)
 
         return value_and_grad_f
 
@@ -226,6 +209,61 @@ class Backend(abc.ABC):
 
         return grad_f
 
+    def _value_and_grad_at(self, f: Callable, positions: tuple, single: bool, has_aux: bool, args: tuple) -> tuple:
+        """The work of :meth:`value_and_grad`: flatten the arguments at ``positions``,
+        differentiate by the adapter's own autodiff, rebuild the gradient trees."""
+        flat, treedefs = [], []
+        for position in positions:
+            leaves, treedef = tree_flatten(args[position])
+            self._check_differentiable(leaves, position)
+            flat.append(leaves)
+            treedefs.append(treedef)
+        counts = [len(leaves) for leaves in flat]
+
+        def f_of_leaves(all_leaves: list) -> tuple[Any, Any]:
+            call_args = list(args)
+            start = 0
+            for position, treedef, count in zip(positions, treedefs, counts):
+                call_args[position] = tree_unflatten(treedef, all_leaves[start:start + count])
+                start += count
+            out = f(*call_args)
+            value, aux = _split_aux(out, has_aux)
+            _check_scalar(value)
+            return value, aux
+
+        all_leaves = [leaf for leaves in flat for leaf in leaves]
+        value, aux, grads = self._value_and_grad_of_leaves(f_of_leaves, all_leaves)
+        grad_trees, start = [], 0
+        for treedef, count in zip(treedefs, counts):
+            grad_trees.append(tree_unflatten(treedef, grads[start:start + count]))
+            start += count
+        gradient = grad_trees[0] if single else tuple(grad_trees)
+        return ((value, aux) if has_aux else value), gradient
+
+    def _is_current(self) -> bool:
+        """Whether the innermost :func:`portable_dl.using` block is this backend's. Then
+        nothing needs entering, which keeps a compiled step's graph whole: :meth:`compile`
+        enters the block outside the compiled function, and TorchDynamo would break the
+        graph at a ``with`` inside it."""
+        from .registry import current_backend
+
+        return current_backend() is self
+
+    def _compiled_as_current(self, compiled: Callable, f: Callable) -> Callable:
+        """``compiled`` run inside :func:`portable_dl.using` (this backend), so that
+        front-end code traced by the compiler finds this backend; adapters' :meth:`compile`
+        return this."""
+        from .registry import using
+
+        @functools.wraps(f)
+        def run_as_current(*args: Any, **kwargs: Any) -> Any:
+            if self._is_current():
+                return compiled(*args, **kwargs)
+            with using(self):
+                return compiled(*args, **kwargs)
+
+        return run_as_current
+
     @abc.abstractmethod
     def _value_and_grad_of_leaves(self, f: Callable[[list], tuple[Any, Any]], leaves: list) -> tuple[Any, Any, list]:
         """Differentiate ``f(leaves) -> (scalar, aux)`` with respect to every array in the
@@ -235,16 +273,27 @@ class Backend(abc.ABC):
     def _check_differentiable(self, leaves: list, position: int) -> None:
         for leaf in leaves:
             dtype = getattr(leaf, "dtype", None)
-            if dtype is None or not self.xp.isdtype(dtype, "real floating"):
+            if dtype is None:
                 raise DTypeError(
                     f"value_and_grad differentiates floating-point arrays only; argument {position} "
-                    f"holds a leaf of type {type(leaf).__name__} with dtype {dtype}"
+                    f"holds a {type(leaf).__name__}, not an array"
+                )
+            if not self.xp.isdtype(dtype, "real floating"):
+                # The standard's name of the dtype, not the framework's repr: one message everywhere.
+                try:
+                    name = self.dtype_name(dtype)
+                except DTypeError:
+                    name = str(dtype)
+                raise DTypeError(
+                    f"value_and_grad differentiates floating-point arrays only; argument {position} "
+                    f"holds an array of dtype {name}"
                 )
 
     # ----------------------------------------------------------- compile and sync
     def compile(self, f: Callable) -> Callable:
-        """``f`` compiled by the framework's own compiler; the identity where there is none."""
-        return f
+        """``f`` compiled by the framework's own compiler; where there is none, ``f`` itself,
+        run inside :func:`portable_dl.using` (this backend) as every compiled function is."""
+        return self._compiled_as_current(f, f)
 
     def synchronize(self, tree: Any = None) -> Any:
         """Wait until every array in ``tree`` is computed (and, on asynchronous devices,
@@ -255,16 +304,30 @@ class Backend(abc.ABC):
         return f"<portable_dl backend {self.name} {self.version} on {self.device}>"
 
 
-def _normalize_argnums(argnums: int | Sequence[int]) -> tuple[int, ...]:
-    if isinstance(argnums, int):
-        positions = (argnums,)
-    else:
-        positions = tuple(argnums)
-        if not positions or not all(isinstance(p, int) for p in positions):
-            raise TypeError(f"argnums must be an int or a non-empty tuple of ints, got {argnums!r}")
-    if any(p < 0 for p in positions) or len(set(positions)) != len(positions):
-        raise TypeError(f"argnums must be distinct non-negative ints, got {argnums!r}")
-    return positions
+def _check_argnums(argnums: Any) -> None:
+    """``argnums`` is an int or a non-empty tuple (or list) of distinct ints; negative ints
+    count from the last positional argument, as in JAX. Checked when ``value_and_grad`` is
+    called, so the mistake shows where it was made."""
+    if isinstance(argnums, bool) or not isinstance(argnums, (int, tuple, list)):
+        raise TypeError(f"argnums must be an int or a non-empty tuple of ints, got {argnums!r}")
+    positions = (argnums,) if isinstance(argnums, int) else tuple(argnums)
+    if not positions or not all(isinstance(p, int) and not isinstance(p, bool) for p in positions):
+        raise TypeError(f"argnums must be an int or a non-empty tuple of ints, got {argnums!r}")
+    if len(set(positions)) != len(positions):
+        raise TypeError(f"argnums must not repeat an argument, got {argnums!r}")
+
+
+def _positions(argnums: int | Sequence[int], count: int) -> tuple[int, ...]:
+    """``argnums`` as non-negative positions among ``count`` positional arguments."""
+    requested = (argnums,) if isinstance(argnums, int) else tuple(argnums)
+    positions = []
+    for position in requested:
+        if not -count <= position < count:
+            raise TypeError(f"argnums {argnums!r} names argument {position}, but only {count} were given")
+        positions.append(position % count)
+    if len(set(positions)) != len(positions):
+        raise TypeError(f"argnums {argnums!r} names the same argument twice among {count} arguments")
+    return tuple(positions)
 
 
 def _split_aux(out: Any, has_aux: bool) -> tuple[Any, Any]:

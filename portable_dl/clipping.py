@@ -62,11 +62,11 @@ def clip_by_value(grads: Any, limit: float) -> Any:
     """Clamp every element of ``grads`` to ``[-limit, limit]``; same structure, shapes and
     dtypes (as ``torch.nn.utils.clip_grad_value_`` and Keras' ``clipvalue``)."""
     limit = _positive("clip_by_value", "limit", limit)
-
-    def clamp(g: Any) -> Any:
-        return backend_of(g).xp.clip(g, min=-limit, max=limit)
-
-    return tree_map(clamp, grads)
+    leaves = tree_leaves(grads)
+    if not leaves:
+        return grads
+    xp = backend_of(*leaves).xp  # once, not per leaf: this runs at every step
+    return tree_map(lambda g: xp.clip(g, min=-limit, max=limit), grads)
 
 
 def _positive(function: str, name: str, value: Any) -> float:

@@ -5,7 +5,10 @@
 against the SHA-256 of its uncompressed bytes, and, where a file is absent everywhere,
 downloads it from a list of mirrors into ``root`` (or the cache folder). Without a network
 it raises :class:`DatasetNotFound` saying which folders were searched and where to put the
-files.
+files. A file that is there but broken (truncated, a corrupt gzip stream, not an IDX file,
+other content) raises :class:`DataError` naming it and what to do.
+:func:`download_mnist` (the ``portable-dl data mnist`` command) puts a verified copy in a
+folder, replacing broken files.
 
 :func:`batches` cuts NumPy arrays into mini-batches, shuffled by a seeded NumPy generator,
 and moves each one onto a backend with ``backend.asarray``: the same seed gives the same
@@ -21,21 +24,24 @@ import hashlib
 import os
 import urllib.error
 import urllib.request
+import zlib
 from pathlib import Path
-from typing import Any, Iterator, NamedTuple, Sequence
+from typing import Any, Callable, Iterator, NamedTuple, Sequence
 
 import numpy as np
 
 from .atomic import write_atomically
-from .errors import PortableDLError, ShapeError
+from .errors import DataError, PortableDLError, ShapeError
 
 __all__ = [
     "MNIST",
     "MNIST_FILES",
     "MNIST_MIRRORS",
     "DatasetNotFound",
+    "DataError",
     "ChecksumError",
     "load_mnist",
+    "download_mnist",
     "read_idx",
     "default_cache_dir",
     "batches",
@@ -67,7 +73,7 @@ class DatasetNotFound(PortableDLError, FileNotFoundError):
     """A data set is in none of the folders searched and could not be downloaded."""
 
 
-class ChecksumError(PortableDLError, ValueError):
+class ChecksumError(DataError):
     """A data file whose SHA-256 differs from the published one: corrupt or a different file."""
 
 
@@ -107,8 +113,9 @@ def load_mnist(
     given, else into ``cache_dir``; it is written atomically and only once its checksum is
     right.
 
-    Raises :class:`ChecksumError` for a file whose content is not the published one, and
-    :class:`DatasetNotFound` when a file is nowhere and cannot be downloaded.
+    Raises :class:`DataError` for a file that is found but broken (truncated, a corrupt gzip
+    stream, not an IDX file; :class:`ChecksumError`, a DataError, for content that is not the
+    published one), and :class:`DatasetNotFound` when a file is nowhere and cannot be downloaded.
     """
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     folders = _search_folders(root, cache)
@@ -133,7 +140,9 @@ def read_idx(path: str | os.PathLike, sha256: str | None = None) -> np.ndarray:
     """The array stored in the IDX file ``path`` (gzip-compressed when its name ends in ``.gz``).
 
     With ``sha256``, the uncompressed bytes must hash to it, or :class:`ChecksumError` names
-    the file and both digests. A malformed header raises ValueError.
+    the file and both digests. A truncated file, a corrupt gzip stream, a header that is not
+    IDX, or data whose size disagrees with the header raise :class:`DataError` naming the file
+    and what to do.
     """
     path = Path(path)
     content = _read_uncompressed(path)
@@ -142,7 +151,7 @@ def read_idx(path: str | os.PathLike, sha256: str | None = None) -> np.ndarray:
         if actual != sha256:
             raise ChecksumError(
                 f"{path} is corrupt or not the expected file: its uncompressed SHA-256 is {actual}, "
-                f"expected {sha256}; delete it so that it is found elsewhere or downloaded again"
+                f"expected {sha256}; {_remedy(path)}"
             )
     return _parse_idx(content, path)
 
@@ -150,25 +159,47 @@ def read_idx(path: str | os.PathLike, sha256: str | None = None) -> np.ndarray:
 def _parse_idx(content: bytes, path: Path) -> np.ndarray:
     """IDX: two zero bytes, a type byte, a rank byte, one big-endian uint32 per dimension, data."""
     if len(content) < 4 or content[0] != 0 or content[1] != 0 or content[2] not in _IDX_DTYPES:
-        raise ValueError(f"{path} is not an IDX file: its header starts with {content[:4]!r}")
+        raise DataError(f"{path} is not an IDX file: its header starts with {content[:4]!r}; {_remedy(path)}")
     dtype, rank = _IDX_DTYPES[content[2]], content[3]
     header_length = 4 + 4 * rank
+    if len(content) < header_length:
+        raise DataError(
+            f"{path} is truncated: its IDX header announces {rank} dimensions ({header_length} header bytes) "
+            f"but the file holds {len(content)} bytes; {_remedy(path)}"
+        )
     shape = tuple(int(size) for size in np.frombuffer(content, dtype=">u4", count=rank, offset=4))
     expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
     if len(content) - header_length != expected:
-        raise ValueError(
+        raise DataError(
             f"{path}: the IDX header says shape {shape} ({expected} bytes of data) "
-            f"but the file holds {len(content) - header_length} bytes after the header"
+            f"but the file holds {len(content) - header_length} bytes after the header; {_remedy(path)}"
         )
     data = np.frombuffer(content, dtype=dtype, offset=header_length).reshape(shape)
     return data.astype(dtype.newbyteorder("="))  # a writable copy in native byte order
 
 
 def _read_uncompressed(path: Path) -> bytes:
-    if path.suffix == ".gz":
+    """The file's bytes, decompressed when its name ends in ``.gz``; a damaged gzip stream is a DataError."""
+    if path.suffix != ".gz":
+        return path.read_bytes()
+    try:
         with gzip.open(path, "rb") as file:
             return file.read()
-    return path.read_bytes()
+    # What gzip raises for each kind of damage: EOFError for a stream cut short,
+    # BadGzipFile for a wrong magic number or CRC, zlib.error for corrupt deflate data.
+    except EOFError as error:
+        raise DataError(f"{path} is truncated: its gzip stream ends early ({error}); {_remedy(path)}") from error
+    except (gzip.BadGzipFile, zlib.error) as error:
+        raise DataError(f"{path} is not a valid gzip file ({error}); {_remedy(path)}") from error
+
+
+def _remedy(path: Path) -> str:
+    """What to do about a broken file: fetch MNIST again, or replace any other file."""
+    name = path.name[:-3] if path.name.endswith(".gz") else path.name
+    if name in MNIST_FILES:
+        return (f"delete it, or run `portable-dl data mnist --dir {path.parent}` to replace it "
+                "with a verified download")
+    return "delete it or replace it with a complete copy"
 
 
 def _search_folders(root: Any, cache: Path) -> list[Path]:
@@ -190,17 +221,54 @@ def _find(name: str, folders: Sequence[Path]) -> Path | None:
     return None
 
 
+def download_mnist(
+    root: str | os.PathLike | None = None,
+    *,
+    mirrors: Sequence[str] = MNIST_MIRRORS,
+    timeout: float = 30.0,
+    report: Callable[[str], None] | None = None,
+) -> Path:
+    """Make ``root`` (default :func:`default_cache_dir`) hold the four MNIST files, verified; return it.
+
+    A file already there (``name`` or ``name.gz``) whose uncompressed SHA-256 is the published
+    one is kept. An absent one is downloaded from the ``mirrors`` in order, as ``name.gz``,
+    and saved atomically once verified. A broken one (truncated, corrupt, other content) is
+    replaced the same way; the broken copy is removed only once the good one is saved.
+    ``report``, when given, receives one line per file saying which of these happened.
+
+    Raises :class:`DatasetNotFound` when a file cannot be downloaded from any mirror (the
+    message lists each mirror and why), leaving the files already verified in place.
+    """
+    destination = Path(root) if root is not None else default_cache_dir()
+    say = report or (lambda line: None)
+    for name, sha256 in MNIST_FILES.items():
+        present = _find(name, [destination])
+        if present is not None:
+            try:
+                read_idx(present, sha256=sha256)
+            except DataError as error:
+                say(f"{name}: {str(error).split('; ')[0]}; downloading a replacement")
+            else:
+                say(f"{name}: {present} is there, SHA-256 verified")
+                continue
+        saved = _download(name, sha256, mirrors, destination, timeout, [destination])
+        if present is not None and present != saved:
+            present.unlink()  # the broken uncompressed copy would be found before the good .gz
+        say(f"{name}: downloaded to {saved}, SHA-256 verified")
+    return destination
+
+
 def _download(name: str, sha256: str, mirrors: Sequence[str], destination: Path,
               timeout: float, folders: Sequence[Path]) -> Path:
     """Fetch ``name.gz`` from the first mirror that serves the right content; save it atomically."""
-    failures = []
+    failures = [] if mirrors else ["no mirror to download from (mirrors is empty)"]
     for mirror in mirrors:
         url = mirror.rstrip("/") + f"/{name}.gz"
         try:
             with urllib.request.urlopen(url, timeout=timeout) as response:
                 compressed = response.read()
             actual = hashlib.sha256(gzip.decompress(compressed)).hexdigest()
-        except (urllib.error.URLError, OSError, EOFError, ValueError) as error:
+        except (urllib.error.URLError, OSError, EOFError, ValueError, zlib.error) as error:
             failures.append(f"{url}: {getattr(error, 'reason', None) or error}")
             continue
         if actual != sha256:
@@ -225,7 +293,8 @@ def _not_found_message(name: str, folders: Sequence[Path], destination: Path, fa
     else:
         lines.append("and downloading is switched off (download=False).")
     lines.append(
-        f"Put the four MNIST IDX files ({', '.join(MNIST_FILES)}; gzip-compressed or not) in {destination}, "
+        f"Run `portable-dl data mnist` where there is a network, or put the four MNIST IDX files "
+        f"({', '.join(MNIST_FILES)}; gzip-compressed or not) in {destination}, "
         f"or in a folder named by ${ENVIRONMENT_VARIABLE}, or pass root= to load_mnist."
     )
     return "\n".join(lines)

@@ -13,8 +13,10 @@ __all__ = [
     "BackendUnavailable",
     "ShapeError",
     "BroadcastError",
+    "TreeStructureError",
     "DTypeError",
     "CheckpointError",
+    "DataError",
 ]
 
 
@@ -32,6 +34,17 @@ class BackendUnavailable(PortableDLError, ImportError):
 class ShapeError(PortableDLError, ValueError):
     """Array shapes that do not fit the operation (a matmul's inner dimensions, a loss
     given predictions of shape (N, 1) and targets of shape (N,), ...)."""
+
+
+class TreeStructureError(ShapeError):
+    """Pytrees that should have one structure but differ (a dict key, a list's length, a list
+    where a tuple was expected). Raised by :mod:`portable_dl.tree`, naming the path where they
+    differ; ``path`` holds it as a tuple of keys, ``argument`` the position of the differing
+    tree among the trees passed (1 for the first of the others)."""
+
+    def __init__(self, message: str, path: tuple = (), argument: int = 1, expected: str = "", found: str = ""):
+        super().__init__(message)
+        self.path, self.argument, self.expected, self.found = path, argument, expected, found
 
 
 class BroadcastError(ShapeError):
@@ -56,3 +69,12 @@ class DTypeError(PortableDLError, TypeError):
 
 class CheckpointError(PortableDLError):
     """A checkpoint that cannot be read or does not fit the model it is loaded into."""
+
+
+class DataError(PortableDLError, ValueError):
+    """A data file that cannot be used: truncated, a corrupt gzip stream, not an IDX file,
+    sizes that disagree with its header, or content whose checksum is not the published one.
+
+    The message names the file and what to do (delete it, or fetch it again with
+    ``portable-dl data mnist``).
+    """

@@ -16,7 +16,6 @@ import json
 import os
 import re
 import warnings
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -190,8 +189,7 @@ class CheckpointFolder:
         if differences:
             raise CheckpointError(
                 f"cannot resume from {path}: it was written by a fit with other settings: {'; '.join(differences)}. "
-                "Resuming needs the same number of examples, batch_size, shuffle, seed, epochs, dtype, optimizer, "
-                "validation data size, metrics and early stopping; to start a new run, use another checkpoint_dir"
+                f"Resuming needs the same {', '.join(self.settings)}; to start a new run, use another checkpoint_dir"
             )
 
     def _load_best(self, record: dict, start: Progress) -> tuple[Any, Any, int]:
@@ -228,19 +226,17 @@ class CheckpointFolder:
                     _remove(path)
 
 
-def run_settings(x: np.ndarray, batch_size: int, shuffle: bool, seed: Any, epochs: int, dtype_name: str,
-                  optimizer: Any, validation_data: Any, metric_names: list[str],
-                  early_stopping: Any) -> dict:
+def run_settings(config: Any, examples: int, optimizer: Any) -> dict:
     """What a resumed run must share with the run that wrote the checkpoint (the parameter and
-    optimizer-state shapes aside, which loading checks) for the two to make one run."""
+    optimizer-state shapes aside, which loading checks) for the two to make one run: the
+    number of training ``examples``, the ``optimizer``'s name and hyperparameters, and the
+    settings of ``config`` (a :class:`~portable_dl.fit_config.FitConfig`) that it marks for
+    resuming."""
     return {
-        "examples": int(x.shape[0]), "batch_size": int(batch_size), "shuffle": bool(shuffle),
-        "seed": None if seed is None else int(seed), "epochs": int(epochs), "dtype": dtype_name,
+        "examples": int(examples),
         "optimizer": {"name": getattr(optimizer, "name", type(optimizer).__name__),
                       "hyperparameters": getattr(optimizer, "hyperparameters", None)},
-        "validation_examples": None if validation_data is None else int(np.shape(validation_data[0])[0]),
-        "metrics": metric_names,
-        "early_stopping": None if early_stopping is None else asdict(early_stopping),
+        **config.resume_record(),
     }
 
 

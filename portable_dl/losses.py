@@ -21,6 +21,10 @@ arrays). Inside a compiled function the labels are symbolic and cannot be checke
 the loss of each sample with an out-of-range label is NaN, so the reduced loss is NaN
 and a training loop's divergence check stops rather than training on a wrong target.
 
+Floating targets must have the predictions' dtype: float32 predictions with float64
+targets raise :class:`DTypeError` on every backend (fit and evaluate cast floating targets
+to the model's dtype, so this concerns direct calls).
+
 Every loss is in its numerically stable form: log-softmax with the maximum subtracted,
 ``binary_cross_entropy_with_logits`` as ``softplus(x) - x * t``.
 """
@@ -85,6 +89,22 @@ def _check_floating(loss: str, what: str, x: Any, xp: Any) -> None:
         raise DTypeError(f"{loss}: {what} must be a floating-point array, got dtype {x.dtype}")
 
 
+def _check_same_floating_dtype(loss: str, predictions: Any, targets: Any) -> None:
+    """DTypeError when ``predictions`` and ``targets`` are floating arrays of different dtypes.
+
+    A loss computes in one dtype; promoting float32 predictions to float64 targets would
+    compute it, and its gradient, in float64 on some backends while others (JAX without x64)
+    cannot, so mixed floating dtypes are refused alike everywhere. fit and evaluate cast
+    floating targets to the model's dtype before they reach a loss."""
+    if predictions.dtype == targets.dtype:
+        return
+    owner = backend_of(predictions, targets)
+    if owner.xp.isdtype(predictions.dtype, "real floating") and owner.xp.isdtype(targets.dtype, "real floating"):
+        have, want = owner.dtype_name(targets.dtype), owner.dtype_name(predictions.dtype)
+        raise DTypeError(f"{loss}: targets of dtype {have} for predictions of dtype {want}; a loss computes in "
+                         f"one floating dtype: cast the targets to {want} (fit and evaluate do)")
+
+
 def _reduce(values: Any, reduction: str, xp: Any) -> Any:
     if reduction == "mean":
         return xp.mean(values)
@@ -114,6 +134,7 @@ def mse(predictions: Any, targets: Any, reduction: str = "mean") -> Any:
     floating dtype. Mean over every element by default."""
     _check_reduction(reduction)
     _check_same_shape("mse", predictions, targets)
+    _check_same_floating_dtype("mse", predictions, targets)
     xp = backend_of(predictions, targets).xp
     difference = xp.subtract(predictions, targets)
     return _reduce(xp.multiply(difference, difference), reduction, xp)
@@ -123,6 +144,7 @@ def mae(predictions: Any, targets: Any, reduction: str = "mean") -> Any:
     """Mean absolute error ``|p - t|`` (gradient 0 where ``p == t``: ``abs'(0) = 0``)."""
     _check_reduction(reduction)
     _check_same_shape("mae", predictions, targets)
+    _check_same_floating_dtype("mae", predictions, targets)
     xp = backend_of(predictions, targets).xp
     return _reduce(xp.abs(xp.subtract(predictions, targets)), reduction, xp)
 
@@ -135,6 +157,7 @@ def huber(predictions: Any, targets: Any, delta: float = 1.0, reduction: str = "
         raise ValueError(f"huber needs delta > 0, got {delta}")
     _check_reduction(reduction)
     _check_same_shape("huber", predictions, targets)
+    _check_same_floating_dtype("huber", predictions, targets)
     xp = backend_of(predictions, targets).xp
     difference = xp.subtract(predictions, targets)
     magnitude = xp.abs(difference)
@@ -161,6 +184,7 @@ def binary_cross_entropy(probs: Any, targets: Any, reduction: str = "mean") -> A
     which is exact where ``p`` would round to 0 or 1."""
     _check_reduction(reduction)
     _check_same_shape("binary_cross_entropy", probs, targets)
+    _check_same_floating_dtype("binary_cross_entropy", probs, targets)
     xp = backend_of(probs, targets).xp
     _check_floating("binary_cross_entropy", "probs", probs, xp)
     log_p = _clamped_log(probs, xp)
@@ -175,6 +199,7 @@ def binary_cross_entropy_with_logits(logits: Any, targets: Any, reduction: str =
     logits of any size."""
     _check_reduction(reduction)
     _check_same_shape("binary_cross_entropy_with_logits", logits, targets)
+    _check_same_floating_dtype("binary_cross_entropy_with_logits", logits, targets)
     xp = backend_of(logits, targets).xp
     _check_floating("binary_cross_entropy_with_logits", "logits", logits, xp)
     per_element = xp.subtract(_stable_softplus(logits, xp), xp.multiply(logits, targets))
@@ -264,6 +289,7 @@ def cross_entropy(logits: Any, targets: Any, label_smoothing: float = 0.0, reduc
         per_sample = xp.negative(xp.add(xp.multiply(_picked(log_probs, one_hot, xp), 1.0 - label_smoothing), smoothing_term))
         per_sample = _invalid_to_nan(per_sample, valid, xp)
     else:
+        _check_same_floating_dtype("cross_entropy", logits, targets)
         target_term = xp.sum(xp.multiply(targets, log_probs), axis=1)
         per_sample = xp.negative(xp.add(xp.multiply(target_term, 1.0 - label_smoothing), smoothing_term))
     return _reduce(per_sample, reduction, xp)

@@ -112,6 +112,68 @@ def test_has_aux(backend):
     np.testing.assert_array_equal(backend.to_numpy(grad_only), [2.0, -4.0, 6.0])
 
 
+def _three_operand_loss(xp):
+    # sum(a * b^2) + sum(sin c) * sum(a): the three operands enter differently.
+    return lambda a, b, c: xp.add(xp.sum(xp.multiply(a, xp.square(b))), xp.multiply(xp.sum(xp.sin(c)), xp.sum(a)))
+
+
+def _three_operands():
+    a = np.array([[0.5, 1.0, 2.0], [1.5, -1.0, 0.25]])
+    b = np.array([1.0, -2.0, 0.5])
+    c = np.array([0.1, -0.7, 1.2, 2.0])
+    # Derived by hand: d/da = b^2 + sum(sin c), d/db = 2 b sum_rows(a), d/dc = cos(c) sum(a).
+    grads = {"a": b**2 + np.sin(c).sum() + 0 * a, "b": 2 * b * a.sum(axis=0), "c": np.cos(c) * a.sum()}
+    return (a, b, c), grads
+
+
+@pytest.mark.parametrize("argnums, names", [((1, 0), "ba"), (-1, "c"), ((2, -3), "ca"), ((-2,), "b"), ([0, 2], "ac")])
+def test_argnums_in_any_order_and_negative(backend, argnums, names):
+    (a, b, c), expected = _three_operands()
+    args = [backend.asarray(v, "float64" if backend.supports("float64") else "float32") for v in (a, b, c)]
+    value, grads = backend.value_and_grad(_three_operand_loss(backend.xp), argnums=argnums)(*args)
+    grads = grads if not isinstance(argnums, int) else (grads,)
+    assert isinstance(grads, tuple) and len(grads) == len(names)
+    dtype = backend.dtype_name(args[0].dtype)
+    for name, grad in zip(names, grads):
+        assert_close(backend.to_numpy(grad), expected[name], dtype, what=f"d/d{name}")
+    assert_close(backend.to_numpy(value), np.sum(a * b**2) + np.sin(c).sum() * a.sum(), dtype)
+
+
+def test_an_argument_named_twice_is_a_type_error_with_one_message(backend):
+    x, y = backend.asarray(np.ones(3, dtype="float32")), backend.asarray(np.ones(3, dtype="float32"))
+    f = lambda u, v: backend.xp.sum(backend.xp.multiply(u, v))
+    with pytest.raises(TypeError, match=r"^argnums must not repeat an argument, got \(1, 1\)$"):
+        backend.value_and_grad(f, argnums=(1, 1))
+    with pytest.raises(TypeError, match=r"^argnums \(0, -2\) names the same argument twice among 2 arguments$"):
+        backend.value_and_grad(f, argnums=(0, -2))(x, y)
+    with pytest.raises(TypeError, match=r"^argnums -3 names argument -3, but only 2 were given$"):
+        backend.grad(f, argnums=-3)(x, y)
+    for bad in (True, (), (0, 1.0), "0"):
+        with pytest.raises(TypeError, match=r"^argnums must be an int or a non-empty tuple of ints"):
+            backend.grad(f, argnums=bad)
+
+
+def test_grad_with_has_aux_and_a_nested_pytree(backend):
+    xp = backend.xp
+    tree = {"layers": [(backend.asarray(np.array([1.0, -2.0], dtype="float32")), {"bias": backend.asarray(np.array(0.5, dtype="float32"))})],
+            "scale": (backend.asarray(np.array([3.0], dtype="float32")),)}
+
+    def f(t):
+        w, inner = t["layers"][0]
+        # sum(w^2) * scale + bias^3: d/dw = 2 w scale, d/dscale = sum(w^2), d/dbias = 3 bias^2
+        value = xp.add(xp.multiply(xp.sum(xp.square(w)), xp.sum(t["scale"][0])), xp.multiply(inner["bias"], xp.square(inner["bias"])))
+        return value, ("aux", [xp.square(w)])
+
+    grads, aux = backend.grad(f, has_aux=True)(tree)
+    assert set(grads) == {"layers", "scale"} and isinstance(grads["layers"], list) and isinstance(grads["layers"][0], tuple)
+    assert isinstance(grads["layers"][0][1], dict) and isinstance(grads["scale"], tuple)
+    np.testing.assert_allclose(backend.to_numpy(grads["layers"][0][0]), [6.0, -12.0], rtol=1e-6)
+    np.testing.assert_allclose(backend.to_numpy(grads["layers"][0][1]["bias"]), 0.75, rtol=1e-6)
+    np.testing.assert_allclose(backend.to_numpy(grads["scale"][0]), [5.0], rtol=1e-6)
+    assert aux[0] == "aux" and isinstance(aux[1], list)
+    np.testing.assert_array_equal(backend.to_numpy(aux[1][0]), [1.0, 4.0])
+
+
 def test_gradient_through_broadcasting_sums_over_broadcast_axes(backend):
     xp = backend.xp
     rng = np.random.default_rng(2)

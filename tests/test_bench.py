@@ -11,18 +11,17 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
-import os
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from portable_dl.data import MNIST_FILES, load_mnist
+from conftest import require_mnist
+from portable_dl.data import load_mnist
 from portable_dl.registry import installed_backend_names
 
 BENCH = Path(__file__).resolve().parents[1] / "bench"
-SHARED_MNIST = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "mnist"
 
 #: float32 forward passes and a few float32 steps against float64: far below the 1e-2
 #: a wrong model, loss or learning rate would give.
@@ -178,12 +177,8 @@ def test_overhead_reports_every_case(bench, backend, tmp_path):
 # -------------------------------------------------------------------- mnist_epoch.py
 @pytest.fixture
 def mnist_dir():
-    """MNIST from $PORTABLE_DL_DATA or the shared folder; the test is skipped without it."""
-    for folder in (os.environ.get("PORTABLE_DL_DATA"), SHARED_MNIST):
-        if folder and all(any((Path(folder) / f"{name}{suffix}").is_file() for suffix in ("", ".gz"))
-                          for name in MNIST_FILES):
-            return Path(folder)
-    pytest.skip("MNIST files not found ($PORTABLE_DL_DATA or ../shared/datasets/mnist)")
+    """MNIST from $PORTABLE_DL_DATA or the cache folder; the test is skipped without it."""
+    return require_mnist()
 
 
 def test_mnist_epoch_portable_fit_trains_the_textbook_model(bench, backend, mnist_dir, tmp_path):

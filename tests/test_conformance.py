@@ -41,6 +41,62 @@ def test_usage_errors_exit_2(capsys):
     assert exited.value.code == 2
 
 
+def test_a_bad_backend_module_exits_2_with_one_line_naming_the_problem(tmp_path, monkeypatch, capsys):
+    (tmp_path / "raises_on_import.py").write_text("raise RuntimeError('broken at import')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    problems = {
+        "no_such_module_xyz:create": "cannot import no_such_module_xyz: ModuleNotFoundError",
+        "raises_on_import:create": "cannot import raises_on_import: RuntimeError: broken at import",
+        "misbehaving_backends:no_such_factory": "misbehaving_backends has no callable no_such_factory",
+        "misbehaving_backends:factory_raises": "the factory raised RuntimeError: this factory is broken",
+        "misbehaving_backends:returns_no_backend": "the factory returned object, not a portable_dl Backend",
+        "no-colon": "MODULE:FACTORY",
+    }
+    for spec, problem in problems.items():
+        assert main(["--backends", "numpy", "--backend-module", spec, "--quick"]) == 2, spec
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and problem in err and err.startswith("portable-dl conformance: error: "), err
+
+
+def test_a_hanging_case_fails_after_the_timeout_and_the_run_goes_on(tmp_path, capsys):
+    path = tmp_path / "report.json"
+    code = main(["--backends", "numpy", "--backend-module", "misbehaving_backends:hanging_tanh", "--family", "compile,broadcasting",
+                 "--quick", "--case-timeout", "1", "--jobs", "1", "--format", "json", "--output", str(path)])
+    assert code == 1
+    rows = json.loads(path.read_text())["results"]
+    hung = [r for r in rows if r["backend"] == "hanging-tanh" and r["status"] == "fail"]
+    assert hung and all(r["message"] == "timed out after 1 s (--case-timeout)" for r in hung), hung
+    assert {r["family"] for r in hung} == {"compile"}  # broadcasting uses no tanh: those rows ran on
+    assert [r for r in rows if r["backend"] == "hanging-tanh" and r["family"] == "broadcasting" and r["status"] == "pass"]
+    assert all(r["status"] != "fail" for r in rows if r["backend"] == "numpy")
+    assert max(r["seconds"] for r in hung) < 5
+
+
+def test_data_dir_problems_are_usage_errors(tmp_path, capsys, monkeypatch):
+    assert main(["--backends", "numpy", "--family", "training", "--data-dir", str(tmp_path / "absent")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no such folder" in err
+    for name in ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
+        (tmp_path / name).write_bytes(b"\x1f\x8b\x08 not really gzip")
+    assert main(["--backends", "numpy", "--family", "training", "--quick", "--data-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(tmp_path) in err and "Traceback" not in err, err
+
+
+def test_without_mnist_the_training_family_trains_on_synthetic_data(tmp_path, capsys, monkeypatch):
+    from portable_dl.conformance import training
+
+    monkeypatch.delenv("PORTABLE_DL_DATA", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    training.training_data.cache_clear()
+    try:
+        assert main(["--backends", "numpy", "--family", "training", "--quick", "-v", "--jobs", "1", "--data-dir", str(tmp_path)]) == 0
+    finally:
+        training.training_data.cache_clear()
+    out = capsys.readouterr().out
+    assert "on synthetic data (MNIST absent)" in out and " skip " not in out
+
+
 def test_json_and_markdown_reports(tmp_path, capsys):
     json_path, markdown_path = tmp_path / "report.json", tmp_path / "report.md"
     assert main(["--backends", "numpy", "--family", "broadcasting", "--quick", "--format", "json", "--output", str(json_path)]) == 0
@@ -95,8 +151,7 @@ class AdamWithoutBiasCorrection:
         from portable_dl.optimizers import adam
 
         class Broken(adam.Adam):
-            def update_single(self, param, grad, slots, lr, t):
-                xp = portable_dl.backend_of(param).xp
+            def update_single(self, param, grad, slots, lr, t, xp):
                 beta1, beta2 = self.betas
                 m = beta1 * slots["exp_avg"] + (1.0 - beta1) * grad
                 v = beta2 * slots["exp_avg_sq"] + (1.0 - beta2) * grad * grad

@@ -65,8 +65,8 @@ class DataStream:
 
 class InterruptingApply:
     """The model's apply, raising KeyboardInterrupt at call number ``interrupt_at`` (from 0).
-    Without compilation each training step calls it once, as does each validation of
-    fewer than 256 examples."""
+    fit calls it once on one example before training (to check the labels), then, without
+    compilation, once per training step and once per validation of fewer than 256 examples."""
 
     def __init__(self, interrupt_at: int):
         self.interrupt_at = interrupt_at
@@ -230,9 +230,10 @@ def test_ctrl_c_anywhere_returns_the_last_completed_step(numpy_backend, uninterr
     if where == "batch-move":
         monkeypatch.setattr(training, "batches", DataStream(interrupt_at=completed_steps))
     else:
-        # apply's calls: the 10 steps of epoch 1 (calls 0-9), its validation (call 10), then
-        # epoch 2's steps (call 11 is step 11).
-        apply = InterruptingApply(interrupt_at=10 if where == "validation" else completed_steps + 1)
+        # apply's calls: fit's look at the model's output width for the labels' range (call 0),
+        # the 10 steps of epoch 1 (calls 1-10), its validation (call 11), then epoch 2's steps
+        # (call 12 is step 11).
+        apply = InterruptingApply(interrupt_at=11 if where == "validation" else completed_steps + 2)
     result = fit_problem(numpy_backend, apply=apply, validation_data=validation, checkpoint_dir=folder)
     assert result.interrupted and not result.stopped_early
     assert_same_params(result.params, params_after_steps(numpy_backend, completed_steps), numpy_backend)

@@ -236,6 +236,21 @@ def test_partition_and_merge_round_trip(backend):
         nn.merge(params, frozen)
 
 
+def test_merge_errors_name_the_path():
+    """merge is built on the one tree walk: its errors are TreeStructureErrors naming the path."""
+    W, b = np.ones((2, 2)), np.zeros(2)
+    with pytest.raises(portable_dl.TreeStructureError, match=r"both parts hold a value at 'layers\.0\.b'") as raised:
+        nn.merge({"layers": [{"W": W, "b": b}]}, {"layers": [{"W": None, "b": b}]})
+    assert raised.value.path == ("layers", 0, "b")
+    with pytest.raises(portable_dl.TreeStructureError, match=r"at 'layers': the first tree has a list of 1, tree 2 has a tuple"):
+        nn.merge({"layers": [{"W": W}]}, {"layers": ({"W": None},)})
+    with pytest.raises(portable_dl.TreeStructureError, match=r"at 'layers\.0': .*keys \['W'\], tree 2 .*keys \['V'\]"):
+        nn.merge({"layers": [{"W": W}]}, {"layers": [{"V": None}]})
+    # A whole subtree may be None in either part; keys may come in another order.
+    merged = nn.merge({"a": None, "b": {"x": W}}, {"b": None, "a": {"y": b}})
+    assert list(merged) == ["a", "b"] and merged["a"]["y"] is b and merged["b"]["x"] is W
+
+
 def test_gradient_of_trainable_part_only(backend):
     """Differentiating only the trainable part (as a training step does) gives the full
     gradient's values there and None where frozen."""

@@ -10,6 +10,9 @@ update's), so step k is compared within TRAJECTORY_ULPS * k ulps (relative and a
 
 from __future__ import annotations
 
+import dataclasses
+import importlib
+import inspect
 import math
 
 import numpy as np
@@ -461,3 +464,90 @@ def test_name_and_hyperparameters_are_plain_values():
         "clip_norm": None, "clip_value": None,
     }
     assert repr(RMSprop(centered=True)).startswith("RMSprop(lr=0.01, alpha=0.99")
+
+
+# ------------------------------------------------------- how optimizers are written
+@pytest.mark.parametrize("cls", [SGD, Adagrad, RMSprop, Adam, AdamW, NAdam], ids=lambda cls: cls.name)
+def test_hyperparameters_are_declared_once(cls):
+    """The constructor's parameters, the hyperparameters listed, and the checks are one
+    declaration: dataclasses.replace validates as the constructor does."""
+    optimizer = cls(0.1)
+    assert list(inspect.signature(cls).parameters) == list(optimizer.hyperparameters)
+    assert [field.name for field in dataclasses.fields(optimizer)] == [
+        name for name in optimizer.hyperparameters if not name.startswith("clip_")] + ["clip_norm", "clip_value"]
+    with pytest.raises(ValueError, match=f"{cls.name}: weight_decay must be >= 0"):
+        dataclasses.replace(optimizer, weight_decay=-1.0)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        optimizer.lr = 0.5
+    assert dataclasses.replace(optimizer, lr=0.25).lr == 0.25 and optimizer.lr == 0.1
+
+
+def test_the_namespace_is_looked_up_once_per_update(backend, monkeypatch):
+    """init_single and update_single receive xp; nothing looks the backend up per parameter."""
+    import portable_dl.optimizers.base as base
+
+    calls = []
+
+    def counting_backend_of(*arrays):
+        calls.append(len(arrays))
+        return portable_dl.backend_of(*arrays)
+
+    monkeypatch.setattr(base, "backend_of", counting_backend_of)
+    params = {"layers": [{"W": backend.asarray(W0, "float32"), "b": backend.asarray(B0, "float32")}] * 3}
+    optimizer = NAdam(0.1, weight_decay=0.1)
+    state = optimizer.init(params)
+    assert calls == [6]
+    optimizer.update(portable_dl.tree_map(lambda p: p, params), state, params)
+    assert calls == [6, 6]
+    for module in ("sgd", "adagrad", "rmsprop", "adam"):
+        assert "backend_of" not in vars(importlib.import_module(f"portable_dl.optimizers.{module}"))
+
+
+@pytest.mark.parametrize("cls", [SGD, Adagrad, RMSprop, Adam, NAdam], ids=lambda cls: cls.name)
+def test_l2_weight_decay_is_the_gradient_plus_lambda_theta(backend, cls):
+    """Every optimizer's L2 weight decay is the one in the base class: three steps with
+    weight_decay=2 on g are three steps without it on g + 2 theta (theta the current
+    parameters, the penalty computed here in NumPy)."""
+    params, grads = small_problem(backend)
+    optimizer = make(cls, {"lr": 0.1, **({"momentum": 0.5} if cls in (SGD, RMSprop) else {})})
+    decayed = dataclasses.replace(optimizer, weight_decay=2.0)
+    runs = {}
+    for name, rule in (("decayed", decayed), ("by hand", optimizer), ("no decay", optimizer)):
+        theta, state = params, rule.init(params)
+        for _ in range(3):
+            g = grads
+            if name == "by hand":
+                g = {key: backend.asarray(backend.to_numpy(grads[key]) + np.float32(2.0) * backend.to_numpy(theta[key]))
+                     for key in ("W", "b")}
+            theta, state = rule.update(g, state, theta)
+        runs[name] = backend.tree_to_numpy(theta)
+    for key in ("W", "b"):
+        np.testing.assert_allclose(runs["decayed"][key], runs["by hand"][key], rtol=1e-5, atol=1e-6)
+        assert np.abs(runs["decayed"][key] - runs["no decay"][key]).max() > 1e-3  # the decay did something
+
+
+def test_decoupled_weight_decay_shrinks_the_parameters_first(backend):
+    """AdamW (and NAdam with decoupled_weight_decay) = the plain rule applied to (1 - lr lambda) theta."""
+    params, grads = small_problem(backend)
+    for decoupled, plain in ((AdamW(0.1, weight_decay=0.3), Adam(0.1)),
+                             (NAdam(0.1, weight_decay=0.3, decoupled_weight_decay=True), NAdam(0.1))):
+        new, _ = decoupled.update(grads, decoupled.init(params), params)
+        shrunk = {"W": backend.asarray((1 - 0.1 * 0.3) * W0, "float32"), "b": backend.asarray((1 - 0.1 * 0.3) * B0, "float32")}
+        expected, _ = plain.update(grads, plain.init(shrunk), shrunk)
+        for key in ("W", "b"):
+            np.testing.assert_allclose(backend.to_numpy(new[key]), backend.to_numpy(expected[key]), rtol=2e-6, atol=2e-7)
+
+
+def test_structure_errors_name_the_path_and_the_tree(backend):
+    params, grads = small_problem(backend)
+    nested = {"layers": [params, params]}
+    optimizer = Adam()
+    state = optimizer.init(nested)
+    with pytest.raises(portable_dl.TreeStructureError,
+                       match=r"Adam.update: the gradients do not match the parameters at 'layers': the parameters have "
+                             r"a list of 2, the gradients a list of 1"):
+        optimizer.update({"layers": [grads]}, state, nested)
+    with pytest.raises(portable_dl.TreeStructureError, match=r"optimizer state does not match the parameters at 'layers\.1'"):
+        optimizer.update({"layers": [grads, grads]}, optimizer.init({"layers": [params, {"W": params["W"]}]}), nested)
+    with pytest.raises(ShapeError, match=r"gradient of parameter 'layers\.0\.b' is a dict, not an array"):
+        optimizer.update({"layers": [{"W": grads["W"], "b": {"x": grads["b"]}}, grads]}, state, nested)

@@ -26,8 +26,8 @@ KINDS = {
     "unsigned integer": ("unsigned integer",),
     "integral": ("signed integer", "unsigned integer"),
     "real floating": ("real floating",),
-    "complex floating": (),
-    "numeric": ("signed integer", "unsigned integer", "real floating"),
+    "complex floating": ("complex floating",),
+    "numeric": ("signed integer", "unsigned integer", "real floating", "complex floating"),
 }
 
 
@@ -69,8 +69,11 @@ class DtypeTable:
         return self.name_of(dtype_or_array.dtype if is_array else dtype_or_array)
 
     def finfo(self, type: Any, /) -> FloatInfo:
-        """Limits of a floating dtype (or of an array's dtype): IEEE 754, so NumPy's numbers."""
+        """Limits of a floating dtype (or of an array's dtype): IEEE 754, so NumPy's numbers.
+        A complex dtype gives the limits of its real components (``dtype`` float32 for complex64)."""
         name = self._name(type)
+        if KIND_OF[name] == "complex floating":
+            name = {"complex64": "float32", "complex128": "float64"}[name]
         if KIND_OF[name] != "real floating":
             raise DTypeError(f"finfo needs a floating dtype, got {name}")
         info = np.finfo(name)
@@ -106,9 +109,21 @@ class DtypeTable:
         if source == target:
             return True
         kinds = {KIND_OF[source], KIND_OF[target]}
-        if len(kinds) == 2 and kinds != {"signed integer", "unsigned integer"}:
+        if len(kinds) == 2 and kinds not in ({"signed integer", "unsigned integer"}, {"real floating", "complex floating"}):
             return False
         try:
             return promote_names(source, target) == target
         except DTypeError:
             return False
+
+
+def standard_finfo(info: Any, dtype: Any) -> FloatInfo:
+    """The standard's ``finfo`` object from a framework's own (``numpy.finfo``, ``torch.finfo``,
+    ``jax.numpy.finfo``): Python floats, as the standard says, and ``dtype`` the namespace's
+    dtype object (``torch.finfo`` names it with a string, NumPy's eps is a ``numpy.float32``)."""
+    return FloatInfo(int(info.bits), float(info.eps), float(info.max), float(info.min), float(info.smallest_normal), dtype)
+
+
+def standard_iinfo(info: Any, dtype: Any) -> IntegerInfo:
+    """The standard's ``iinfo`` object from a framework's own: Python ints and the namespace's dtype."""
+    return IntegerInfo(int(info.bits), int(info.max), int(info.min), dtype)

@@ -8,7 +8,9 @@ where a framework has a native form with the right semantics, its namespace uses
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, NamedTuple, Sequence
+
+import numpy as np
 
 from .broadcasting import broadcast_shapes, shape_of
 
@@ -16,9 +18,21 @@ __all__ = ["vecdot", "matrix_transpose", "broadcast_arrays", "clip", "var", "std
 
 
 def vecdot(x1: Any, x2: Any, /, *, axis: int = -1, xp: Any) -> Any:
-    """Dot product of real vectors along ``axis``, broadcasting the other axes:
-    ``sum(x1 * x2, axis)``."""
-    return xp.sum(xp.multiply(x1, x2), axis=axis)
+    """Dot product along ``axis``, broadcasting the other axes: ``sum(conj(x1) * x2, axis)``,
+    in the dtype the two promote to (``uint8 . uint8`` stays uint8: the standard gives
+    ``vecdot`` the promoted dtype, not the accumulation dtype of ``sum``)."""
+    shape1, shape2 = shape_of(x1), shape_of(x2)
+    ndim = max(len(shape1), len(shape2))
+    # The contracted axis does not broadcast: it must exist in both and have one size.
+    negative = normalize_axis(axis, ndim) - ndim
+    if -negative > min(len(shape1), len(shape2)) or shape1[negative] != shape2[negative]:
+        from portable_dl.errors import ShapeError
+
+        raise ShapeError(f"vecdot of shapes {shape1} and {shape2}: axis {axis} differs in size or is missing")
+    if xp.isdtype(x1.dtype, "complex floating"):
+        x1 = xp.conj(x1)
+    product = xp.multiply(x1, x2)
+    return xp.sum(product, axis=axis, dtype=product.dtype)
 
 
 def matrix_transpose(x: Any, /, *, xp: Any) -> Any:
@@ -85,3 +99,228 @@ def _count(x: Any, axis: Any) -> int:
     for a in axes:
         count *= shape[normalize_axis(a, len(shape))]
     return count
+
+
+def accumulation_dtype(dtype_name: str, default_integer: str = "int64") -> str | None:
+    """The dtype ``sum``, ``prod`` and ``cumulative_sum``/``cumulative_prod`` give an input of
+    ``dtype_name`` when no ``dtype=`` is passed, or None for the input's own dtype.
+
+    The standard (2024.12): integers narrower than the default integer dtype widen to it
+    (signed, and bool, which counts as the smallest) or to the unsigned integer of its width
+    (unsigned); every other dtype is kept.
+    """
+    bits = int("".join(c for c in default_integer if c.isdigit()))
+    if dtype_name == "bool" or (dtype_name.startswith("int") and int(dtype_name[3:]) < bits):
+        return default_integer
+    if dtype_name.startswith("uint") and int(dtype_name[4:]) < bits:
+        return f"uint{bits}"
+    return None
+
+
+def diff(x: Any, /, *, axis: int = -1, n: int = 1, prepend: Any = None, append: Any = None, xp: Any) -> Any:
+    """The ``n``-th forward difference along ``axis``: ``x[i + 1] - x[i]``, applied ``n`` times,
+    after joining ``prepend`` and ``append`` to ``x`` along ``axis``. Differentiable wherever
+    slicing and ``subtract`` are."""
+    if not isinstance(n, int) or n < 0:
+        raise ValueError(f"diff needs a non-negative integer n, got {n!r}")
+    ndim = len(shape_of(x))
+    axis = normalize_axis(axis, ndim)
+    if prepend is not None or append is not None:
+        parts = [p for p in (prepend, x, append) if p is not None]
+        x = xp.concat([xp.asarray(p) if not hasattr(p, "shape") else p for p in parts], axis=axis)
+    before = (slice(None),) * axis
+    for _ in range(n):
+        x = xp.subtract(x[before + (slice(1, None),)], x[before + (slice(None, -1),)])
+    return x
+
+
+# ------------------------------------------------------------------------------------------
+# Used by the namespaces written here (MLX, TensorFlow); each is the standard's definition
+# expressed through other standard functions of ``xp`` (the linalg result types and norms
+# are in :mod:`portable_dl.backends._common.linalg`).
+
+
+class UniqueAllResult(NamedTuple):
+    values: Any
+    indices: Any
+    inverse_indices: Any
+    counts: Any
+
+
+class UniqueCountsResult(NamedTuple):
+    values: Any
+    counts: Any
+
+
+class UniqueInverseResult(NamedTuple):
+    values: Any
+    inverse_indices: Any
+
+
+def with_initial(result: Any, axis: int, initial: Any, *, xp: Any) -> Any:
+    """``result`` with one slice of ``initial`` (0 for sums, 1 for products) put in front along
+    ``axis``: what ``cumulative_sum``/``cumulative_prod`` return with ``include_initial=True``."""
+    shape = list(shape_of(result))
+    shape[axis] = 1
+    return xp.concat([xp.full(tuple(shape), initial, dtype=result.dtype), result], axis=axis)
+
+
+def meshgrid(*arrays: Any, indexing: str = "xy", xp: Any) -> list:
+    """Coordinate arrays from 1-D coordinate vectors (a list, as the standard says): with
+    ``"xy"`` the first two output axes are swapped, as in NumPy."""
+    if indexing not in ("xy", "ij"):
+        raise ValueError(f"meshgrid indexing must be 'xy' or 'ij', got {indexing!r}")
+    sizes = [shape_of(a)[0] if len(shape_of(a)) == 1 else None for a in arrays]
+    if None in sizes:
+        raise ValueError(f"meshgrid needs one-dimensional arrays, got shapes {[shape_of(a) for a in arrays]}")
+    swap = indexing == "xy" and len(arrays) >= 2
+    shape = list(sizes)
+    if swap:
+        shape[0], shape[1] = shape[1], shape[0]
+    grids = []
+    for i, a in enumerate(arrays):
+        axis = (1 - i if i < 2 else i) if swap else i
+        view = [1] * len(arrays)
+        view[axis] = sizes[i]
+        grids.append(xp.broadcast_to(xp.reshape(a, tuple(view)), tuple(shape)))
+    return grids
+
+
+def _as_numpy(x: Any) -> np.ndarray:
+    return np.asarray(x)
+
+
+def nonzero(x: Any, /, *, xp: Any, index_dtype: Any) -> tuple:
+    """The indices of the non-zero elements, one 1-D array per axis, in row-major order.
+
+    The result's size depends on the values, which MLX's lazy graph and XLA cannot express:
+    the values are read through NumPy (so this cannot be traced or compiled)."""
+    if len(shape_of(x)) == 0:
+        from portable_dl.errors import ShapeError
+
+        raise ShapeError("nonzero needs an array of at least one dimension, got a 0-d array")
+    return tuple(xp.asarray(i, dtype=index_dtype) for i in np.nonzero(_as_numpy(x)))
+
+
+def _unique(x: Any, *, xp: Any, index_dtype: Any) -> tuple:
+    """values, first indices, inverse indices (x's shape) and counts, computed through NumPy:
+    a data-dependent shape, like :func:`nonzero`. NaNs are distinct, +0 and -0 are one."""
+    values = _as_numpy(x)
+    unique, first, inverse, counts = np.unique(values.reshape(-1), return_index=True, return_inverse=True,
+                                                return_counts=True, equal_nan=False)
+    return (xp.asarray(unique, dtype=x.dtype), xp.asarray(first, dtype=index_dtype),
+            xp.asarray(inverse.reshape(values.shape), dtype=index_dtype), xp.asarray(counts, dtype=index_dtype))
+
+
+def unique_all(x: Any, /, *, xp: Any, index_dtype: Any) -> UniqueAllResult:
+    return UniqueAllResult(*_unique(x, xp=xp, index_dtype=index_dtype))
+
+
+def unique_counts(x: Any, /, *, xp: Any, index_dtype: Any) -> UniqueCountsResult:
+    values, _, _, counts = _unique(x, xp=xp, index_dtype=index_dtype)
+    return UniqueCountsResult(values, counts)
+
+
+def unique_inverse(x: Any, /, *, xp: Any, index_dtype: Any) -> UniqueInverseResult:
+    values, _, inverse, _ = _unique(x, xp=xp, index_dtype=index_dtype)
+    return UniqueInverseResult(values, inverse)
+
+
+def unique_values(x: Any, /, *, xp: Any, index_dtype: Any) -> Any:
+    return _unique(x, xp=xp, index_dtype=index_dtype)[0]
+
+
+def nextafter(x1: Any, x2: Any, /, *, xp: Any, to_bits: Any, from_bits: Any) -> Any:
+    """The next representable float after ``x1`` towards ``x2``, by stepping the IEEE 754 bit
+    pattern: ``to_bits`` reinterprets floats as same-width signed integers, ``from_bits`` back.
+    Equal operands give ``x2``, a NaN operand NaN, zero the smallest subnormal towards ``x2``."""
+    bits = to_bits(x1)
+    # Away from zero adds one to the magnitude's pattern; towards zero subtracts one. The
+    # pattern of a negative float is its magnitude's with the sign bit set, so the step is
+    # +1 when (x1 < x2) == (x1 > 0), else -1.
+    up = xp.equal(xp.less(x1, x2), xp.greater(x1, 0))
+    stepped = from_bits(xp.where(up, bits + 1, bits - 1))
+    one = xp.astype(xp.ones_like(bits), bits.dtype)
+    tiny = from_bits(one)  # the smallest positive subnormal
+    from_zero = xp.where(xp.greater(x2, 0), tiny, xp.negative(tiny))
+    result = xp.where(xp.equal(x1, 0), from_zero, stepped)
+    result = xp.where(xp.equal(x1, x2), x2, result)
+    return xp.where(xp.logical_or(xp.isnan(x1), xp.isnan(x2)), xp.asarray(float("nan"), dtype=result.dtype), result)
+
+
+def matrix_power(x: Any, n: int, /, *, xp: Any, inv: Any) -> Any:
+    """``x`` multiplied by itself ``n`` times (``n`` an int; the identity for 0; powers of
+    ``inv(x)`` for negative ``n``), by repeated squaring."""
+    if not isinstance(n, int):
+        raise TypeError(f"matrix_power needs an integer power, got {n!r}")
+    shape = shape_of(x)
+    if len(shape) < 2 or shape[-1] != shape[-2]:
+        from portable_dl.errors import ShapeError
+
+        raise ShapeError(f"matrix_power needs square matrices, got shape {shape}")
+    if n == 0:
+        return xp.broadcast_to(xp.eye(shape[-1], dtype=x.dtype), shape)
+    base, n = (inv(x), -n) if n < 0 else (x, n)
+    result = None
+    while n:
+        if n & 1:
+            result = base if result is None else xp.matmul(result, base)
+        n >>= 1
+        if n:
+            base = xp.matmul(base, base)
+    return result
+
+
+def _default_rtol(x: Any, xp: Any) -> float:
+    shape = shape_of(x)
+    return max(shape[-2], shape[-1]) * xp.finfo(x.dtype).eps
+
+
+def matrix_rank(x: Any, /, *, rtol: Any = None, xp: Any, svdvals: Any) -> Any:
+    """The number of singular values above ``rtol * largest`` (``rtol`` defaults to
+    ``max(M, N) * eps``), in the default index dtype of the namespace's ``count_nonzero``."""
+    values = svdvals(x)
+    tolerance = _default_rtol(x, xp) if rtol is None else rtol
+    if hasattr(tolerance, "shape"):
+        tolerance = xp.expand_dims(tolerance, axis=-1)
+    cutoff = xp.multiply(xp.max(values, axis=-1, keepdims=True), tolerance)
+    return xp.count_nonzero(xp.greater(values, cutoff), axis=-1)
+
+
+def pinv(x: Any, /, *, rtol: Any = None, xp: Any, svd: Any) -> Any:
+    """The Moore-Penrose pseudo-inverse ``V @ diag(1/s) @ U^H`` keeping singular values above
+    ``rtol * largest`` (``rtol`` defaults to ``max(M, N) * eps``)."""
+    u, s, vh = svd(x, full_matrices=False)
+    tolerance = _default_rtol(x, xp) if rtol is None else rtol
+    if hasattr(tolerance, "shape"):
+        tolerance = xp.expand_dims(tolerance, axis=-1)
+    keep = xp.greater(s, xp.multiply(xp.max(s, axis=-1, keepdims=True), tolerance))
+    inverse = xp.where(keep, xp.divide(xp.ones_like(s), xp.where(keep, s, xp.ones_like(s))), xp.zeros_like(s))
+    v = xp.conj(matrix_transpose(vh, xp=xp))
+    uh = xp.conj(matrix_transpose(u, xp=xp))
+    return xp.matmul(xp.multiply(v, xp.expand_dims(inverse, axis=-2)), uh)
+
+
+def fftfreq(n: int, /, *, d: float = 1.0, dtype: Any = None, device: Any = None, xp: Any) -> Any:
+    """The sample frequencies of an ``n``-point FFT with spacing ``d``: ``[0, 1, ..., -1] / (d n)``."""
+    if not isinstance(n, int) or n <= 0:
+        raise ValueError(f"fftfreq needs a positive integer n, got {n!r}")
+    positive = (n - 1) // 2 + 1
+    integers = list(range(positive)) + list(range(-(n // 2), 0))
+    values = np.asarray(integers, dtype=np.float64) / (d * n)
+    return xp.asarray(values, dtype=dtype if dtype is not None else xp.asarray(0.0).dtype, device=device)
+
+
+def rfftfreq(n: int, /, *, d: float = 1.0, dtype: Any = None, device: Any = None, xp: Any) -> Any:
+    """The sample frequencies of ``rfft``: ``[0, 1, ..., n // 2] / (d n)``."""
+    if not isinstance(n, int) or n <= 0:
+        raise ValueError(f"rfftfreq needs a positive integer n, got {n!r}")
+    values = np.arange(n // 2 + 1, dtype=np.float64) / (d * n)
+    return xp.asarray(values, dtype=dtype if dtype is not None else xp.asarray(0.0).dtype, device=device)
+
+
+def check_expand_dims_axis(axis: int, ndim: int) -> None:
+    """IndexError (the standard's) unless ``axis`` is a position in ``[-ndim - 1, ndim]`` for
+    the new axis of ``expand_dims`` on an array of rank ``ndim``."""
+    if not -ndim - 1 <= axis <= ndim:
+        raise IndexError(f"expand_dims: axis {axis} is out of range for an array of rank {ndim}")

@@ -19,16 +19,20 @@ from __future__ import annotations
 
 from portable_dl.errors import DTypeError
 
-__all__ = ["promote_names", "promote_with_scalar", "KIND_OF", "SIGNED", "UNSIGNED", "FLOATING"]
+__all__ = ["promote_names", "promote_with_scalar", "KIND_OF", "SIGNED", "UNSIGNED", "FLOATING", "COMPLEX", "COMPLEX_OF"]
 
 SIGNED = ("int8", "int16", "int32", "int64")
 UNSIGNED = ("uint8", "uint16", "uint32", "uint64")
 FLOATING = ("float32", "float64")
+COMPLEX = ("complex64", "complex128")
 INTEGRAL = SIGNED + UNSIGNED
+#: The complex dtype whose components have a real floating dtype's precision.
+COMPLEX_OF = {"float32": "complex64", "float64": "complex128"}
 
 #: The kind of each dtype name, in the words of ``isdtype``.
 KIND_OF = {"bool": "bool", **{n: "signed integer" for n in SIGNED},
-           **{n: "unsigned integer" for n in UNSIGNED}, **{n: "real floating" for n in FLOATING}}
+           **{n: "unsigned integer" for n in UNSIGNED}, **{n: "real floating" for n in FLOATING},
+           **{n: "complex floating" for n in COMPLEX}}
 
 # The standard's mixed signed/unsigned pairs: the smallest signed integer that holds both.
 # uint64 with any signed integer has no such dtype; the standard leaves it undefined and
@@ -42,7 +46,7 @@ _MIXED_INTEGERS = {
 
 def _build_table() -> dict[tuple[str, str], str]:
     table: dict[tuple[str, str], str] = {("bool", "bool"): "bool"}
-    for lattice in (SIGNED, UNSIGNED, FLOATING):
+    for lattice in (SIGNED, UNSIGNED, FLOATING, COMPLEX):
         for i, a in enumerate(lattice):
             for j, b in enumerate(lattice):
                 table[(a, b)] = lattice[max(i, j)]
@@ -57,6 +61,15 @@ def _build_table() -> dict[tuple[str, str], str]:
             table[(float_name, other)] = table[(other, float_name)] = float_name
     for integer in INTEGRAL:
         table[("bool", integer)] = table[(integer, "bool")] = integer
+    # The standard's real/complex pairs: the complex dtype of the wider precision; integers
+    # and bools meeting a complex dtype give it (our choice, as with floats).
+    for float_name in FLOATING:
+        for complex_name in COMPLEX:
+            wider = COMPLEX[max(FLOATING.index(float_name), COMPLEX.index(complex_name))]
+            table[(float_name, complex_name)] = table[(complex_name, float_name)] = wider
+    for complex_name in COMPLEX:
+        for other in INTEGRAL + ("bool",):
+            table[(complex_name, other)] = table[(other, complex_name)] = complex_name
     return table
 
 
@@ -90,5 +103,9 @@ def promote_with_scalar(array_name: str, scalar: bool | int | float, default_flo
     if isinstance(scalar, int):
         return default_integer if kind == "bool" else array_name
     if isinstance(scalar, float):
-        return array_name if kind == "real floating" else default_float
-    raise DTypeError(f"{type(scalar).__name__} is not a Python scalar the array API promotes (bool, int, float)")
+        return array_name if kind in ("real floating", "complex floating") else default_float
+    if isinstance(scalar, complex):
+        if kind == "complex floating":
+            return array_name
+        return COMPLEX_OF[array_name if kind == "real floating" else default_float]
+    raise DTypeError(f"{type(scalar).__name__} is not a Python scalar the array API promotes (bool, int, float, complex)")

@@ -66,7 +66,7 @@ class JaxBackend(Backend):
 
     @property
     def xp(self) -> Any:
-        return namespace
+        return namespace.xp
 
     def owns(self, x: Any) -> bool:
         """``jax.Array``, which tracers of ``jax.grad`` and ``jax.jit`` also are."""
@@ -77,7 +77,7 @@ class JaxBackend(Backend):
         return not isinstance(x, jax.core.Tracer)
 
     def _unsupported_dtype_reason(self, name: str) -> str | None:
-        return namespace.unsupported_dtype_reason(name)
+        return namespace._unsupported_dtype_reason(name)
 
     # ------------------------------------------------------------ data in and out
     def asarray(self, x: Any, dtype: Any = None) -> jax.Array:
@@ -134,7 +134,7 @@ class JaxBackend(Backend):
         Python scalars too, so a new float learning rate does not recompile; a new input
         shape or dtype (an int where a float was) traces and compiles once more, and each
         compilation is cached. Arguments must be pytrees of arrays and Python scalars."""
-        return jax.jit(f)
+        return self._compiled_as_current(jax.jit(f), f)
 
     def synchronize(self, tree: Any = None) -> Any:
         """Wait until every array in ``tree`` is computed (JAX dispatches asynchronously)."""

@@ -27,6 +27,7 @@ dtype int32; with x64 enabled, float64 and int64.
 from __future__ import annotations
 
 import functools
+import types
 from typing import Any, Callable, Sequence
 
 import jax
@@ -35,7 +36,7 @@ import numpy as np
 
 from portable_dl.errors import BroadcastError, DTypeError
 
-from .._common import generic
+from .._common import dtypes, generic, info, surface
 from .._common.shape_errors import concat_error, reshape_error, squeeze_error, stack_error, tensordot_error
 from .._common.broadcasting import (
     broadcast_shapes,
@@ -44,7 +45,7 @@ from .._common.broadcasting import (
     shape_of,
 )
 
-__array_api_version__ = "2023.12"
+__array_api_version__ = surface.VERSION
 
 # ---------------------------------------------------------------- dtypes, constants
 bool = jnp.bool
@@ -55,21 +56,33 @@ complex64, complex128 = jnp.complex64, jnp.complex128
 
 e, pi, inf, nan, newaxis = jnp.e, jnp.pi, jnp.inf, jnp.nan, None
 
-__array_namespace_info__ = jnp.__array_namespace_info__
-finfo = jnp.finfo
-iinfo = jnp.iinfo
+__array_namespace_info__ = info.info_function(jnp.__array_namespace_info__)
+
+
+def finfo(type: Any, /) -> Any:
+    """Limits of a floating dtype (or an array's): Python floats, and ``dtype`` this namespace's dtype."""
+    limits = jnp.finfo(type)
+    return dtypes.standard_finfo(limits, limits.dtype)
+
+
+def iinfo(type: Any, /) -> Any:
+    """Limits of an integer dtype (or an array's): Python ints, and ``dtype`` this namespace's dtype."""
+    limits = jnp.iinfo(type)
+    return dtypes.standard_iinfo(limits, limits.dtype)
+
+
 isdtype = jnp.isdtype
 can_cast = jnp.can_cast
 result_type = jnp.result_type
 
 
-def x64_enabled() -> bool:
+def _x64_enabled() -> bool:
     """Whether JAX computes in 64 bits now (``jax_enable_x64``, or an ``enable_x64``
     context): then float64 is not narrowed to float32."""
     return jax.dtypes.canonicalize_dtype(np.float64) == np.float64
 
 
-def unsupported_dtype_reason(dtype: Any) -> str | None:
+def _unsupported_dtype_reason(dtype: Any) -> str | None:
     """Why JAX cannot compute in ``dtype`` now, or None: the 64-bit dtypes without x64."""
     if dtype is None:
         return None
@@ -77,7 +90,8 @@ def unsupported_dtype_reason(dtype: Any) -> str | None:
         numpy_dtype = np.dtype(dtype)
     except TypeError:
         return None
-    if numpy_dtype.itemsize == 8 and numpy_dtype.kind in "fiu" and not x64_enabled():
+    wide = (numpy_dtype.itemsize == 8 and numpy_dtype.kind in "fiu") or (numpy_dtype.itemsize == 16 and numpy_dtype.kind == "c")
+    if wide and not _x64_enabled():
         return (
             f"JAX computes {numpy_dtype.name} in 32 bits unless 64-bit mode is enabled: call "
             'jax.config.update("jax_enable_x64", True) at startup, or set JAX_ENABLE_X64=1'
@@ -86,7 +100,7 @@ def unsupported_dtype_reason(dtype: Any) -> str | None:
 
 
 def _require_supported(dtype: Any) -> None:
-    reason = unsupported_dtype_reason(dtype)
+    reason = _unsupported_dtype_reason(dtype)
     if reason:
         raise DTypeError(reason)
 
@@ -163,15 +177,20 @@ logical_not = jnp.logical_not
 
 
 @jax.custom_jvp
-def abs(x: Any, /) -> Any:
-    """``|x|``, with the derivative ``sign(x)``: 0 at 0 (JAX's own is 1 there)."""
+def _real_abs(x: Any, /) -> Any:
     return jnp.abs(x)
 
 
-@abs.defjvp
+@_real_abs.defjvp
 def _abs_jvp(primals: tuple, tangents: tuple) -> tuple:
     (x,), (tangent,) = primals, tangents
     return jnp.abs(x), jnp.sign(x) * tangent
+
+
+def abs(x: Any, /) -> Any:
+    """``|x|``, with the derivative ``sign(x)`` for real ``x``: 0 at 0 (JAX's own is 1 there).
+    Complex ``x`` keeps JAX's own rule (its tangent is real, which the real rule is not)."""
+    return jnp.abs(x) if jnp.asarray(x).dtype.kind == "c" else _real_abs(x)
 
 
 def clip(x: Any, /, min: Any = None, max: Any = None) -> Any:
@@ -258,7 +277,14 @@ def broadcast_arrays(*arrays: Any) -> list:
 
 
 permute_dims = jnp.permute_dims
-expand_dims = jnp.expand_dims
+
+
+def expand_dims(x: Any, /, axis: int = 0) -> Any:
+    """``x`` with a new axis of size one at ``axis``; IndexError when ``axis`` is out of range."""
+    generic.check_expand_dims_axis(axis, x.ndim)
+    return jnp.expand_dims(x, axis=axis)
+
+
 unstack = jnp.unstack
 flip = jnp.flip
 roll = jnp.roll
@@ -298,7 +324,32 @@ def take_along_axis(x: Any, indices: Any, /, *, axis: int = -1) -> Any:
     return jnp.take_along_axis(x, indices, axis=axis)
 
 
+# ------------------------------------------------ functions new in 2023.12-2024.12: jax.numpy's own
+bitwise_and = raises_broadcast_error(jnp.bitwise_and, "bitwise_and")
+bitwise_or = raises_broadcast_error(jnp.bitwise_or, "bitwise_or")
+bitwise_xor = raises_broadcast_error(jnp.bitwise_xor, "bitwise_xor")
+bitwise_left_shift = raises_broadcast_error(jnp.bitwise_left_shift, "bitwise_left_shift")
+bitwise_right_shift = raises_broadcast_error(jnp.bitwise_right_shift, "bitwise_right_shift")
+bitwise_invert = jnp.bitwise_invert
+nextafter = raises_broadcast_error(jnp.nextafter, "nextafter")
+conj, real, imag, signbit = jnp.conj, jnp.real, jnp.imag, jnp.signbit
+nonzero, count_nonzero, searchsorted = jnp.nonzero, jnp.count_nonzero, jnp.searchsorted
+unique_all, unique_counts = jnp.unique_all, jnp.unique_counts
+unique_inverse, unique_values = jnp.unique_inverse, jnp.unique_values
+from_dlpack = jnp.from_dlpack
+cumulative_prod = _checks_dtype(jnp.cumulative_prod)
+diff = jnp.diff
+
+# The four functions the main namespace shares with ``linalg`` are the same objects in both.
+linalg = types.SimpleNamespace(**{
+    name: globals()[name] if name in surface.LINEAR_ALGEBRA else getattr(jnp.linalg, name) for name in surface.LINALG
+})
+fft = jnp.fft
+
 import sys as _sys
 
 _this = _sys.modules[__name__]
 del _sys
+
+#: The namespace a JAX backend hands out: the standard's names only.
+xp = surface.build_namespace("portable_dl.backends.jax.xp", globals())

@@ -40,7 +40,7 @@ class NamespaceOnDevice:
         self._device = device
 
     def __getattr__(self, name: str) -> Any:
-        value = getattr(namespace, name)
+        value = getattr(namespace.xp, name)
         if not callable(value) or isinstance(value, type):
             return value
         device = self._device
@@ -52,6 +52,9 @@ class NamespaceOnDevice:
 
         setattr(self, name, on_device)  # wrapped once per name
         return on_device
+
+    def __dir__(self) -> list[str]:
+        return dir(namespace.xp)
 
     def __repr__(self) -> str:
         return f"<portable_dl MLX namespace on {self._device}>"
@@ -70,7 +73,7 @@ class MLXBackend(Backend):
 
     def devices(self) -> list[str]:
         """``["gpu", "cpu"]`` where MLX has a Metal or CUDA GPU, else ``["cpu"]``."""
-        return namespace.device_strings()
+        return namespace._device_strings()
 
     def default_device(self) -> str:
         """MLX's own default: the GPU where there is one."""
@@ -85,14 +88,14 @@ class MLXBackend(Backend):
 
     @property
     def _stream(self) -> mx.Device:
-        return namespace.mx_device(self.device)
+        return namespace._mx_device(self.device)
 
     @property
     def xp(self) -> Any:
         """The namespace; on a device other than MLX's default, the namespace with every
         function run on this backend's device (so float64 works on a CPU backend of a Mac)."""
         if self.device == self.default_device():
-            return namespace
+            return namespace.xp
         if self._namespace_on_device is None:
             self._namespace_on_device = NamespaceOnDevice(self._stream)
         return self._namespace_on_device
@@ -104,7 +107,7 @@ class MLXBackend(Backend):
 
     def _unsupported_dtype_reason(self, name: str) -> str | None:
         if name == "float64" and self.device == "gpu":
-            return namespace.float64_on_gpu_message()
+            return namespace._float64_on_gpu_message()
         return None
 
     # ------------------------------------------------------------ data in and out
@@ -157,7 +160,7 @@ class MLXBackend(Backend):
             with mx.stream(stream):
                 return compiled(*args, **kwargs)
 
-        return run_compiled
+        return self._compiled_as_current(run_compiled, f)
 
     def synchronize(self, tree: Any = None) -> Any:
         """Compute every array in ``tree`` (``mx.eval`` blocks until they are done). Inside

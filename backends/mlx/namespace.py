@@ -58,19 +58,24 @@ from .._common.shape_errors import concat_error, reshape_error, squeeze_error, s
 from .._common.broadcasting import (
     broadcast_shapes,
     checks_matmul_shapes,
+    matmul_shape,
     raises_broadcast_error,
     shape_of,
 )
 from .._common.dtypes import DtypeTable
 from .._common.promotion import promote_names, promote_with_scalar
+from .._common.surface import VERSION, build_namespace, unsupported_dtype
 
-__array_api_version__ = "2023.12"
+__array_api_version__ = VERSION
 
 # ---------------------------------------------------------------- dtypes, constants
 bool = mx.bool_
 int8, int16, int32, int64 = mx.int8, mx.int16, mx.int32, mx.int64
 uint8, uint16, uint32, uint64 = mx.uint8, mx.uint16, mx.uint32, mx.uint64
 float32, float64 = mx.float32, mx.float64
+complex64 = mx.complex64
+#: MLX has one complex dtype; the standard's complex128 is a stand-in that raises DTypeError when used.
+complex128 = unsupported_dtype("complex128", "MLX has no complex128 (its only complex dtype is complex64)")
 
 e, pi, inf, nan, newaxis = math.e, math.pi, math.inf, math.nan, None
 
@@ -79,12 +84,15 @@ DEFAULT_INTEGER = "int32"  # MLX's own: mx.array(1) and mx.arange(5) are int32
 DEFAULT_INDEX = "int32"
 
 _MX_DTYPE = {name: getattr(mx, "bool_" if name == "bool" else name) for name in DTYPE_NAMES}
+_MX_DTYPE["complex64"] = mx.complex64
 _NAME_OF_MX_DTYPE = {dtype: name for name, dtype in _MX_DTYPE.items()}
 
 
 def _dtype_name(dtype: Any) -> str:
     """The standard's name of a dtype spelled as an ``mx.Dtype``, a string, a NumPy dtype
     or a Python type."""
+    if dtype is complex128:
+        complex128()  # raises DTypeError naming why
     if isinstance(dtype, mx.Dtype):
         name = _NAME_OF_MX_DTYPE.get(dtype, str(dtype).rsplit(".", 1)[-1])
     elif isinstance(dtype, str):
@@ -94,6 +102,8 @@ def _dtype_name(dtype: Any) -> str:
             name = np.dtype(dtype).name
         except TypeError:
             raise DTypeError(f"{dtype!r} is not a dtype") from None
+    if name == "complex128":
+        complex128()
     if name not in _MX_DTYPE:
         raise DTypeError(f"{dtype!r} is not one of the dtypes portable_dl supports: {', '.join(DTYPE_NAMES)}")
     return name
@@ -107,11 +117,11 @@ def _mx_dtype(dtype: Any) -> mx.Dtype:
     """The ``mx.Dtype`` for ``dtype``; :class:`DTypeError` for float64 while computing on a GPU."""
     name = _dtype_name(dtype)
     if name == "float64" and _on_gpu():
-        raise DTypeError(float64_on_gpu_message())
+        raise DTypeError(_float64_on_gpu_message())
     return _MX_DTYPE[name]
 
 
-def float64_on_gpu_message() -> str:
+def _float64_on_gpu_message() -> str:
     return (
         "float64 is not supported by MLX on the GPU (MLX has no float64 GPU kernels); "
         'use float32, or create the backend on the CPU: portable_dl.backend("mlx", device="cpu")'
@@ -131,13 +141,13 @@ def _name(x: mx.array) -> str:
 
 
 # ------------------------------------------------------------- devices, info
-def device_strings() -> list[str]:
+def _device_strings() -> list[str]:
     """``["gpu", "cpu"]`` where MLX has a GPU (Metal or CUDA; MLX computes there by
     default), else ``["cpu"]``."""
     return ["gpu", "cpu"] if mx.is_available(mx.gpu) else ["cpu"]
 
 
-def mx_device(device: Any) -> mx.Device:
+def _mx_device(device: Any) -> mx.Device:
     """MLX's device for one of our device strings (or an ``mx.Device``)."""
     if isinstance(device, mx.Device):
         return device
@@ -160,14 +170,14 @@ class _NamespaceInfo:
         return "gpu" if _on_gpu() else "cpu"
 
     def devices(self) -> list[str]:
-        return device_strings()
+        return _device_strings()
 
     def default_dtypes(self, *, device: Any = None) -> dict:
         return {"real floating": _MX_DTYPE[DEFAULT_FLOAT], "complex floating": mx.complex64,
                 "integral": _MX_DTYPE[DEFAULT_INTEGER], "indexing": _MX_DTYPE[DEFAULT_INDEX]}
 
     def dtypes(self, *, device: Any = None, kind: Any = None) -> dict:
-        gpu = _on_gpu() if device is None else mx_device(device).type == mx.gpu
+        gpu = _on_gpu() if device is None else _mx_device(device).type == mx.gpu
         return {name: dtype for name, dtype in _MX_DTYPE.items()
                 if (kind is None or isdtype(dtype, kind)) and not (gpu and name == "float64")}
 
@@ -630,13 +640,21 @@ def _axes(axis: Any) -> Any:
     return list(axis) if isinstance(axis, tuple) else axis
 
 
+def _reduced(result: mx.array, dtype: mx.Dtype | None) -> mx.array:
+    """MLX sums and multiplies small integers in int32 even when told another dtype: the
+    result is cast to the dtype asked for (wrapping as the standard's fixed-width sum would)."""
+    return _cast(result, dtype)
+
+
 def sum(x: mx.array, /, *, axis: Any = None, dtype: Any = None, keepdims: builtins.bool = False) -> mx.array:
-    return mx.sum(_cast(x, _accumulation_dtype(x, dtype)), axis=_axes(axis), keepdims=keepdims)
+    target = _accumulation_dtype(x, dtype)
+    return _reduced(mx.sum(_cast(x, target), axis=_axes(axis), keepdims=keepdims), target)
 
 
 def prod(x: mx.array, /, *, axis: Any = None, dtype: Any = None, keepdims: builtins.bool = False) -> mx.array:
     """Product over ``axis``; MLX's gradient is exact where elements are zero."""
-    return mx.prod(_cast(x, _accumulation_dtype(x, dtype)), axis=_axes(axis), keepdims=keepdims)
+    target = _accumulation_dtype(x, dtype)
+    return _reduced(mx.prod(_cast(x, target), axis=_axes(axis), keepdims=keepdims), target)
 
 
 def mean(x: mx.array, /, *, axis: Any = None, keepdims: builtins.bool = False) -> mx.array:
@@ -674,34 +692,46 @@ def any(x: mx.array, /, *, axis: Any = None, keepdims: builtins.bool = False) ->
     return mx.any(x, axis=_axes(axis), keepdims=keepdims)
 
 
+def _cumulative(cumulate: Any, initial: int, x: mx.array, axis: int | None, dtype: Any, include_initial: builtins.bool) -> mx.array:
+    if axis is None:
+        if x.ndim > 1:
+            raise ValueError(f"cumulative functions need an axis for arrays of rank > 1, got shape {tuple(x.shape)}")
+        axis = 0
+    axis = generic.normalize_axis(axis, x.ndim)
+    target = _accumulation_dtype(x, dtype)
+    result = _reduced(cumulate(_cast(x, target), axis=axis), target)
+    return generic.with_initial(result, axis, initial, xp=_this) if include_initial else result
+
+
 def cumulative_sum(x: mx.array, /, *, axis: int | None = None, dtype: Any = None, include_initial: builtins.bool = False) -> mx.array:
     """Running sums along ``axis`` (needed for rank > 1); with ``include_initial`` a zero
     first element, so the result is one longer along ``axis``."""
-    if axis is None:
-        if x.ndim > 1:
-            raise ValueError(f"cumulative_sum needs an axis for arrays of rank > 1, got shape {tuple(x.shape)}")
-        axis = 0
-    result = mx.cumsum(_cast(x, _accumulation_dtype(x, dtype)), axis=axis)
-    if include_initial:
-        zeros_shape = list(result.shape)
-        zeros_shape[axis] = 1
-        result = mx.concatenate([mx.zeros(zeros_shape, dtype=result.dtype), result], axis=axis)
-    return result
+    return _cumulative(mx.cumsum, 0, x, axis, dtype, include_initial)
+
+
+def cumulative_prod(x: mx.array, /, *, axis: int | None = None, dtype: Any = None, include_initial: builtins.bool = False) -> mx.array:
+    """Running products along ``axis`` (needed for rank > 1); with ``include_initial`` a one
+    first, so the result is one longer along ``axis``. Differentiable (MLX's cumprod)."""
+    return _cumulative(mx.cumprod, 1, x, axis, dtype, include_initial)
 
 
 # --------------------------------------------------------------- linear algebra
-_MX_FLOATING = frozenset((mx.float16, mx.bfloat16, mx.float32, mx.float64))
+# The dtypes mx.matmul multiplies; for the others (integers) the product is summed here.
+_MX_MATMUL_DTYPES = frozenset((mx.float16, mx.bfloat16, mx.float32, mx.float64, mx.complex64))
 
 
 @checks_matmul_shapes
 def matmul(x1: mx.array, x2: mx.array, /) -> mx.array:
     """Matrix product with the standard's 1-D and batch rules. MLX multiplies floating
-    arrays only; integer and bool operands are multiplied and summed exactly instead."""
-    if x1.dtype in _MX_FLOATING and x2.dtype in _MX_FLOATING:  # a set lookup: this runs at every product
+    arrays only; integer operands are multiplied and summed exactly instead, in their
+    promoted dtype (wrapping on overflow, as integer arithmetic does)."""
+    if x1.dtype in _MX_MATMUL_DTYPES and x2.dtype in _MX_MATMUL_DTYPES:  # a set lookup: this runs at every product
         return mx.matmul(x1, x2)
+    matmul_shape(shape_of(x1), shape_of(x2))  # the broadcast below would accept (2, 1) @ (3, 2)
+    target = result_type(x1, x2)
     a = x1[None, :] if x1.ndim == 1 else x1
     b = x2[:, None] if x2.ndim == 1 else x2
-    product = mx.sum(mx.expand_dims(a, -1) * mx.expand_dims(b, -3), axis=-2)
+    product = mx.sum(mx.expand_dims(a, -1) * mx.expand_dims(b, -3), axis=-2).astype(target)
     if x1.ndim == 1:
         product = mx.squeeze(product, -2)
     if x2.ndim == 1:
@@ -709,18 +739,44 @@ def matmul(x1: mx.array, x2: mx.array, /) -> mx.array:
     return product
 
 
+def _contracted_axes(shape1: tuple, shape2: tuple, axes: Any) -> tuple[list[int], list[int]]:
+    """The axes ``tensordot`` contracts, as two lists of non-negative axes; ShapeError when
+    their sizes differ."""
+    if isinstance(axes, int):
+        if axes < 0 or axes > builtins.min(len(shape1), len(shape2)):
+            raise tensordot_error(shape1, shape2, axes)
+        first, second = list(range(len(shape1) - axes, len(shape1))), list(range(axes))
+    else:
+        first = [axes[0]] if isinstance(axes[0], int) else list(axes[0])
+        second = [axes[1]] if isinstance(axes[1], int) else list(axes[1])
+        if len(first) != len(second):
+            raise tensordot_error(shape1, shape2, axes)
+        first = [generic.normalize_axis(a, len(shape1)) for a in first]
+        second = [generic.normalize_axis(a, len(shape2)) for a in second]
+    if builtins.any(shape1[i] != shape2[j] for i, j in zip(first, second)):
+        raise tensordot_error(shape1, shape2, axes)
+    return first, second
+
+
 def tensordot(x1: mx.array, x2: mx.array, /, *, axes: int | tuple[Sequence[int], Sequence[int]] = 2) -> mx.array:
     """Sum of products over the last ``axes`` axes of ``x1`` and the first of ``x2``, or
-    over the two given lists of axes."""
-    mx_axes = axes if isinstance(axes, int) else [list(axes[0]), list(axes[1])]
-    try:
-        return mx.tensordot(x1, x2, axes=mx_axes)
-    except ValueError as error:
-        raise tensordot_error(tuple(x1.shape), tuple(x2.shape), axes) from error
+    over the two given lists of axes. Integer operands (which ``mx.tensordot`` refuses) are
+    contracted by moving the axes together and calling :func:`matmul`."""
+    shape1, shape2 = shape_of(x1), shape_of(x2)
+    first, second = _contracted_axes(shape1, shape2, axes)
+    if x1.dtype in _MX_MATMUL_DTYPES and x2.dtype in _MX_MATMUL_DTYPES:
+        return mx.tensordot(x1, x2, axes=[first, second])
+    free1 = [a for a in range(len(shape1)) if a not in first]
+    free2 = [a for a in range(len(shape2)) if a not in second]
+    size = math.prod(shape1[a] for a in first)
+    a = mx.reshape(mx.transpose(x1, free1 + first), (-1, size))
+    b = mx.reshape(mx.transpose(x2, second + free2), (size, -1))
+    return mx.reshape(matmul(a, b), tuple(shape1[i] for i in free1) + tuple(shape2[i] for i in free2))
 
 
 def vecdot(x1: mx.array, x2: mx.array, /, *, axis: int = -1) -> mx.array:
-    """Dot product along ``axis``, broadcasting the other axes."""
+    """``sum(conj(x1) * x2)`` along ``axis``, broadcasting the other axes, in the promoted
+    dtype of the two (int8 . int8 stays int8, as the standard says)."""
     shape1, shape2 = shape_of(x1), shape_of(x2)
     shape = broadcast_shapes(shape1, shape2, operation="vecdot")
     # The standard counts the axis from the end; a non-negative one counts in the broadcast shape.
@@ -729,7 +785,7 @@ def vecdot(x1: mx.array, x2: mx.array, /, *, axis: int = -1) -> mx.array:
         raise ShapeError(f"vecdot of shapes {shape1} and {shape2}: axis {axis} is not an axis of both")
     if shape1[from_end] != shape2[from_end]:
         raise ShapeError(f"vecdot of shapes {shape1} and {shape2}: sizes {shape1[from_end]} and {shape2[from_end]} along axis {axis} differ")
-    return generic.vecdot(x1, x2, axis=from_end, xp=_this)
+    return sum(multiply(conj(x1), x2), axis=from_end, dtype=result_type(x1, x2))
 
 
 def matrix_transpose(x: mx.array, /) -> mx.array:
@@ -748,7 +804,10 @@ def permute_dims(x: mx.array, /, axes: Sequence[int]) -> mx.array:
     return mx.transpose(x, list(axes))
 
 
-def expand_dims(x: mx.array, /, *, axis: int = 0) -> mx.array:
+def expand_dims(x: mx.array, /, axis: int = 0) -> mx.array:
+    """``x`` with a new axis of size 1 at ``axis`` (from ``-x.ndim - 1`` to ``x.ndim``)."""
+    if not -x.ndim - 1 <= axis <= x.ndim:
+        raise IndexError(f"axis {axis} is out of range for expand_dims of an array of rank {x.ndim}")
     return mx.expand_dims(x, axis)
 
 
@@ -892,4 +951,158 @@ def astype(x: mx.array, dtype: Any, /, *, copy: builtins.bool = True, device: An
     return x.astype(target)
 
 
+
+# ---------------------------------------------------------------------- bitwise
+bitwise_and = raises_broadcast_error(mx.bitwise_and, "bitwise_and")
+bitwise_or = raises_broadcast_error(mx.bitwise_or, "bitwise_or")
+bitwise_xor = raises_broadcast_error(mx.bitwise_xor, "bitwise_xor")
+bitwise_invert = mx.bitwise_invert
+
+
+def _shift_operands(x1: Any, x2: Any, name: str) -> tuple[mx.array, mx.array, int]:
+    broadcast_shapes(shape_of(x1), shape_of(x2), operation=name)
+    a, b = _as_operand(x1, x2), _as_operand(x2, x1)
+    if not (isdtype(a.dtype, "integral") and isdtype(b.dtype, "integral")):
+        raise DTypeError(f"{name} needs integer arrays, got {_name(a)} and {_name(b)}")
+    return a, b, iinfo(result_type(a, b)).bits
+
+
+def bitwise_left_shift(x1: Any, x2: Any, /) -> mx.array:
+    """``x1 * 2**x2`` in ``x1``'s integer type. MLX's kernel shifts by ``x2`` modulo the bit
+    width (C's undefined behaviour: ``1 << 32`` gave 1); a shift by the width or more gives 0."""
+    a, b, bits = _shift_operands(x1, x2, "bitwise_left_shift")
+    result = mx.left_shift(a, b)
+    return mx.where(b >= bits, mx.zeros((), dtype=result.dtype), result)
+
+
+def bitwise_right_shift(x1: Any, x2: Any, /) -> mx.array:
+    """``floor(x1 / 2**x2)``; a shift by the bit width or more gives 0, or -1 for negative
+    ``x1`` (MLX's kernel would shift by ``x2`` modulo the width)."""
+    a, b, bits = _shift_operands(x1, x2, "bitwise_right_shift")
+    result = mx.right_shift(a, b)
+    filled = mx.where(a < 0, mx.array(-1).astype(result.dtype), mx.zeros((), dtype=result.dtype))
+    return mx.where(b >= bits, filled, result)
+
+
+# ---------------------------------------------------------------------- complex numbers
+def _is_complex(x: mx.array) -> builtins.bool:
+    return x.dtype == mx.complex64
+
+
+def conj(x: mx.array, /) -> mx.array:
+    """The complex conjugate; real arrays are returned unchanged."""
+    return mx.conj(x) if _is_complex(x) else x
+
+
+def real(x: mx.array, /) -> mx.array:
+    """The real part (float32 for complex64); real arrays are returned unchanged."""
+    return mx.real(x) if _is_complex(x) else x
+
+
+def imag(x: mx.array, /) -> mx.array:
+    """The imaginary part (float32 for complex64); zeros for real arrays."""
+    return mx.imag(x) if _is_complex(x) else mx.zeros_like(x)
+
+
+# ---------------------------------------------------------------------- floating-point bits
+_SAME_WIDTH_INTEGER = {mx.float32: mx.int32, mx.float64: mx.int64, mx.float16: mx.int16, mx.bfloat16: mx.int16}
+
+
+def _to_bits(x: mx.array) -> mx.array:
+    return x.view(_SAME_WIDTH_INTEGER[x.dtype])
+
+
+def signbit(x: mx.array, /) -> mx.array:
+    """Whether the sign bit is set: True for -0.0 and for NaNs with the sign bit, read from
+    the float's bit pattern (MLX has no signbit)."""
+    if not isdtype(x.dtype, "real floating"):
+        raise DTypeError(f"signbit needs a real floating array, got {_name(x)}")
+    return _to_bits(x) < 0
+
+
+def nextafter(x1: Any, x2: Any, /) -> mx.array:
+    """The next float after ``x1`` towards ``x2``, stepping the bit pattern
+    (:func:`portable_dl.backends._common.generic.nextafter`); no gradient."""
+    broadcast_shapes(shape_of(x1), shape_of(x2), operation="nextafter")
+    a, b = _as_operand(x1, x2), _as_operand(x2, x1)
+    if not (isdtype(a.dtype, "real floating") and a.dtype == b.dtype):
+        raise DTypeError(f"nextafter needs two arrays of one real floating dtype, got {_name(a)} and {_name(b)}")
+    a, b = mx.broadcast_to(a, mx.broadcast_shapes(a.shape, b.shape)), mx.broadcast_to(b, mx.broadcast_shapes(a.shape, b.shape))
+    return generic.nextafter(a, b, xp=_this, to_bits=_to_bits, from_bits=lambda bits: bits.view(a.dtype))
+
+
+# ---------------------------------------------------------------------- searching, counting
+_INDEX_DTYPE = _MX_DTYPE[DEFAULT_INDEX]
+
+
+def count_nonzero(x: mx.array, /, *, axis: int | tuple[int, ...] | None = None, keepdims: builtins.bool = False) -> mx.array:
+    """The number of non-zero elements over ``axis``, in the default index dtype (int32)."""
+    return mx.count_nonzero(x, axis=_axes(axis), keepdims=keepdims).astype(_INDEX_DTYPE)
+
+
+def searchsorted(x1: mx.array, x2: mx.array, /, *, side: str = "left", sorter: mx.array | None = None) -> mx.array:
+    """Indices where the values ``x2`` would be inserted into the ascending 1-D ``x1``
+    (``x1[sorter]`` when ``sorter`` is given) to keep it sorted; int32."""
+    if side not in ("left", "right"):
+        raise ValueError(f"searchsorted side must be 'left' or 'right', got {side!r}")
+    if x1.ndim != 1:
+        raise ShapeError(f"searchsorted needs a 1-D sorted array, got shape {tuple(x1.shape)}")
+    if sorter is not None:
+        x1 = mx.take(x1, asarray(sorter), axis=0)
+    target = result_type(x1, x2)
+    return mx.searchsorted(x1.astype(target), _as_operand(x2, x1).astype(target), side=side).astype(_INDEX_DTYPE)
+
+
+def nonzero(x: mx.array, /) -> tuple:
+    """The indices of the non-zero elements, one int32 array per axis (read through NumPy:
+    the size depends on the values, so this cannot be compiled)."""
+    return generic.nonzero(x, xp=_this, index_dtype=_INDEX_DTYPE)
+
+
+def unique_all(x: mx.array, /) -> generic.UniqueAllResult:
+    """The unique values (sorted; NaNs each distinct), the first index of each, the inverse
+    indices (``x``'s shape) and counts; read through NumPy, so not compilable."""
+    return generic.unique_all(x, xp=_this, index_dtype=_INDEX_DTYPE)
+
+
+def unique_counts(x: mx.array, /) -> generic.UniqueCountsResult:
+    return generic.unique_counts(x, xp=_this, index_dtype=_INDEX_DTYPE)
+
+
+def unique_inverse(x: mx.array, /) -> generic.UniqueInverseResult:
+    return generic.unique_inverse(x, xp=_this, index_dtype=_INDEX_DTYPE)
+
+
+def unique_values(x: mx.array, /) -> mx.array:
+    return generic.unique_values(x, xp=_this, index_dtype=_INDEX_DTYPE)
+
+
+# ---------------------------------------------------------------------- creation, utility
+def from_dlpack(x: Any, /, *, device: Any = None, copy: builtins.bool | None = None) -> mx.array:
+    """An ``mx.array`` from any object with ``__dlpack__`` (read through NumPy's DLPack
+    import; MLX copies it into its own memory, so ``copy=False`` cannot be honoured)."""
+    if _is_array(x):
+        return mx.array(x) if copy else x
+    if copy is False:
+        raise BufferError("from_dlpack: MLX copies foreign memory into its own, so copy=False cannot be honoured")
+    return asarray(np.from_dlpack(x))
+
+
+def meshgrid(*arrays: mx.array, indexing: str = "xy") -> list:
+    """Coordinate arrays from 1-D arrays, as a list (``"xy"``: Cartesian, ``"ij"``: matrix)."""
+    return generic.meshgrid(*arrays, indexing=indexing, xp=_this)
+
+
+def diff(x: mx.array, /, *, axis: int = -1, n: int = 1, prepend: mx.array | None = None, append: mx.array | None = None) -> mx.array:
+    """The ``n``-th forward difference along ``axis``; differentiable."""
+    return generic.diff(x, axis=axis, n=n, prepend=prepend, append=append, xp=_this)
+
+
 _this = sys.modules[__name__]
+
+# The extensions, as sub-namespaces ``xp.linalg`` and ``xp.fft`` (imported last: they use this module).
+from . import fft, linalg  # noqa: E402
+
+#: What the backend hands out as ``xp``: only the standard's names, none of this module's helpers.
+xp = build_namespace("portable_dl.backends.mlx.xp", globals())
+

@@ -32,7 +32,7 @@ class NumPyBackend(Backend):
 
     @property
     def xp(self) -> Any:
-        return namespace
+        return namespace.xp
 
     def owns(self, x: Any) -> bool:
         return isinstance(getval(x), (np.ndarray, np.generic))

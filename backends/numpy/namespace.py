@@ -16,6 +16,8 @@ Shapes that do not broadcast raise :class:`portable_dl.BroadcastError` naming th
 from __future__ import annotations
 
 import builtins
+import functools
+import types
 from functools import partial
 from typing import Any, Sequence
 
@@ -25,7 +27,8 @@ import numpy as np
 from autograd.extend import defvjp, primitive
 from autograd.tracer import getval, isbox
 
-from .._common import generic
+from .._common import dtypes, generic, info, surface
+from .._common import linalg as common_linalg
 from .._common.shape_errors import concat_error, reshape_error, squeeze_error, stack_error, tensordot_error
 from .._common.broadcasting import (
     broadcast_shapes,
@@ -35,7 +38,7 @@ from .._common.broadcasting import (
 )
 from portable_dl.errors import BroadcastError
 
-__array_api_version__ = "2023.12"
+__array_api_version__ = surface.VERSION
 
 
 def _sum_to_shape(g: np.ndarray, shape: tuple) -> np.ndarray:
@@ -59,9 +62,21 @@ complex64, complex128 = compat.complex64, compat.complex128
 
 e, pi, inf, nan, newaxis = np.e, np.pi, np.inf, np.nan, None
 
-__array_namespace_info__ = compat.__array_namespace_info__
-finfo = compat.finfo
-iinfo = compat.iinfo
+__array_namespace_info__ = info.info_function(compat.__array_namespace_info__)
+
+
+def finfo(type: Any, /) -> Any:
+    """Limits of a floating dtype (or an array's): Python floats, and ``dtype`` this namespace's dtype."""
+    limits = compat.finfo(getval(type))
+    return dtypes.standard_finfo(limits, np.dtype(limits.dtype))
+
+
+def iinfo(type: Any, /) -> Any:
+    """Limits of an integer dtype (or an array's): Python ints, and ``dtype`` this namespace's dtype."""
+    limits = compat.iinfo(getval(type))
+    return dtypes.standard_iinfo(limits, np.dtype(limits.dtype))
+
+
 isdtype = compat.isdtype
 can_cast = compat.can_cast
 
@@ -86,14 +101,19 @@ full = compat.full
 linspace = compat.linspace
 ones = compat.ones
 zeros = compat.zeros
-meshgrid = compat.meshgrid
+from_dlpack = compat.from_dlpack
+
+
+def meshgrid(*arrays: Any, indexing: str = "xy") -> list:
+    """Coordinate matrices from coordinate vectors, as a list (the standard's return type)."""
+    return list(anp.meshgrid(*arrays, indexing=indexing))
 
 
 def _like(function):
+    @functools.wraps(function)
     def like(x: Any, /, *args: Any, dtype: Any = None, device: Any = None) -> Any:
         return function(getval(x), *args, dtype=dtype, device=device)
 
-    like.__name__ = function.__name__
     return like
 
 
@@ -214,14 +234,25 @@ clip = partial(generic.clip, xp=None)  # rebound below, once the namespace exist
 
 
 # ------------------------------------------------------------------- reductions
-def sum(x: Any, /, *, axis: Any = None, dtype: Any = None, keepdims: bool = False) -> Any:
-    if dtype is None and isdtype(getval(x).dtype, ("signed integer", "bool")):
-        dtype = int64  # the standard: integer sums accumulate in the default integer dtype
-    elif dtype is None and isdtype(getval(x).dtype, "unsigned integer"):
-        dtype = uint64
-    if dtype is not None:
+def _accumulate_in(x: Any, dtype: Any) -> tuple[Any, Any]:
+    """``x`` cast to ``dtype``, or to the standard's accumulation dtype when None (small
+    integers widen to the default integer, int64), and that dtype: NumPy's own reductions
+    widen small integers whatever they are given, so it must be passed on to them too."""
+    if dtype is None:
+        dtype = generic.accumulation_dtype(getval(x).dtype.name) or getval(x).dtype
+    dtype = np.dtype(dtype)
+    if getval(x).dtype != dtype:
         x = anp.astype(x, dtype) if isbox(x) else x.astype(dtype)
-    return anp.sum(x, axis=axis, keepdims=keepdims)
+    return x, dtype
+
+
+def sum(x: Any, /, *, axis: Any = None, dtype: Any = None, keepdims: bool = False) -> Any:
+    x, dtype = _accumulate_in(x, dtype)
+    return anp.sum(x, axis=_axes(axis), keepdims=keepdims, dtype=dtype)
+
+
+def _axes(axis: Any) -> Any:
+    return tuple(axis) if isinstance(axis, list) else axis
 
 
 def mean(x: Any, /, *, axis: Any = None, keepdims: bool = False) -> Any:
@@ -240,7 +271,7 @@ def min(x: Any, /, *, axis: Any = None, keepdims: bool = False) -> Any:
 
 @primitive
 def _prod(x: Any, axis: Any, keepdims: bool) -> Any:
-    return np.prod(x, axis=axis, keepdims=keepdims)
+    return np.prod(x, axis=axis, keepdims=keepdims, dtype=x.dtype)
 
 
 def _prod_vjp(ans: Any, x: Any, axis: Any, keepdims: bool):
@@ -268,11 +299,7 @@ defvjp(_prod, _prod_vjp)
 
 
 def prod(x: Any, /, *, axis: Any = None, dtype: Any = None, keepdims: bool = False) -> Any:
-    if dtype is None and isdtype(getval(x).dtype, ("signed integer", "bool")):
-        dtype = int64
-    if dtype is not None:
-        x = anp.astype(x, dtype) if isbox(x) else x.astype(dtype)
-    return _prod(x, axis, keepdims)
+    return _prod(_accumulate_in(x, dtype)[0], _axes(axis), keepdims)
 
 
 def var(x: Any, /, *, axis: Any = None, correction: float = 0.0, keepdims: bool = False) -> Any:
@@ -296,14 +323,52 @@ def cumulative_sum(x: Any, /, *, axis: int | None = None, dtype: Any = None, inc
         if getval(x).ndim > 1:
             raise ValueError("cumulative_sum needs an axis for arrays of rank > 1")
         axis = 0
-    if dtype is not None:
-        x = anp.astype(x, dtype) if isbox(x) else x.astype(dtype)
-    result = anp.cumsum(x, axis=axis)
-    if include_initial:
-        zeros_shape = list(getval(result).shape)
-        zeros_shape[axis] = 1
-        result = anp.concatenate([np.zeros(zeros_shape, dtype=getval(result).dtype), result], axis=axis)
-    return result
+    x, dtype = _accumulate_in(x, dtype)
+    result = anp.cumsum(x, axis=axis, dtype=dtype)
+    return _with_initial(result, axis, 0) if include_initial else result
+
+
+def _with_initial(result: Any, axis: int, value: int) -> Any:
+    """``result`` with a slice of ``value`` (the empty sum or product) joined before it along ``axis``."""
+    shape = list(getval(result).shape)
+    shape[axis] = 1
+    return anp.concatenate([np.full(shape, value, dtype=getval(result).dtype), result], axis=axis)
+
+
+@primitive
+def _cumprod(x: Any, axis: int) -> Any:
+    return np.cumprod(x, axis=axis, dtype=x.dtype)
+
+
+def _cumprod_vjp(ans: Any, x: Any, axis: int):
+    """Back through the recurrence ``y[j] = y[j-1] * x[j]``: the adjoint ``a[j] = g[j] +
+    a[j+1] * x[j+1]`` and ``dx[j] = a[j] * y[j-1]``. No division, so exact where x is zero."""
+
+    def vjp(g: Any) -> Any:
+        xs, ys, gs = (np.moveaxis(np.asarray(v), axis, -1) for v in (x, ans, g))
+        grad = np.empty(gs.shape, dtype=np.result_type(gs, xs))
+        adjoint = np.zeros(gs.shape[:-1], dtype=grad.dtype)
+        for j in reversed(range(gs.shape[-1])):
+            adjoint = gs[..., j] + (adjoint * xs[..., j + 1] if j + 1 < gs.shape[-1] else 0)
+            grad[..., j] = adjoint * (ys[..., j - 1] if j > 0 else 1)
+        return np.moveaxis(grad, -1, axis)
+
+    return vjp
+
+
+defvjp(_cumprod, _cumprod_vjp)
+
+
+def cumulative_prod(x: Any, /, *, axis: int | None = None, dtype: Any = None, include_initial: bool = False) -> Any:
+    """Running products along ``axis`` (optional for 1-D arrays); with ``include_initial`` a
+    leading one. The gradient is exact where elements are zero."""
+    if axis is None:
+        if getval(x).ndim > 1:
+            raise ValueError("cumulative_prod needs an axis for arrays of rank > 1")
+        axis = 0
+    axis = generic.normalize_axis(axis, getval(x).ndim)
+    result = _cumprod(_accumulate_in(x, dtype)[0], axis)
+    return _with_initial(result, axis, 1) if include_initial else result
 
 
 # --------------------------------------------------------------- linear algebra
@@ -338,7 +403,8 @@ def permute_dims(x: Any, /, axes: Sequence[int]) -> Any:
     return anp.transpose(x, tuple(axes))
 
 
-def expand_dims(x: Any, /, *, axis: int = 0) -> Any:
+def expand_dims(x: Any, /, axis: int = 0) -> Any:
+    generic.check_expand_dims_axis(axis, getval(x).ndim)
     return anp.expand_dims(x, axis)
 
 
@@ -392,13 +458,19 @@ def broadcast_arrays(*arrays: Any) -> list:
 
 
 @primitive
-def flip(x: Any, /, *, axis: Any = None) -> Any:
+def _flip(x: Any, axis: Any) -> Any:
     return np.flip(x, axis=axis)
 
 
-defvjp(flip, lambda ans, x, axis=None: lambda g: np.flip(g, axis=axis))
+defvjp(_flip, lambda ans, x, axis: lambda g: np.flip(g, axis=axis))
 
-roll = anp.roll
+
+def flip(x: Any, /, *, axis: Any = None) -> Any:
+    return _flip(x, axis)
+
+
+def roll(x: Any, /, shift: Any, *, axis: Any = None) -> Any:
+    return anp.roll(x, shift, axis=axis)
 moveaxis = anp.moveaxis
 
 
@@ -498,8 +570,154 @@ def astype(x: Any, dtype: Any, /, *, copy: bool = True, device: Any = None) -> A
     return x.astype(dtype, copy=copy)
 
 
+# ------------------------------------------- functions without a gradient (integers, bools, indices)
+def _on_values(function: Any) -> Any:
+    """``function`` applied to the values of its arguments: under an autodiff trace, to the
+    arrays inside the boxes (these functions have no gradient: integer, boolean or index results)."""
+
+    @functools.wraps(function)  # and its signature, through __wrapped__
+    def on_values(*args: Any, **kwargs: Any) -> Any:
+        return function(*(getval(a) for a in args), **kwargs)
+
+    return on_values
+
+
+bitwise_and = raises_broadcast_error(_on_values(compat.bitwise_and), "bitwise_and")
+bitwise_or = raises_broadcast_error(_on_values(compat.bitwise_or), "bitwise_or")
+bitwise_xor = raises_broadcast_error(_on_values(compat.bitwise_xor), "bitwise_xor")
+bitwise_left_shift = raises_broadcast_error(_on_values(compat.bitwise_left_shift), "bitwise_left_shift")
+bitwise_right_shift = raises_broadcast_error(_on_values(compat.bitwise_right_shift), "bitwise_right_shift")
+bitwise_invert = _on_values(compat.bitwise_invert)
+nextafter = raises_broadcast_error(_on_values(compat.nextafter), "nextafter")
+signbit = _on_values(compat.signbit)
+nonzero = _on_values(compat.nonzero)
+count_nonzero = _on_values(compat.count_nonzero)
+searchsorted = _on_values(compat.searchsorted)
+unique_all = _on_values(compat.unique_all)
+unique_counts = _on_values(compat.unique_counts)
+unique_inverse = _on_values(compat.unique_inverse)
+unique_values = _on_values(compat.unique_values)
+
+# ---------------------------------------------------------- complex parts (differentiable)
+conj = anp.conj
+real = anp.real
+imag = anp.imag
+
+
+def diff(x: Any, /, *, axis: int = -1, n: int = 1, prepend: Any = None, append: Any = None) -> Any:
+    return generic.diff(x, axis=axis, n=n, prepend=prepend, append=append, xp=_this)
+
+
+# ------------------------------------------------------------------ extensions
+def _traced_or_plain(plain: Any, traced: Any) -> Any:
+    """``traced`` (autograd's differentiable form) when an argument is being traced, else
+    ``plain`` (array_api_compat's, with the standard's dtypes and result types)."""
+
+    @functools.wraps(plain)
+    def dispatch(*args: Any, **kwargs: Any) -> Any:
+        if builtins.any(isbox(a) for a in args):
+            return traced(*args, **kwargs)
+        return plain(*args, **kwargs)
+
+    return dispatch
+
+
+def _eigh(x: Any, /) -> Any:
+    return common_linalg.EighResult(*anp.linalg.eigh(x))
+
+
+def _slogdet(x: Any, /) -> Any:
+    return common_linalg.SlogdetResult(*anp.linalg.slogdet(x))
+
+
+def _svd(x: Any, /, *, full_matrices: bool = True) -> Any:
+    return common_linalg.SVDResult(*anp.linalg.svd(x, full_matrices=full_matrices))
+
+
+def _cholesky(x: Any, /, *, upper: bool = False) -> Any:
+    lower = anp.linalg.cholesky(x)
+    return anp.conj(anp.swapaxes(lower, -1, -2)) if upper else lower
+
+
+def _trace(x: Any, /, *, offset: int = 0, dtype: Any = None) -> Any:
+    # The sum of the diagonal: autograd's trace has no gradient for axis1/axis2.
+    return sum(_diagonal(x, offset=offset), axis=-1, dtype=dtype)
+
+
+@primitive
+def _diagonal_of(x: Any, offset: int) -> Any:
+    return np.diagonal(x, offset=offset, axis1=-2, axis2=-1)
+
+
+def _diagonal_vjp(ans: Any, x: Any, offset: int):
+    # autograd's own diagonal gradient takes only offset 0 and the first two axes.
+    def vjp(g: Any) -> Any:
+        grad = np.zeros(np.shape(x), dtype=np.result_type(g, x))
+        steps = np.arange(np.shape(g)[-1])
+        grad[..., steps + builtins.max(-offset, 0), steps + builtins.max(offset, 0)] = g
+        return grad
+
+    return vjp
+
+
+defvjp(_diagonal_of, _diagonal_vjp)
+
+
+def _diagonal(x: Any, /, *, offset: int = 0) -> Any:
+    return _diagonal_of(x, offset)
+
+
+linalg = types.SimpleNamespace(
+    cholesky=_traced_or_plain(compat.linalg.cholesky, _cholesky),
+    cross=_traced_or_plain(compat.linalg.cross, lambda x1, x2, /, *, axis=-1: anp.cross(x1, x2, axis=axis)),
+    det=_traced_or_plain(compat.linalg.det, anp.linalg.det),
+    diagonal=_traced_or_plain(compat.linalg.diagonal, _diagonal),
+    eigh=_traced_or_plain(compat.linalg.eigh, _eigh),
+    eigvalsh=_traced_or_plain(compat.linalg.eigvalsh, lambda x, /: _eigh(x).eigenvalues),
+    inv=_traced_or_plain(compat.linalg.inv, anp.linalg.inv),
+    matmul=matmul,
+    matrix_norm=lambda x, /, *, keepdims=False, ord="fro": common_linalg.matrix_norm(
+        x, keepdims=keepdims, ord=ord, xp=_this),
+    matrix_power=_traced_or_plain(
+        compat.linalg.matrix_power, lambda x, n, /: generic.matrix_power(x, n, xp=_this, inv=anp.linalg.inv)),
+    matrix_rank=_on_values(compat.linalg.matrix_rank),
+    matrix_transpose=matrix_transpose,
+    outer=_traced_or_plain(compat.linalg.outer, anp.outer),
+    pinv=_traced_or_plain(compat.linalg.pinv, lambda x, /, *, rtol=None: anp.linalg.pinv(x)),
+    qr=_on_values(compat.linalg.qr),
+    slogdet=_traced_or_plain(compat.linalg.slogdet, _slogdet),
+    solve=_traced_or_plain(compat.linalg.solve, anp.linalg.solve),
+    svd=_traced_or_plain(compat.linalg.svd, _svd),
+    svdvals=_traced_or_plain(compat.linalg.svdvals, lambda x, /: _svd(x, full_matrices=False).S),
+    tensordot=tensordot,
+    trace=_traced_or_plain(compat.linalg.trace, _trace),
+    vecdot=vecdot,
+    vector_norm=lambda x, /, *, axis=None, keepdims=False, ord=2: common_linalg.vector_norm(
+        x, axis=axis, keepdims=keepdims, ord=ord, xp=_this),
+)
+
+
+def _fft_traced(name: str) -> Any:
+    """The differentiable form of ``numpy.fft.<name>`` (autograd's), with the standard's
+    keywords: ``n``/``s``, ``axis``/``axes`` and ``norm``."""
+    return getattr(anp.fft, name)
+
+
+fft = types.SimpleNamespace(
+    **{name: _traced_or_plain(getattr(compat.fft, name), _fft_traced(name))
+       for name in ("fft", "ifft", "fftn", "ifftn", "rfft", "irfft", "rfftn", "irfftn", "fftshift", "ifftshift")},
+    hfft=_on_values(compat.fft.hfft),
+    ihfft=_on_values(compat.fft.ihfft),
+    fftfreq=compat.fft.fftfreq,
+    rfftfreq=compat.fft.rfftfreq,
+)
+
+
 import sys as _sys
 
 _this = _sys.modules[__name__]
 clip = partial(generic.clip, xp=_this)
 del _sys
+
+#: The namespace a NumPy backend hands out: the standard's names only.
+xp = surface.build_namespace("portable_dl.backends.numpy.xp", globals())

@@ -39,7 +39,7 @@ class TensorFlowBackend(Backend):
 
     @property
     def xp(self) -> Any:
-        return namespace
+        return namespace.xp
 
     def owns(self, x: Any) -> bool:
         """Eager tensors, variables, and symbolic tensors inside ``tf.function``."""
@@ -126,7 +126,7 @@ class TensorFlowBackend(Backend):
                     concrete = traces[key] = compiled.get_concrete_function(*args, **kwargs)
                 return concrete(*args, **kwargs)
 
-        return run_compiled
+        return self._compiled_as_current(run_compiled, f)
 
     def synchronize(self, tree: Any = None) -> Any:
         """Wait for every queued op on every device (GPU kernels run asynchronously)."""

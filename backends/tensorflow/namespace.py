@@ -37,7 +37,7 @@ import numpy as np
 import tensorflow as tf
 
 from portable_dl.backend import DTYPE_NAMES
-from portable_dl.errors import BroadcastError, DTypeError
+from portable_dl.errors import BroadcastError, DTypeError, ShapeError
 
 from .._common import generic
 from .._common.shape_errors import concat_error, reshape_error, squeeze_error, stack_error, take_along_axis_error, tensordot_error
@@ -49,15 +49,17 @@ from .._common.broadcasting import (
     shape_of,
 )
 from .._common.dtypes import DtypeTable
-from .._common.promotion import KIND_OF, promote_names, promote_with_scalar
+from .._common.promotion import COMPLEX_OF, KIND_OF, promote_names, promote_with_scalar
+from .._common.surface import VERSION, build_namespace
 
-__array_api_version__ = "2023.12"
+__array_api_version__ = VERSION
 
 # ---------------------------------------------------------------- dtypes, constants
 bool = tf.bool
 int8, int16, int32, int64 = tf.int8, tf.int16, tf.int32, tf.int64
 uint8, uint16, uint32, uint64 = tf.uint8, tf.uint16, tf.uint32, tf.uint64
 float32, float64 = tf.float32, tf.float64
+complex64, complex128 = tf.complex64, tf.complex128
 
 e, pi, inf, nan, newaxis = math.e, math.pi, math.inf, math.nan, None
 
@@ -65,7 +67,7 @@ DEFAULT_FLOAT = "float32"
 DEFAULT_INTEGER = "int64"
 DEFAULT_INDEX = "int64"
 
-_TF_DTYPE = {name: getattr(tf, name) for name in DTYPE_NAMES}
+_TF_DTYPE = {name: getattr(tf, name) for name in DTYPE_NAMES + ("complex64", "complex128")}
 
 
 def _dtype_name(dtype: Any) -> str:
@@ -103,6 +105,11 @@ def _kind(x: tf.Tensor) -> str:
 
 def _is_floating(x: tf.Tensor) -> builtins.bool:
     return x.dtype.is_floating
+
+
+def _is_inexact(x: tf.Tensor) -> builtins.bool:
+    """Floating or complex: the dtypes functions such as ``exp`` and ``divide`` keep."""
+    return x.dtype.is_floating or x.dtype.is_complex
 
 
 # ------------------------------------------------------------- devices, info
@@ -161,6 +168,8 @@ def _scalar_default_name(value: Any) -> str:
         return "bool"
     if isinstance(value, int):
         return DEFAULT_INTEGER
+    if isinstance(value, complex):
+        return COMPLEX_OF[DEFAULT_FLOAT]
     return DEFAULT_FLOAT
 
 
@@ -205,12 +214,12 @@ def _floating(x: Any) -> tf.Tensor:
     """``x`` as a floating tensor: integers and bools move to the default float dtype,
     as functions such as ``exp`` are defined on real numbers."""
     x = _tensor(x)
-    return x if _is_floating(x) else tf.cast(x, _TF_DTYPE[DEFAULT_FLOAT])
+    return x if _is_inexact(x) else tf.cast(x, _TF_DTYPE[DEFAULT_FLOAT])
 
 
 def _promoted_floating(*operands: Any) -> list[tf.Tensor]:
     tensors = _promoted(*operands)
-    if _is_floating(tensors[0]):
+    if _is_inexact(tensors[0]):
         return tensors
     return [tf.cast(t, _TF_DTYPE[DEFAULT_FLOAT]) for t in tensors]
 
@@ -241,6 +250,8 @@ def asarray(obj: Any, /, *, dtype: Any = None, device: Any = None, copy: builtin
             from_python = not isinstance(obj, (np.ndarray, np.generic))
             if target is None and from_python and array.dtype == np.float64:
                 array = array.astype(DEFAULT_FLOAT)  # Python floats: the default float dtype
+            elif target is None and from_python and array.dtype == np.complex128:
+                array = array.astype(COMPLEX_OF[DEFAULT_FLOAT])
             elif target is None and from_python and array.dtype.kind in "iu":
                 array = array.astype(DEFAULT_INTEGER)
             _dtype_name(array.dtype)  # DTypeError for complex, strings, objects
@@ -453,16 +464,22 @@ trunc = _integers_unchanged(_truncate, "trunc", "x rounded towards zero, in x's 
 
 def isnan(x: Any, /) -> tf.Tensor:
     x = _tensor(x)
+    if x.dtype.is_complex:
+        return tf.logical_or(tf.math.is_nan(tf.math.real(x)), tf.math.is_nan(tf.math.imag(x)))
     return tf.math.is_nan(x) if _is_floating(x) else tf.zeros(tf.shape(x), tf.bool)
 
 
 def isinf(x: Any, /) -> tf.Tensor:
     x = _tensor(x)
+    if x.dtype.is_complex:
+        return tf.logical_or(tf.math.is_inf(tf.math.real(x)), tf.math.is_inf(tf.math.imag(x)))
     return tf.math.is_inf(x) if _is_floating(x) else tf.zeros(tf.shape(x), tf.bool)
 
 
 def isfinite(x: Any, /) -> tf.Tensor:
     x = _tensor(x)
+    if x.dtype.is_complex:
+        return tf.logical_and(tf.math.is_finite(tf.math.real(x)), tf.math.is_finite(tf.math.imag(x)))
     return tf.math.is_finite(x) if _is_floating(x) else tf.ones(tf.shape(x), tf.bool)
 
 
@@ -701,28 +718,45 @@ def any(x: Any, /, *, axis: Any = None, keepdims: builtins.bool = False) -> tf.T
     return tf.math.reduce_any(x, axis=_axes(axis), keepdims=keepdims)
 
 
-def cumulative_sum(x: Any, /, *, axis: int | None = None, dtype: Any = None, include_initial: builtins.bool = False) -> tf.Tensor:
-    """Running sums along ``axis`` (optional for 1-D arrays); with ``include_initial`` a
-    leading zero, so the result is one longer along ``axis``."""
+def _cumulative(cumulate: Any, initial: int, x: Any, axis: int | None, dtype: Any, include_initial: builtins.bool) -> tf.Tensor:
     x = _accumulator(_tensor(x), dtype)
     if axis is None:
         if x.shape.rank != 1:
-            raise ValueError(f"cumulative_sum needs an axis for arrays of rank > 1, got shape {shape_of(x)}")
+            raise ValueError(f"cumulative functions need an axis for arrays of rank > 1, got shape {shape_of(x)}")
         axis = 0
     axis = generic.normalize_axis(axis, x.shape.rank)
-    result = tf.math.cumsum(x, axis=axis)
-    if include_initial:
-        zero_shape = tf.tensor_scatter_nd_update(tf.shape(result), [[axis]], [1])
-        result = tf.concat([tf.zeros(zero_shape, result.dtype), result], axis=axis)
-    return result
+    result = cumulate(x, axis=axis)
+    return generic.with_initial(result, axis, initial, xp=_this) if include_initial else result
+
+
+def cumulative_sum(x: Any, /, *, axis: int | None = None, dtype: Any = None, include_initial: builtins.bool = False) -> tf.Tensor:
+    """Running sums along ``axis`` (optional for 1-D arrays); with ``include_initial`` a
+    leading zero, so the result is one longer along ``axis``."""
+    return _cumulative(tf.math.cumsum, 0, x, axis, dtype, include_initial)
+
+
+def cumulative_prod(x: Any, /, *, axis: int | None = None, dtype: Any = None, include_initial: builtins.bool = False) -> tf.Tensor:
+    """Running products along ``axis``; with ``include_initial`` a leading one. Differentiable
+    (TensorFlow's cumprod gradient)."""
+    return _cumulative(tf.math.cumprod, 1, x, axis, dtype, include_initial)
 
 
 # --------------------------------------------------------------- linear algebra
+# TensorFlow's MatMul multiplies int32 and int64 only (XLA too) among the integers: the others
+# multiply in a wider (or, for uint64, same-width signed) integer type and are cast back, which
+# wraps exactly as the narrow type's own arithmetic would (sums and products modulo 2**bits).
+_MATMUL_WIDER = {"int8": tf.int32, "int16": tf.int32, "uint8": tf.int32, "uint16": tf.int32,
+                 "uint32": tf.int64, "uint64": tf.int64, "bool": tf.int32}
+
+
 def _matmul(x1: Any, x2: Any, /) -> tf.Tensor:
     """Matrix product with the standard's rules: 1-D operands become a row or a column
     (removed again from the result); batch axes broadcast."""
     a, b = _promoted(x1, x2)
     matmul_shape(shape_of(a), shape_of(b))  # ShapeError / BroadcastError, also while tracing
+    wider = _MATMUL_WIDER.get(a.dtype.name)
+    if wider is not None:
+        return tf.cast(_matmul(tf.cast(a, wider), tf.cast(b, wider)), a.dtype)
     row, column = a.shape.rank == 1, b.shape.rank == 1
     if row:
         a = a[None, :]
@@ -753,13 +787,24 @@ def tensordot(x1: Any, x2: Any, /, *, axes: Any = 2) -> tf.Tensor:
         axes = [list(first), list(second)]
     if builtins.any(i >= len(shape_a) or j >= len(shape_b) or shape_a[i] != shape_b[j] for i, j in pairs):
         raise tensordot_error(shape_a, shape_b, axes)
+    wider = _MATMUL_WIDER.get(a.dtype.name)
+    if wider is not None:
+        return tf.cast(tf.tensordot(tf.cast(a, wider), tf.cast(b, wider), axes=axes), a.dtype)
     return tf.tensordot(a, b, axes=axes)
 
 
 def vecdot(x1: Any, x2: Any, /, *, axis: int = -1) -> tf.Tensor:
-    """Dot product along ``axis`` of two broadcast arrays."""
-    broadcast_shapes(shape_of(x1), shape_of(x2), operation="vecdot")
-    return generic.vecdot(x1, x2, axis=axis, xp=_this)
+    """``sum(conj(x1) * x2)`` along ``axis`` of two broadcast arrays, in their promoted dtype
+    (int8 . int8 stays int8, as the standard says)."""
+    a, b = _promoted(x1, x2)
+    shape1, shape2 = shape_of(a), shape_of(b)
+    shape = broadcast_shapes(shape1, shape2, operation="vecdot")
+    from_end = axis - len(shape) if axis >= 0 else axis
+    if not -builtins.min(len(shape1), len(shape2)) <= from_end <= -1:
+        raise ShapeError(f"vecdot of shapes {shape1} and {shape2}: axis {axis} is not an axis of both")
+    if shape1[from_end] != shape2[from_end]:
+        raise ShapeError(f"vecdot of shapes {shape1} and {shape2}: sizes {shape1[from_end]} and {shape2[from_end]} along axis {axis} differ")
+    return sum(multiply(conj(a), b), axis=from_end, dtype=a.dtype)
 
 
 def matrix_transpose(x: Any, /) -> tf.Tensor:
@@ -784,7 +829,7 @@ def permute_dims(x: Any, /, axes: Sequence[int]) -> tf.Tensor:
     return tf.transpose(_tensor(x), perm=list(axes))
 
 
-def expand_dims(x: Any, /, *, axis: int = 0) -> tf.Tensor:
+def expand_dims(x: Any, /, axis: int = 0) -> tf.Tensor:
     x = _tensor(x)
     if not -x.shape.rank - 1 <= axis <= x.shape.rank:
         raise IndexError(f"axis {axis} is out of range for expand_dims of an array of rank {x.shape.rank}")
@@ -798,6 +843,8 @@ def squeeze(x: Any, /, axis: int | Sequence[int]) -> tf.Tensor:
     for a in axes:
         if shape[generic.normalize_axis(a, len(shape))] != 1:
             raise squeeze_error(a, shape)
+    if not axes:  # tf.squeeze with no axes would remove every axis of size 1
+        return x
     return tf.squeeze(x, axis=axes)
 
 
@@ -970,4 +1017,183 @@ def astype(x: Any, dtype: Any, /, *, copy: builtins.bool = True, device: Any = N
         return tf.identity(result) if device is not None else result
 
 
+
+# ---------------------------------------------------------------------- bitwise
+def _bitwise(tf_function: Any, logical: Any, name: str):
+    """``tf_function`` on two promoted integer arrays; on two bools the logical op."""
+
+    def function(x1: Any, x2: Any, /) -> tf.Tensor:
+        a, b = _promoted(x1, x2)
+        if a.dtype == tf.bool:
+            return logical(a, b)
+        if not a.dtype.is_integer:
+            raise DTypeError(f"{name} needs integer or boolean arrays, got {a.dtype.name}")
+        return tf_function(a, b)
+
+    function.__name__ = function.__qualname__ = name
+    function.__doc__ = f"Element-wise {name} of two broadcast integer or boolean arrays."
+    return raises_broadcast_error(function, name)
+
+
+bitwise_and = _bitwise(tf.bitwise.bitwise_and, tf.math.logical_and, "bitwise_and")
+bitwise_or = _bitwise(tf.bitwise.bitwise_or, tf.math.logical_or, "bitwise_or")
+bitwise_xor = _bitwise(tf.bitwise.bitwise_xor, tf.math.logical_xor, "bitwise_xor")
+
+
+def bitwise_invert(x: Any, /) -> tf.Tensor:
+    """Every bit flipped (``logical_not`` for bools)."""
+    x = _tensor(x)
+    return tf.math.logical_not(x) if x.dtype == tf.bool else tf.bitwise.invert(x)
+
+
+def _shift(tf_function: Any, name: str, overflow: Any):
+    """A shift whose amount, when it reaches the bit width, gives ``overflow(x1)``:
+    TensorFlow's kernels shift by the amount modulo the width (``1 << 32`` gave ``-2**31``)."""
+
+    def function(x1: Any, x2: Any, /) -> tf.Tensor:
+        a, b = _promoted(x1, x2)
+        if not a.dtype.is_integer:
+            raise DTypeError(f"{name} needs integer arrays, got {a.dtype.name}")
+        a, b = _broadcast_together(a, b)
+        bits = iinfo(a.dtype).bits
+        return tf.where(b >= tf.cast(bits, b.dtype), overflow(a), tf_function(a, b))
+
+    function.__name__ = function.__qualname__ = name
+    function.__doc__ = f"Element-wise {name}; shifts by the bit width or more give 0 (or -1 for negative x1 shifted right)."
+    return raises_broadcast_error(function, name)
+
+
+bitwise_left_shift = _shift(tf.bitwise.left_shift, "bitwise_left_shift", tf.zeros_like)
+def _sign_fill(a: tf.Tensor) -> tf.Tensor:
+    """What shifting ``a`` right by its whole width leaves: -1 (all bits set) where negative, else 0."""
+    zeros = tf.zeros_like(a)
+    return tf.where(a < 0, tf.bitwise.invert(zeros), zeros)
+
+
+bitwise_right_shift = _shift(tf.bitwise.right_shift, "bitwise_right_shift", _sign_fill)
+
+
+# ---------------------------------------------------------------------- complex numbers
+def conj(x: Any, /) -> tf.Tensor:
+    """The complex conjugate; real arrays are returned unchanged."""
+    x = _tensor(x)
+    return tf.math.conj(x) if x.dtype.is_complex else x
+
+
+def real(x: Any, /) -> tf.Tensor:
+    """The real part (float32 for complex64, float64 for complex128); real arrays unchanged."""
+    x = _tensor(x)
+    return tf.math.real(x) if x.dtype.is_complex else x
+
+
+def imag(x: Any, /) -> tf.Tensor:
+    """The imaginary part; zeros for real arrays."""
+    x = _tensor(x)
+    return tf.math.imag(x) if x.dtype.is_complex else tf.zeros_like(x)
+
+
+# ---------------------------------------------------------------------- floating-point bits
+def signbit(x: Any, /) -> tf.Tensor:
+    """Whether the sign bit is set (True for -0.0 and for NaNs with the sign bit), read from
+    the float's bit pattern."""
+    x = _tensor(x)
+    if not _is_floating(x):
+        raise DTypeError(f"signbit needs a real floating array, got {x.dtype.name}")
+    return tf.bitcast(x, tf.int32 if x.dtype == tf.float32 else tf.int64) < 0
+
+
+def _nextafter(x1: Any, x2: Any, /) -> tf.Tensor:
+    """The next float after ``x1`` towards ``x2`` (TensorFlow's own kernel); no gradient."""
+    a, b = _promoted(x1, x2)
+    if not _is_floating(a):
+        raise DTypeError(f"nextafter needs real floating arrays, got {a.dtype.name}")
+    return tf.math.nextafter(*_broadcast_together(a, b))
+
+
+_nextafter.__name__ = "nextafter"
+nextafter = raises_broadcast_error(_nextafter, "nextafter")
+
+
+# ---------------------------------------------------------------------- searching, counting
+_INDEX_DTYPE = _TF_DTYPE[DEFAULT_INDEX]
+
+
+def count_nonzero(x: Any, /, *, axis: int | tuple[int, ...] | None = None, keepdims: builtins.bool = False) -> tf.Tensor:
+    """The number of non-zero elements over ``axis`` (int64)."""
+    x = _tensor(x)
+    _check_axes(x, axis)
+    if x.dtype == tf.bool:
+        x = tf.cast(x, tf.int8)
+    return tf.math.count_nonzero(x, axis=_axes(axis), keepdims=keepdims, dtype=_INDEX_DTYPE)
+
+
+def searchsorted(x1: Any, x2: Any, /, *, side: str = "left", sorter: Any = None) -> tf.Tensor:
+    """Indices (int64) where the values ``x2`` would be inserted into the ascending 1-D ``x1``
+    (``x1[sorter]`` when ``sorter`` is given) to keep it sorted."""
+    if side not in ("left", "right"):
+        raise ValueError(f"searchsorted side must be 'left' or 'right', got {side!r}")
+    x1 = _tensor(x1)
+    if x1.shape.rank != 1:
+        raise ShapeError(f"searchsorted needs a 1-D sorted array, got shape {shape_of(x1)}")
+    if sorter is not None:
+        x1 = tf.gather(x1, _tensor(sorter))
+    a, b = _promoted(x1, x2)
+    flat = tf.reshape(b, [1, -1])  # tf.searchsorted pairs rows of its two arguments
+    found = tf.searchsorted(a[None, :], flat, side=side, out_type=_INDEX_DTYPE)
+    return tf.reshape(found, tf.shape(b))
+
+
+def nonzero(x: Any, /) -> tuple:
+    """The indices (int64) of the non-zero elements, one array per axis (read through NumPy:
+    the size depends on the values, so this cannot run inside ``tf.function``)."""
+    return generic.nonzero(_tensor(x), xp=_this, index_dtype=_INDEX_DTYPE)
+
+
+def unique_all(x: Any, /) -> generic.UniqueAllResult:
+    """The unique values (sorted; NaNs each distinct), the first index of each, the inverse
+    indices (``x``'s shape) and counts; read through NumPy, so not traceable."""
+    return generic.unique_all(_tensor(x), xp=_this, index_dtype=_INDEX_DTYPE)
+
+
+def unique_counts(x: Any, /) -> generic.UniqueCountsResult:
+    return generic.unique_counts(_tensor(x), xp=_this, index_dtype=_INDEX_DTYPE)
+
+
+def unique_inverse(x: Any, /) -> generic.UniqueInverseResult:
+    return generic.unique_inverse(_tensor(x), xp=_this, index_dtype=_INDEX_DTYPE)
+
+
+def unique_values(x: Any, /) -> tf.Tensor:
+    return generic.unique_values(_tensor(x), xp=_this, index_dtype=_INDEX_DTYPE)
+
+
+# ---------------------------------------------------------------------- creation, utility
+def from_dlpack(x: Any, /, *, device: Any = None, copy: builtins.bool | None = None) -> tf.Tensor:
+    """A tensor from any object with ``__dlpack__`` (TensorFlow's DLPack import, which shares
+    the memory); ``copy=True`` copies."""
+    if _is_tensor(x):
+        tensor = tf.convert_to_tensor(x)
+    else:
+        tensor = tf.experimental.dlpack.from_dlpack(x.__dlpack__())
+    with _placed(device):
+        return tf.identity(tensor) if copy or device is not None else tensor
+
+
+def meshgrid(*arrays: Any, indexing: str = "xy") -> list:
+    """Coordinate arrays from 1-D arrays, as a list (``"xy"``: Cartesian, ``"ij"``: matrix)."""
+    return generic.meshgrid(*(_tensor(a) for a in arrays), indexing=indexing, xp=_this)
+
+
+def diff(x: Any, /, *, axis: int = -1, n: int = 1, prepend: Any = None, append: Any = None) -> tf.Tensor:
+    """The ``n``-th forward difference along ``axis``; differentiable."""
+    return generic.diff(_tensor(x), axis=axis, n=n, prepend=prepend, append=append, xp=_this)
+
+
 _this = sys.modules[__name__]
+
+# The extensions, as sub-namespaces ``xp.linalg`` and ``xp.fft`` (imported last: they use this module).
+from . import fft, linalg  # noqa: E402
+
+#: What the backend hands out as ``xp``: only the standard's names, none of this module's helpers.
+xp = build_namespace("portable_dl.backends.tensorflow.xp", globals())
+

@@ -55,7 +55,7 @@ class TorchBackend(Backend):
 
     @property
     def xp(self) -> Any:
-        return namespace
+        return namespace.xp
 
     def owns(self, x: Any) -> bool:
         """Tensors, including those traced by ``torch.func`` (wrapped tensors) and by
@@ -140,7 +140,7 @@ class TorchBackend(Backend):
                 f(*args, **kwargs)  # raises the error of eager code, if there is one
                 raise compiler_error
 
-        return run_compiled
+        return self._compiled_as_current(run_compiled, f)
 
     def synchronize(self, tree: Any = None) -> Any:
         """Wait for the kernels queued on a CUDA or MPS device; CPU work is synchronous."""

@@ -25,6 +25,7 @@ uint16, uint32 and uint64 tensors only in part: the backend reports them unsuppo
 
 from __future__ import annotations
 
+import types
 from typing import Any, Sequence
 
 import array_api_compat.torch as compat
@@ -32,7 +33,7 @@ import torch
 
 from portable_dl.errors import BroadcastError
 
-from .._common import generic
+from .._common import dtypes, generic, info, surface
 from .._common.shape_errors import concat_error, reshape_error, squeeze_error, stack_error, tensordot_error
 from .._common.broadcasting import (
     broadcast_shapes,
@@ -42,7 +43,7 @@ from .._common.broadcasting import (
 )
 from .._common.promotion import PROMOTION_TABLE
 
-__array_api_version__ = "2023.12"
+__array_api_version__ = surface.VERSION
 
 # ---------------------------------------------------------------- dtypes, constants
 bool = compat.bool
@@ -53,9 +54,26 @@ complex64, complex128 = compat.complex64, compat.complex128
 
 e, pi, inf, nan, newaxis = compat.e, compat.pi, compat.inf, compat.nan, None
 
-__array_namespace_info__ = compat.__array_namespace_info__
-finfo = compat.finfo
-iinfo = compat.iinfo
+__array_namespace_info__ = info.info_function(compat.__array_namespace_info__)
+
+
+def finfo(type: Any, /) -> Any:
+    """Limits of a floating dtype (or an array's): Python floats, and ``dtype`` this namespace's dtype."""
+    limits = compat.finfo(type)
+    return dtypes.standard_finfo(limits, _torch_dtype(limits.dtype))
+
+
+def iinfo(type: Any, /) -> Any:
+    """Limits of an integer dtype (or an array's): Python ints, and ``dtype`` this namespace's dtype."""
+    limits = compat.iinfo(type)
+    return dtypes.standard_iinfo(limits, _torch_dtype(limits.dtype))
+
+
+def _torch_dtype(dtype: Any) -> Any:
+    # torch.finfo(..).dtype and torch.iinfo(..).dtype are names ("float32"), not dtypes.
+    return getattr(torch, dtype) if isinstance(dtype, str) else dtype
+
+
 isdtype = compat.isdtype
 result_type = compat.result_type
 astype = compat.astype
@@ -86,7 +104,13 @@ ones = compat.ones
 ones_like = compat.ones_like
 zeros = compat.zeros
 zeros_like = compat.zeros_like
-meshgrid = compat.meshgrid
+
+
+def meshgrid(*arrays: Any, indexing: str = "xy") -> list:
+    """Coordinate matrices from coordinate vectors, as a list (the standard's return type)."""
+    return list(compat.meshgrid(*arrays, indexing=indexing))
+
+
 tril = compat.tril
 triu = compat.triu
 
@@ -139,8 +163,22 @@ mean = compat.mean
 max = compat.max  # amax: tied maxima share the gradient equally
 min = compat.min
 prod = compat.prod
-var = compat.var
-std = compat.std
+
+
+def var(x: Any, /, *, axis: Any = None, correction: float = 0.0, keepdims: bool = False) -> Any:
+    """Variance over ``axis``; a fractional ``correction`` (which torch refuses) through the formula."""
+    if float(correction).is_integer():
+        return compat.var(x, axis=axis, correction=correction, keepdims=keepdims)
+    return generic.var(x, axis=axis, correction=correction, keepdims=keepdims, xp=_this)
+
+
+def std(x: Any, /, *, axis: Any = None, correction: float = 0.0, keepdims: bool = False) -> Any:
+    """Standard deviation over ``axis``; a fractional ``correction`` through the formula."""
+    if float(correction).is_integer():
+        return compat.std(x, axis=axis, correction=correction, keepdims=keepdims)
+    return generic.std(x, axis=axis, correction=correction, keepdims=keepdims, xp=_this)
+
+
 all = compat.all
 any = compat.any
 
@@ -241,7 +279,14 @@ def broadcast_arrays(*arrays: Any) -> list:
 
 
 permute_dims = compat.permute_dims
-expand_dims = compat.expand_dims
+
+
+def expand_dims(x: Any, /, axis: int = 0) -> Any:
+    """``x`` with a new axis of size one at ``axis``; IndexError when ``axis`` is out of range."""
+    generic.check_expand_dims_axis(axis, x.ndim)
+    return compat.expand_dims(x, axis=axis)
+
+
 unstack = compat.unstack
 flip = compat.flip
 roll = compat.roll
@@ -266,7 +311,56 @@ def take(x: Any, indices: Any, /, *, axis: int | None = None) -> Any:
         raise IndexError(f"take: indices out of range for axis {axis} of an array of shape {shape_of(x)}") from error
 
 
+# ---------------------------------------- functions new in 2023.12-2024.12, as array_api_compat has them
+bitwise_and = raises_broadcast_error(compat.bitwise_and, "bitwise_and")
+bitwise_or = raises_broadcast_error(compat.bitwise_or, "bitwise_or")
+bitwise_xor = raises_broadcast_error(compat.bitwise_xor, "bitwise_xor")
+bitwise_left_shift = raises_broadcast_error(compat.bitwise_left_shift, "bitwise_left_shift")
+bitwise_right_shift = raises_broadcast_error(compat.bitwise_right_shift, "bitwise_right_shift")
+bitwise_invert = compat.bitwise_invert
+nextafter = raises_broadcast_error(compat.nextafter, "nextafter")
+real, imag, signbit = compat.real, compat.imag, compat.signbit
+nonzero, count_nonzero, searchsorted = compat.nonzero, compat.count_nonzero, compat.searchsorted
+unique_counts = compat.unique_counts
+
+
+def conj(x: Any, /) -> Any:
+    """The complex conjugate, computed now: ``torch.conj`` only sets a flag that NumPy
+    conversion and DLPack refuse."""
+    return torch.conj_physical(x) if x.is_complex() else x
+
+
+def unique_all(x: Any, /) -> Any:
+    """Unique values (sorted), the index of each one's first occurrence in the flattened
+    ``x``, the inverse indices (shape of ``x``) and the counts. array_api_compat leaves it
+    out for torch (torch.unique gives no first indices): taken here from the inverse."""
+    values, inverse, counts = torch.unique(x, sorted=True, return_inverse=True, return_counts=True)
+    positions = torch.arange(x.numel(), device=x.device)
+    first = torch.full((values.shape[0],), x.numel(), dtype=positions.dtype, device=x.device)
+    first = first.scatter_reduce(0, inverse.reshape(-1), positions, reduce="amin")
+    return generic.UniqueAllResult(values, first, inverse.reshape(x.shape), counts)
+unique_inverse, unique_values = compat.unique_inverse, compat.unique_values
+from_dlpack = compat.from_dlpack
+cumulative_prod = compat.cumulative_prod
+diff = compat.diff
+
+# The four functions the main namespace shares with ``linalg`` are the same objects in both.
+linalg = types.SimpleNamespace(**{
+    name: globals()[name] if name in surface.LINEAR_ALGEBRA else getattr(compat.linalg, name) for name in surface.LINALG
+})
+
+
+def _ihfft(x: Any, /, *, n: int | None = None, axis: int = -1, norm: str = "backward") -> Any:
+    # torch.fft.ihfft returns a conjugate view (a flag NumPy conversion and DLPack refuse).
+    return compat.fft.ihfft(x, n=n, axis=axis, norm=norm).resolve_conj()
+
+
+fft = types.SimpleNamespace(**{name: _ihfft if name == "ihfft" else getattr(compat.fft, name) for name in surface.FFT})
+
 import sys as _sys
 
 _this = _sys.modules[__name__]
 del _sys
+
+#: The namespace a PyTorch backend hands out: the standard's names only.
+xp = surface.build_namespace("portable_dl.backends.torch.xp", globals())

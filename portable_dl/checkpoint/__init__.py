@@ -17,7 +17,15 @@ the path and ``"."`` the keys and list positions of the path; a dict key contain
 The safetensors header's string metadata holds ``format`` (``"portable_dl.checkpoint"``),
 ``format_version``, ``library_version``, ``backend`` (the saving backend's name), the
 structure of ``params`` and of ``opt_state`` as JSON (dicts with their key order, lists,
-tuples and None come back exactly), ``optimizer``, ``step`` and the user's ``metadata``.
+tuples and None come back exactly), ``optimizer``, ``step``, the user's ``metadata`` and
+``tensor_crc32``, the CRC-32 of each tensor's bytes.
+
+Integrity (:mod:`.integrity`): safetensors itself has no checksum, so load recomputes each
+tensor's CRC-32 and raises :class:`CheckpointError` naming the first tensor whose data
+changed (a flipped bit, a damaged copy). It also checks that the header agrees with itself:
+its tensors are exactly those its structures name and its checksums cover, and its ``step``
+is the optimizer state's ``opt_state["step"]``. Format version 2 added the checksums;
+a version 1 file (written before them) still loads, with every check but the checksums.
 
 Values are bit-exact: an array saved from any backend loads with the same bytes on any
 backend that has its dtype. The dtypes are those every Backend moves, :data:`DTYPE_NAMES`:
@@ -47,8 +55,9 @@ another format, a version newer than this library reads, or a checkpoint whose t
 match the ``like`` trees the caller expects.
 
 The package: :mod:`.header` reads and validates a file's header, :mod:`.structure` names
-the tensors and matches trees, :mod:`.tensors` gives each tensor its dtype on the loading
-backend, :mod:`.saving` checks and converts what :func:`save` is given. It imports no
+the tensors and matches trees, :mod:`.tensors` describes each tensor and gives it its dtype
+on the loading backend, :mod:`.integrity` computes and checks checksums and the step,
+:mod:`.saving` checks and converts what :func:`save` is given. It imports no
 framework.
 """
 
@@ -69,8 +78,8 @@ from ..errors import CheckpointError
 from ..registry import backend as get_backend
 from ..tree import TreeDef, tree_flatten, tree_unflatten
 from .header import FORMAT_NAME, FORMAT_VERSION, library_version, parse, read_file, read_header
-from .saving import (check_folder, describe_optimizer, leaf_to_numpy, saving_backend_name, step_of, to_json,
-                     user_metadata)
+from .integrity import CHECKSUMS_KEY, check_step, checksum, step_of, verify_checksums
+from .saving import check_folder, describe_optimizer, leaf_to_numpy, saving_backend_name, to_json, user_metadata
 from .structure import SECTIONS, check_keys, leaf_names, mismatches, structure_to_json
 from .tensors import decode_tensors, loaded_dtypes, narrowed
 
@@ -151,8 +160,9 @@ def save(path: str | os.PathLike, params: Any, opt_state: Any = None, metadata: 
         "params_structure": json.dumps(structure_to_json(structures["params"]), separators=(",", ":")),
         "opt_state_structure": json.dumps(structure_to_json(structures["opt_state"]), separators=(",", ":")),
         "optimizer": to_json(describe_optimizer(optimizer), "optimizer"),
-        "step": json.dumps(step_of(opt_state, tensors)),
+        "step": json.dumps(step_of(tensors)),
         "metadata": to_json(user_metadata(metadata), "metadata"),
+        CHECKSUMS_KEY: json.dumps({name: checksum(array) for name, array in tensors.items()}, separators=(",", ":")),
     }
     check_folder(target)
     data = safetensors.numpy.save(tensors, metadata=header_metadata)
@@ -184,15 +194,17 @@ def load(path: str | os.PathLike, backend: Backend | str | None = None, *, like:
 
     Raises:
         CheckpointError: naming the file and the problem: it does not exist or cannot be
-            read, is truncated, is corrupted, is not a portable_dl checkpoint, was written by
-            a newer portable_dl, holds a dtype the backend lacks (float64 on JAX without
-            64-bit mode), or does not match ``like`` / ``opt_state_like`` (every missing and
+            read, is truncated, is corrupted (a tensor whose data does not match its
+            checksum, a header whose step disagrees with the optimizer state), is not a
+            portable_dl checkpoint, was written by a newer portable_dl, holds a dtype the
+            backend lacks (float64 on JAX without 64-bit mode), or does not match ``like`` / ``opt_state_like`` (every missing and
             extra key and every wrong shape or dtype listed).
     """
     path = pathlib.Path(path)
     backend = _resolve_backend(backend, device)
     data = read_file(path)
     contents = parse(data, path)
+    verify_checksums(data, contents.data_start, contents.tensors, contents.checksums, path)
     problems = []
     for section, expected in (("params", like), ("opt_state", opt_state_like)):
         if expected is not None:
@@ -200,8 +212,9 @@ def load(path: str | os.PathLike, backend: Backend | str | None = None, *, like:
     if problems:
         raise CheckpointError(f"the checkpoint {path} does not match what was expected:\n  " + "\n  ".join(problems))
     dtypes = loaded_dtypes(contents.tensors, backend, path)
-    arrays = {name: narrowed(array, dtypes[name], name, backend, path)
-              for name, array in decode_tensors(data, path).items()}
+    decoded = decode_tensors(data, path)
+    check_step(contents.step, decoded, path)
+    arrays = {name: narrowed(array, dtypes[name], name, backend, path) for name, array in decoded.items()}
     # Only now, with every check passed, are arrays of the backend created.
     trees = {section: tree_unflatten(contents.structures[section],
                                      [backend.asarray(arrays[name], dtypes[name])

@@ -4,9 +4,9 @@ A safetensors file is an 8-byte little-endian header length, a JSON header (one 
 tensor: dtype, shape, data offsets; and ``__metadata__``, a dict of strings) and the tensor
 bytes. This module checks every part a portable_dl checkpoint relies on: the length against
 the file size, the JSON, the format fields in ``__metadata__`` (format name and version,
-library version, saving backend, the two structures, optimizer, step, user metadata), each
-tensor's entry, that the tensors fill the data exactly, and that their names are the ones the
-structures give. Every problem raises :class:`~portable_dl.errors.CheckpointError` naming
+library version, saving backend, the two structures, optimizer, step, user metadata, and from
+format version 2 the tensors' checksums), each tensor's entry, that the tensors fill the data
+exactly, and that their names are the ones the structures give and the checksums name. Every problem raises :class:`~portable_dl.errors.CheckpointError` naming
 the file; what passes comes back as :class:`Contents`.
 """
 
@@ -16,6 +16,7 @@ import json
 import math
 import os
 import pathlib
+import re
 import struct
 from dataclasses import dataclass
 from typing import Any
@@ -25,10 +26,16 @@ import numpy as np
 from ..backend import DTYPE_NAMES
 from ..errors import CheckpointError
 from ..tree import TreeDef
+from .integrity import CHECKSUMS_KEY
 from .structure import SECTIONS, leaf_names, structure_from_json
+from .tensors import TensorEntry
 
 #: The version of the file layout this package writes; it reads this one and older ones.
-FORMAT_VERSION = 1
+#: 1: no checksums (such files still load, without a check of their tensor data);
+#: 2: the CRC-32 of each tensor in the header (:mod:`.integrity`).
+FORMAT_VERSION = 2
+#: The first version whose files record checksums.
+CHECKSUMS_SINCE = 2
 #: The ``format`` entry of the safetensors metadata that marks a portable_dl checkpoint.
 FORMAT_NAME = "portable_dl.checkpoint"
 
@@ -41,15 +48,7 @@ _SAFETENSORS_DTYPES = {
 }
 _HEADER_LENGTH_BYTES = 8
 _ZIP_MAGIC = b"PK\x03\x04"
-
-
-@dataclass(frozen=True)
-class TensorEntry:
-    """One tensor's header entry: dtype name, shape, and its [start, end) bytes in the data."""
-
-    dtype: str
-    shape: tuple[int, ...]
-    offsets: tuple[int, int]
+_CHECKSUM = re.compile(r"[0-9a-f]{8}")
 
 
 @dataclass(frozen=True)
@@ -64,6 +63,10 @@ class Contents:
     format_version: int
     library_version: str
     backend_name: str
+    #: ``{tensor name: CRC-32 as 8 hex digits}``; None in a version 1 file.
+    checksums: dict[str, str] | None
+    #: Where the tensor data starts in the file: after the length and the header.
+    data_start: int
 
 
 def library_version() -> str:
@@ -87,8 +90,7 @@ def read_file(path: pathlib.Path) -> bytes:
 def parse(data: bytes, path: pathlib.Path) -> Contents:
     """The validated header of ``data``, the whole file read from ``path``."""
     header_length = _header_length(data[:_HEADER_LENGTH_BYTES], len(data), path)
-    return _parse_header(data[_HEADER_LENGTH_BYTES:_HEADER_LENGTH_BYTES + header_length],
-                         len(data) - _HEADER_LENGTH_BYTES - header_length, path)
+    return _parse_header(data[_HEADER_LENGTH_BYTES:_HEADER_LENGTH_BYTES + header_length], len(data), path)
 
 
 def read_header(path: pathlib.Path) -> Contents:
@@ -101,7 +103,7 @@ def read_header(path: pathlib.Path) -> Contents:
             header = handle.read(header_length)
     except OSError as error:
         raise CheckpointError(f"cannot read the checkpoint {path}: {error}") from error
-    return _parse_header(header, size - _HEADER_LENGTH_BYTES - header_length, path)
+    return _parse_header(header, size, path)
 
 
 def _check_exists(path: pathlib.Path) -> None:
@@ -127,22 +129,25 @@ def _header_length(first_bytes: bytes, file_size: int, path: pathlib.Path) -> in
     return length
 
 
-def _parse_header(header: bytes, data_length: int, path: pathlib.Path) -> Contents:
-    """Validate the JSON header and the string metadata; ``data_length`` is the number of
-    bytes after the header, which the tensors must exactly fill."""
+def _parse_header(header: bytes, file_size: int, path: pathlib.Path) -> Contents:
+    """Validate the JSON header and the string metadata; the tensors must exactly fill the
+    ``file_size`` bytes of the file that follow the header."""
+    data_start = _HEADER_LENGTH_BYTES + len(header)
     try:
         parsed = json.loads(header.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as error:
         raise CheckpointError(f"the checkpoint {path} has a corrupted header, which is not valid JSON: {error}") from error
     if not isinstance(parsed, dict):
         raise CheckpointError(f"the checkpoint {path} has a corrupted header: a JSON {type(parsed).__name__}, not an object")
-    fields = _format_fields(parsed.pop("__metadata__", None), path)
+    metadata = parsed.pop("__metadata__", None)
+    fields = _format_fields(metadata, path)
     tensors = {name: _tensor_entry(name, entry, path) for name, entry in parsed.items()}
-    _check_layout(tensors, data_length, path)
+    _check_layout(tensors, file_size - data_start, path)
     structures = {section: structure_from_json(fields[f"{section}_structure"], section, path) for section in SECTIONS}
     _check_names(tensors, structures, path)
+    checksums = _checksums(metadata, tensors, path) if fields["format_version"] >= CHECKSUMS_SINCE else None
     return Contents(tensors, structures, fields["metadata"], fields["optimizer"], fields["step"],
-                    fields["format_version"], fields["library_version"], fields["backend"])
+                    fields["format_version"], fields["library_version"], fields["backend"], checksums, data_start)
 
 
 def _format_fields(metadata: Any, path: pathlib.Path) -> dict[str, Any]:
@@ -232,3 +237,22 @@ def _check_names(tensors: dict[str, TensorEntry], structures: dict[str, TreeDef]
         listed += [f"tensors that the structure does not name: {', '.join(extra)}"] if extra else []
         raise CheckpointError(f"the checkpoint {path} is corrupted: its tensors do not match its structure; "
                               + "; ".join(listed))
+
+
+def _checksums(metadata: dict, tensors: dict[str, TensorEntry], path: pathlib.Path) -> dict[str, str]:
+    """The header's checksums: one CRC-32 (8 lowercase hex digits) for each tensor, no more."""
+    try:
+        checksums = json.loads(metadata[CHECKSUMS_KEY])
+    except (KeyError, TypeError, ValueError, RecursionError) as error:
+        raise CheckpointError(f"the checkpoint {path} has a corrupted header: its {CHECKSUMS_KEY!r} entry is missing or "
+                              "not valid JSON") from error
+    if not isinstance(checksums, dict) or not all(isinstance(value, str) and _CHECKSUM.fullmatch(value)
+                                                  for value in checksums.values()):
+        raise CheckpointError(f"the checkpoint {path} has a corrupted header: its {CHECKSUMS_KEY!r} entry is not an "
+                              "object of CRC-32 values (8 hex digits) by tensor name")
+    if set(checksums) != set(tensors):
+        missing, extra = sorted(set(tensors) - set(checksums)), sorted(set(checksums) - set(tensors))
+        listed = [f"no checksum for {', '.join(missing)}"] if missing else []
+        listed += [f"checksums of tensors it does not hold: {', '.join(extra)}"] if extra else []
+        raise CheckpointError(f"the checkpoint {path} has a corrupted header: " + "; ".join(listed))
+    return checksums

@@ -1,5 +1,5 @@
 """What save checks and converts before it writes: leaves to NumPy arrays, and the header's
-strings (optimizer, step, user metadata) to JSON.
+strings (optimizer, user metadata) to JSON.
 
 Every refusal is a :class:`~portable_dl.errors.CheckpointError` naming the leaf or the part
 of the metadata at fault, raised before any file is touched.
@@ -77,16 +77,6 @@ def user_metadata(metadata: Any) -> dict:
     if not isinstance(metadata, dict):
         raise CheckpointError(f"metadata must be a dict, got {type(metadata).__name__}")
     return metadata
-
-
-def step_of(opt_state: Any, tensors: dict[str, np.ndarray]) -> int | None:
-    """``int(opt_state["step"])`` when it is a 0-d integer array, else None."""
-    if not (isinstance(opt_state, dict) and "step" in opt_state):
-        return None
-    step = tensors.get(tensor_name("opt_state", ("step",)))
-    if step is None or step.shape != () or step.dtype.kind not in "iu":
-        return None
-    return int(step)
 
 
 def to_json(value: Any, what: str) -> str:

@@ -10,17 +10,14 @@ that keeps dict key order, lists, tuples and None exactly.
 from __future__ import annotations
 
 import pathlib
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from ..backend import Backend
 from ..errors import CheckpointError, DTypeError
 from ..tree import TreeDef, tree_flatten
-from .tensors import dtype_matches
-
-if TYPE_CHECKING:
-    from .header import TensorEntry
+from .tensors import TensorEntry, dtype_matches
 
 #: The two trees a checkpoint holds, in the order their tensors are named.
 SECTIONS = ("params", "opt_state")
@@ -31,43 +28,28 @@ _ESCAPES = (("%", "%25"), (".", "%2E"), ("/", "%2F"))
 
 
 # ------------------------------------------------------------------- tensor names
-def tensor_name(section: str, path: tuple[str, ...]) -> str:
-    """``params`` for the root, ``params/layers.0.W`` below it (``path`` already escaped)."""
-    return section if not path else section + _SECTION_SEPARATOR + _PATH_SEPARATOR.join(path)
+def tensor_name(section: str, path: tuple) -> str:
+    """``params`` for the root, ``params/layers.0.W`` below it: the path's dict keys escaped,
+    its list positions as numbers."""
+    if not path:
+        return section
+    return section + _SECTION_SEPARATOR + _PATH_SEPARATOR.join(_escape(key) for key in path)
 
 
 def leaf_names(treedef: TreeDef, section: str) -> list[str]:
     """The tensor names of the leaves, in flattening order."""
-    names: list[str] = []
-
-    def walk(node: TreeDef, path: tuple[str, ...]) -> None:
-        if node.kind == "leaf":
-            names.append(tensor_name(section, path))
-        for key, child in zip(_child_keys(node), node.children):
-            walk(child, path + (key,))
-
-    walk(treedef, ())
-    return names
+    return [tensor_name(section, path) for path in treedef.leaf_paths()]
 
 
-def check_keys(treedef: TreeDef, section: str, path: tuple[str, ...] = ()) -> None:
+def check_keys(treedef: TreeDef, section: str) -> None:
     """CheckpointError for a dict key that is not a string: JSON would turn ``1`` into ``"1"``."""
-    if treedef.kind == "dict":
-        for key in treedef.keys:
+    for path, node in treedef.nodes():
+        for key in node.keys:
             if not isinstance(key, str):
                 raise CheckpointError(
                     f"{tensor_name(section, path)}: the dict key {key!r} is a {type(key).__name__}; "
                     "checkpoints hold dicts with string keys only"
                 )
-    for key, child in zip(_child_keys(treedef), treedef.children):
-        check_keys(child, section, path + (key,))
-
-
-def _child_keys(treedef: TreeDef) -> list[str]:
-    """The path components of a node's children: escaped dict keys, or list positions."""
-    if treedef.kind == "dict":
-        return [_escape(key) for key in treedef.keys]
-    return [str(index) for index in range(len(treedef.children))]
 
 
 def _escape(key: Any) -> str:
@@ -118,35 +100,41 @@ def structure_from_json(encoded: Any, section: str, path: pathlib.Path) -> TreeD
 def mismatches(stored_tree: TreeDef, tensors: dict[str, TensorEntry], section: str, expected: Any,
                backend: Backend) -> list[str]:
     """Every difference between the checkpoint's ``section`` tree (``stored_tree``, whose
-    leaves ``tensors`` describes by name) and the tree ``expected``, loaded on ``backend``."""
+    leaves ``tensors`` describes by name) and the tree ``expected``, loaded on ``backend``.
+
+    Nodes are matched by path (dict keys by name, in any order); below a node that is
+    missing, extra or of another kind nothing more is listed."""
     leaves, expected_def = tree_flatten(expected)
     expected_leaves = dict(zip(leaf_names(expected_def, section), leaves))
+    stored_nodes, wanted_nodes = dict(stored_tree.nodes()), dict(expected_def.nodes())
     problems: list[str] = []
-
-    def compare(stored: TreeDef, wanted: TreeDef, path: tuple[str, ...]) -> None:
-        name = tensor_name(section, path)
-        if stored.kind != wanted.kind:
-            problems.append(f"{name}: the checkpoint has {_describe_node(stored)}, expected {_describe_node(wanted)}")
-            return
-        if stored.kind == "leaf":
-            entry = tensors[name]
-            shape, dtype = _shape_and_dtype(expected_leaves[name], backend)
-            if entry.shape != shape or not dtype_matches(entry.dtype, dtype, backend):
-                problems.append(f"{name}: the checkpoint has {entry.dtype} {entry.shape}, expected {dtype} {shape}")
-            return
-        stored_children = dict(zip(_child_keys(stored), stored.children))
-        wanted_children = dict(zip(_child_keys(wanted), wanted.children))
-        for key in wanted_children:
-            if key not in stored_children:
-                problems.append(f"{tensor_name(section, path + (key,))}: missing from the checkpoint")
-        for key, child in stored_children.items():
-            if key not in wanted_children:
-                problems.append(f"{tensor_name(section, path + (key,))}: in the checkpoint but not expected")
-            else:
-                compare(child, wanted_children[key], path + (key,))
-
-    compare(stored_tree, expected_def, ())
+    reported: list[tuple] = []  # paths below which the trees are no longer compared
+    for path in list(wanted_nodes) + [path for path in stored_nodes if path not in wanted_nodes]:
+        if any(path[:len(prefix)] == prefix for prefix in reported):
+            continue
+        problem = _difference(stored_nodes.get(path), wanted_nodes.get(path), tensors, tensor_name(section, path),
+                              expected_leaves, backend)
+        if problem:
+            problems.append(problem)
+            reported.append(path)
     return problems
+
+
+def _difference(stored: TreeDef | None, wanted: TreeDef | None, tensors: dict[str, TensorEntry], name: str,
+                expected_leaves: dict[str, Any], backend: Backend) -> str | None:
+    """What differs at the node ``name`` between the checkpoint and the expected tree, or None."""
+    if stored is None:
+        return f"{name}: missing from the checkpoint"
+    if wanted is None:
+        return f"{name}: in the checkpoint but not expected"
+    if stored.kind != wanted.kind:
+        return f"{name}: the checkpoint has {_describe_node(stored)}, expected {_describe_node(wanted)}"
+    if stored.kind == "leaf":
+        entry = tensors[name]
+        shape, dtype = _shape_and_dtype(expected_leaves[name], backend)
+        if entry.shape != shape or not dtype_matches(entry.dtype, dtype, backend):
+            return f"{name}: the checkpoint has {entry.dtype} {entry.shape}, expected {dtype} {shape}"
+    return None
 
 
 def _describe_node(treedef: TreeDef) -> str:

@@ -1,4 +1,5 @@
-"""The tensor data on the loading backend: decoding it, and the dtype each tensor gets there.
+"""The tensors of a checkpoint: each one's header entry (:class:`TensorEntry`), decoding the
+data, and the dtype each tensor gets on the loading backend.
 
 A dtype the backend has is kept bit for bit. int64 and uint64 on a backend without them
 (JAX without 64-bit mode) become int32 and uint32 when every value fits; any other missing
@@ -9,7 +10,7 @@ dtype (float64 without 64-bit mode, uint16 to uint64 on torch) raises
 from __future__ import annotations
 
 import pathlib
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
 import numpy as np
 import safetensors.numpy
@@ -18,8 +19,14 @@ from safetensors import SafetensorError
 from ..backend import Backend
 from ..errors import CheckpointError, DTypeError
 
-if TYPE_CHECKING:
-    from .header import TensorEntry
+@dataclass(frozen=True)
+class TensorEntry:
+    """One tensor's header entry: dtype name, shape, and its [start, end) bytes in the data."""
+
+    dtype: str
+    shape: tuple[int, ...]
+    offsets: tuple[int, int]
+
 
 #: The dtype a backend without 64-bit integers receives instead.
 _NARROWER_INTEGER = {"int64": "int32", "uint64": "uint32"}

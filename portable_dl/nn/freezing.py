@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterable
 
-from ..tree import tree_flatten, tree_map, tree_paths, tree_unflatten
+from ..errors import TreeStructureError
+from ..tree import path_string, tree_flatten_with_path, tree_map, tree_map_with_path, tree_unflatten
 
 __all__ = ["trainable_mask", "partition", "merge"]
 
@@ -30,8 +31,8 @@ def trainable_mask(params: Any, frozen: Iterable[str] | str | Callable[[str], bo
     or a predicate ``frozen(path) -> bool``. A path that names no leaf raises ValueError
     listing the paths there are, so a typo cannot silently freeze nothing.
     """
-    leaves, treedef = tree_flatten(params)
-    paths = tree_paths(params)
+    entries, treedef = tree_flatten_with_path(params)
+    paths = [path_string(path) for path, _ in entries]
     if callable(frozen):
         is_frozen = [bool(frozen(path)) for path in paths]
     else:
@@ -52,21 +53,20 @@ def partition(params: Any, mask: Any) -> tuple[Any, Any]:
 
 
 def merge(trainable: Any, frozen: Any) -> Any:
-    """The params :func:`partition` split: each leaf from whichever part holds it. A leaf
-    present in both parts, or parts of different structure, raise ValueError."""
-    if trainable is None:
-        return frozen
-    if frozen is None:
-        return trainable
-    if isinstance(trainable, dict) and isinstance(frozen, dict):
-        if list(trainable) != list(frozen):
-            raise ValueError(f"merge: the parts have different keys {list(trainable)} and {list(frozen)}")
-        return {key: merge(trainable[key], frozen[key]) for key in trainable}
-    if isinstance(trainable, (list, tuple)) and type(trainable) is type(frozen):
-        if len(trainable) != len(frozen):
-            raise ValueError(f"merge: the parts have sequences of lengths {len(trainable)} and {len(frozen)}")
-        return type(trainable)(merge(a, b) for a, b in zip(trainable, frozen))
-    raise ValueError(
-        f"merge: both parts hold a value here ({type(trainable).__name__} and {type(frozen).__name__}); "
-        "each leaf must be in exactly one part"
-    )
+    """The params :func:`partition` split: each leaf from whichever part holds it.
+
+    Raises:
+        TreeStructureError: (a ValueError) parts of different structure, or a leaf present
+            in both parts; naming the path.
+    """
+    def pick(path: tuple, mine: Any, theirs: Any) -> Any:
+        if mine is None:
+            return theirs
+        if theirs is not None:
+            raise TreeStructureError(
+                f"merge: both parts hold a value at {path_string(path)!r} ({type(mine).__name__} and "
+                f"{type(theirs).__name__}); each leaf must be in exactly one part", path=path)
+        return mine
+
+    # None is a leaf of the trainable part here, so that the frozen part's value (or subtree) fills it.
+    return tree_map_with_path(pick, trainable, frozen, is_leaf=lambda node: node is None)

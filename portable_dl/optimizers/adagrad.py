@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Callable
 
-from ..registry import backend_of
-from .base import Optimizer, non_negative
+from .base import Optimizer, hyperparameter, learning_rate, non_negative
 
 __all__ = ["Adagrad"]
 
 
+@dataclass(eq=False, repr=False, frozen=True)
 class Adagrad(Optimizer):
     r"""Adagrad, as ``torch.optim.Adagrad``.
 
@@ -35,30 +36,22 @@ class Adagrad(Optimizer):
         eps: :math:`\epsilon \ge 0`, default 1e-10.
         clip_norm, clip_value: gradient clipping, see :class:`~portable_dl.optimizers.base.Optimizer`.
 
-    Slots per parameter: ``{"sum": s}``.
+    Slots per parameter: ``{"sum": s}``. Weight decay is added to the gradient by
+    :class:`~portable_dl.optimizers.base.Optimizer`.
     """
 
     name = "Adagrad"
 
-    def __init__(self, lr: float | Callable = 0.01, lr_decay: float = 0.0, weight_decay: float = 0.0,
-                 initial_accumulator_value: float = 0.0, eps: float = 1e-10, *,
-                 clip_norm: float | None = None, clip_value: float | None = None):
-        super().__init__(lr, clip_norm=clip_norm, clip_value=clip_value)
-        self.lr_decay = non_negative(self.name, "lr_decay", lr_decay)
-        self.weight_decay = non_negative(self.name, "weight_decay", weight_decay)
-        self.initial_accumulator_value = non_negative(self.name, "initial_accumulator_value", initial_accumulator_value)
-        self.eps = non_negative(self.name, "eps", eps)
+    lr: float | Callable = hyperparameter(0.01, learning_rate)
+    lr_decay: float = hyperparameter(0.0, non_negative)
+    weight_decay: float = hyperparameter(0.0, non_negative)
+    initial_accumulator_value: float = hyperparameter(0.0, non_negative)
+    eps: float = hyperparameter(1e-10, non_negative)
 
-    def own_hyperparameters(self) -> dict:
-        return {"lr_decay": self.lr_decay, "weight_decay": self.weight_decay,
-                "initial_accumulator_value": self.initial_accumulator_value, "eps": self.eps}
+    def init_single(self, param: Any, xp: Any) -> dict:
+        return {"sum": xp.full_like(param, self.initial_accumulator_value)}
 
-    def init_single(self, param: Any) -> dict:
-        return {"sum": backend_of(param).xp.full_like(param, self.initial_accumulator_value)}
-
-    def update_single(self, param: Any, grad: Any, slots: dict, lr: Any, t: Any) -> tuple[Any, dict]:
-        xp = backend_of(param).xp
-        g = grad + self.weight_decay * param if self.weight_decay else grad
+    def update_single(self, param: Any, grad: Any, slots: dict, lr: Any, t: Any, xp: Any) -> tuple[Any, dict]:
         decayed_lr = lr / (1.0 + (t - 1.0) * self.lr_decay) if self.lr_decay else lr
-        squares = slots["sum"] + g * g
-        return param - decayed_lr * g / (xp.sqrt(squares) + self.eps), {"sum": squares}
+        s = slots["sum"] + grad * grad
+        return param - decayed_lr * grad / (xp.sqrt(s) + self.eps), {"sum": s}

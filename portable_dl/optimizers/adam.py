@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Callable
 
-from ..registry import backend_of
-from .base import Optimizer, decay_rate, flag, non_negative, one_minus_power, power
+from .base import (Optimizer, flag, hyperparameter, learning_rate, non_negative, one_minus_power,
+                   pair_of_decay_rates, power)
 
 __all__ = ["Adam", "AdamW", "NAdam"]
 
 
-def _betas(owner: str, betas: Any) -> tuple[float, float]:
-    if not (isinstance(betas, (tuple, list)) and len(betas) == 2):
-        raise ValueError(f"{owner}: betas must be a pair (beta1, beta2), got {betas!r}")
-    return decay_rate(owner, "betas[0]", betas[0]), decay_rate(owner, "betas[1]", betas[1])
-
-
+@dataclass(eq=False, repr=False, frozen=True)
 class Adam(Optimizer):
     r"""Adam, as ``torch.optim.Adam``: weight decay is an L2 penalty added to the gradient.
 
@@ -45,52 +41,41 @@ class Adam(Optimizer):
         clip_norm, clip_value: gradient clipping, see :class:`~portable_dl.optimizers.base.Optimizer`.
 
     Slots per parameter: ``{"exp_avg": m, "exp_avg_sq": v}``, plus ``"max_exp_avg_sq"``
-    with amsgrad.
+    (:math:`v^{max}`) with amsgrad. Weight decay is applied by
+    :class:`~portable_dl.optimizers.base.Optimizer`.
     """
 
     name = "Adam"
-    #: Whether weight decay shrinks the parameters directly (AdamW) instead of adding
-    #: :math:`\lambda\theta` to the gradient.
-    decoupled_weight_decay = False
 
-    def __init__(self, lr: float | Callable = 0.001, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0, amsgrad: bool = False, *,
-                 clip_norm: float | None = None, clip_value: float | None = None):
-        super().__init__(lr, clip_norm=clip_norm, clip_value=clip_value)
-        self.betas = _betas(self.name, betas)
-        self.eps = non_negative(self.name, "eps", eps)
-        self.weight_decay = non_negative(self.name, "weight_decay", weight_decay)
-        self.amsgrad = flag(self.name, "amsgrad", amsgrad)
+    lr: float | Callable = hyperparameter(0.001, learning_rate)
+    betas: tuple[float, float] = hyperparameter((0.9, 0.999), pair_of_decay_rates)
+    eps: float = hyperparameter(1e-8, non_negative)
+    weight_decay: float = hyperparameter(0.0, non_negative)
+    amsgrad: bool = hyperparameter(False, flag)
 
-    def own_hyperparameters(self) -> dict:
-        return {"betas": self.betas, "eps": self.eps, "weight_decay": self.weight_decay, "amsgrad": self.amsgrad}
-
-    def init_single(self, param: Any) -> dict:
-        zeros_like = backend_of(param).xp.zeros_like
-        slots = {"exp_avg": zeros_like(param), "exp_avg_sq": zeros_like(param)}
+    def init_single(self, param: Any, xp: Any) -> dict:
+        slots = {"exp_avg": xp.zeros_like(param), "exp_avg_sq": xp.zeros_like(param)}
         if self.amsgrad:
-            slots["max_exp_avg_sq"] = zeros_like(param)
+            slots["max_exp_avg_sq"] = xp.zeros_like(param)
         return slots
 
-    def update_single(self, param: Any, grad: Any, slots: dict, lr: Any, t: Any) -> tuple[Any, dict]:
-        xp = backend_of(param).xp
+    def update_single(self, param: Any, grad: Any, slots: dict, lr: Any, t: Any, xp: Any) -> tuple[Any, dict]:
         beta1, beta2 = self.betas
-        param, g = _weight_decay(param, grad, lr, self.weight_decay, self.decoupled_weight_decay)
-        exp_avg = beta1 * slots["exp_avg"] + (1.0 - beta1) * g
-        exp_avg_sq = beta2 * slots["exp_avg_sq"] + (1.0 - beta2) * g * g
-        new_slots = {"exp_avg": exp_avg, "exp_avg_sq": exp_avg_sq}
-        second_moment = exp_avg_sq
+        m = beta1 * slots["exp_avg"] + (1.0 - beta1) * grad
+        v = beta2 * slots["exp_avg_sq"] + (1.0 - beta2) * grad * grad
+        new_slots = {"exp_avg": m, "exp_avg_sq": v}
         if self.amsgrad:
-            second_moment = xp.maximum(slots["max_exp_avg_sq"], exp_avg_sq)
-            new_slots["max_exp_avg_sq"] = second_moment
+            v = xp.maximum(slots["max_exp_avg_sq"], v)  # v^max_t
+            new_slots["max_exp_avg_sq"] = v
         # As torch.optim.Adam evaluates it: the bias corrections go into two scalars,
         # gamma / (1 - beta1^t) and sqrt(1 - beta2^t), so that the parameter-sized work is
         # six operations (an eager step allocates a new array for each), not eight.
         step_size = lr / one_minus_power(beta1, t, xp)
-        denominator = xp.sqrt(second_moment) / xp.sqrt(one_minus_power(beta2, t, xp)) + self.eps
-        return param - step_size * (exp_avg / denominator), new_slots
+        denominator = xp.sqrt(v) / xp.sqrt(one_minus_power(beta2, t, xp)) + self.eps
+        return param - step_size * (m / denominator), new_slots
 
 
+@dataclass(eq=False, repr=False, frozen=True)
 class AdamW(Adam):
     r"""AdamW (Loshchilov and Hutter 2019), as ``torch.optim.AdamW``: Adam whose weight
     decay shrinks the parameters directly instead of entering the moments,
@@ -109,12 +94,10 @@ class AdamW(Adam):
     name = "AdamW"
     decoupled_weight_decay = True
 
-    def __init__(self, lr: float | Callable = 0.001, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.01, amsgrad: bool = False, *,
-                 clip_norm: float | None = None, clip_value: float | None = None):
-        super().__init__(lr, betas, eps, weight_decay, amsgrad, clip_norm=clip_norm, clip_value=clip_value)
+    weight_decay: float = hyperparameter(0.01, non_negative)
 
 
+@dataclass(eq=False, repr=False, frozen=True)
 class NAdam(Optimizer):
     r"""NAdam (Dozat 2016), Adam with Nesterov momentum, as ``torch.optim.NAdam``.
 
@@ -149,55 +132,36 @@ class NAdam(Optimizer):
         clip_norm, clip_value: gradient clipping, see :class:`~portable_dl.optimizers.base.Optimizer`.
 
     Slots per parameter: ``{"exp_avg": m, "exp_avg_sq": v, "mu_product": prod mu_i}``, the
-    last a 0-d array of the parameter's dtype, as torch keeps it.
+    last a 0-d array of the parameter's dtype, as torch keeps it. Weight decay is applied by
+    :class:`~portable_dl.optimizers.base.Optimizer`.
     """
 
     name = "NAdam"
 
-    def __init__(self, lr: float | Callable = 0.002, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0, momentum_decay: float = 0.004, decoupled_weight_decay: bool = False, *,
-                 clip_norm: float | None = None, clip_value: float | None = None):
-        super().__init__(lr, clip_norm=clip_norm, clip_value=clip_value)
-        self.betas = _betas(self.name, betas)
-        self.eps = non_negative(self.name, "eps", eps)
-        self.weight_decay = non_negative(self.name, "weight_decay", weight_decay)
-        self.momentum_decay = non_negative(self.name, "momentum_decay", momentum_decay)
-        self.decoupled_weight_decay = flag(self.name, "decoupled_weight_decay", decoupled_weight_decay)
+    lr: float | Callable = hyperparameter(0.002, learning_rate)
+    betas: tuple[float, float] = hyperparameter((0.9, 0.999), pair_of_decay_rates)
+    eps: float = hyperparameter(1e-8, non_negative)
+    weight_decay: float = hyperparameter(0.0, non_negative)
+    momentum_decay: float = hyperparameter(0.004, non_negative)
+    decoupled_weight_decay: bool = hyperparameter(False, flag)
 
-    def own_hyperparameters(self) -> dict:
-        return {"betas": self.betas, "eps": self.eps, "weight_decay": self.weight_decay,
-                "momentum_decay": self.momentum_decay, "decoupled_weight_decay": self.decoupled_weight_decay}
+    def init_single(self, param: Any, xp: Any) -> dict:
+        return {"exp_avg": xp.zeros_like(param), "exp_avg_sq": xp.zeros_like(param),
+                "mu_product": xp.ones_like(xp.sum(param))}
 
-    def init_single(self, param: Any) -> dict:
-        backend = backend_of(param)
-        return {"exp_avg": backend.xp.zeros_like(param), "exp_avg_sq": backend.xp.zeros_like(param),
-                "mu_product": backend.asarray(1.0, param.dtype)}
-
-    def update_single(self, param: Any, grad: Any, slots: dict, lr: Any, t: Any) -> tuple[Any, dict]:
-        xp = backend_of(param).xp
+    def update_single(self, param: Any, grad: Any, slots: dict, lr: Any, t: Any, xp: Any) -> tuple[Any, dict]:
         beta1, beta2 = self.betas
-        param, g = _weight_decay(param, grad, lr, self.weight_decay, self.decoupled_weight_decay)
         mu = self.momentum_coefficient(t, xp)
         mu_next = self.momentum_coefficient(t + 1.0, xp)
         mu_product = slots["mu_product"] * mu
         mu_product_next = mu_product * mu_next
-        exp_avg = beta1 * slots["exp_avg"] + (1.0 - beta1) * g
-        exp_avg_sq = beta2 * slots["exp_avg_sq"] + (1.0 - beta2) * g * g
-        m_hat = mu_next * exp_avg / (1.0 - mu_product_next) + (1.0 - mu) * g / (1.0 - mu_product)
-        v_hat = exp_avg_sq / one_minus_power(beta2, t, xp)
+        m = beta1 * slots["exp_avg"] + (1.0 - beta1) * grad
+        v = beta2 * slots["exp_avg_sq"] + (1.0 - beta2) * grad * grad
+        m_hat = mu_next * m / (1.0 - mu_product_next) + (1.0 - mu) * grad / (1.0 - mu_product)
+        v_hat = v / one_minus_power(beta2, t, xp)
         new_param = param - lr * m_hat / (xp.sqrt(v_hat) + self.eps)
-        return new_param, {"exp_avg": exp_avg, "exp_avg_sq": exp_avg_sq, "mu_product": mu_product}
+        return new_param, {"exp_avg": m, "exp_avg_sq": v, "mu_product": mu_product}
 
     def momentum_coefficient(self, t: Any, xp: Any) -> Any:
         r""":math:`\mu_t = \beta_1 (1 - \frac12 0.96^{t\psi})`, for a 0-d array ``t``."""
         return self.betas[0] * (1.0 - 0.5 * power(0.96, t * self.momentum_decay, xp))
-
-
-def _weight_decay(param: Any, grad: Any, lr: Any, weight_decay: float, decoupled: bool) -> tuple[Any, Any]:
-    """``(param, grad)`` after weight decay: the parameter shrunk by ``lr * weight_decay``
-    when decoupled (AdamW), else the L2 term ``weight_decay * param`` added to the gradient."""
-    if not weight_decay:
-        return param, grad
-    if decoupled:
-        return param * (1.0 - lr * weight_decay), grad
-    return param, grad + weight_decay * param

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Callable
 
-from ..registry import backend_of
-from .base import Optimizer, decay_rate, flag, non_negative
+from .base import Optimizer, decay_rate, flag, fraction, hyperparameter, learning_rate, non_negative
 
 __all__ = ["RMSprop"]
 
 
+@dataclass(eq=False, repr=False, frozen=True)
 class RMSprop(Optimizer):
     r"""RMSprop, as ``torch.optim.RMSprop``.
 
@@ -41,48 +42,40 @@ class RMSprop(Optimizer):
         clip_norm, clip_value: gradient clipping, see :class:`~portable_dl.optimizers.base.Optimizer`.
 
     Slots per parameter: ``{"square_avg": v}``, plus ``"grad_avg"`` when centered and
-    ``"momentum_buffer"`` with momentum.
+    ``"momentum_buffer"`` with momentum: :math:`v`, :math:`\bar g` and :math:`b`. Weight decay
+    is added to the gradient by :class:`~portable_dl.optimizers.base.Optimizer`.
     """
 
     name = "RMSprop"
 
-    def __init__(self, lr: float | Callable = 0.01, alpha: float = 0.99, eps: float = 1e-8, weight_decay: float = 0.0,
-                 momentum: float = 0.0, centered: bool = False, *,
-                 clip_norm: float | None = None, clip_value: float | None = None):
-        super().__init__(lr, clip_norm=clip_norm, clip_value=clip_value)
-        self.alpha = decay_rate(self.name, "alpha", alpha, closed=True)
-        self.eps = non_negative(self.name, "eps", eps)
-        self.weight_decay = non_negative(self.name, "weight_decay", weight_decay)
-        self.momentum = decay_rate(self.name, "momentum", momentum)
-        self.centered = flag(self.name, "centered", centered)
+    lr: float | Callable = hyperparameter(0.01, learning_rate)
+    alpha: float = hyperparameter(0.99, fraction)
+    eps: float = hyperparameter(1e-8, non_negative)
+    weight_decay: float = hyperparameter(0.0, non_negative)
+    momentum: float = hyperparameter(0.0, decay_rate)
+    centered: bool = hyperparameter(False, flag)
 
-    def own_hyperparameters(self) -> dict:
-        return {"alpha": self.alpha, "eps": self.eps, "weight_decay": self.weight_decay,
-                "momentum": self.momentum, "centered": self.centered}
-
-    def init_single(self, param: Any) -> dict:
-        zeros_like = backend_of(param).xp.zeros_like
-        slots = {"square_avg": zeros_like(param)}
+    def init_single(self, param: Any, xp: Any) -> dict:
+        slots = {"square_avg": xp.zeros_like(param)}
         if self.centered:
-            slots["grad_avg"] = zeros_like(param)
+            slots["grad_avg"] = xp.zeros_like(param)
         if self.momentum:
-            slots["momentum_buffer"] = zeros_like(param)
+            slots["momentum_buffer"] = xp.zeros_like(param)
         return slots
 
-    def update_single(self, param: Any, grad: Any, slots: dict, lr: Any, t: Any) -> tuple[Any, dict]:
-        xp = backend_of(param).xp
+    def update_single(self, param: Any, grad: Any, slots: dict, lr: Any, t: Any, xp: Any) -> tuple[Any, dict]:
         alpha = self.alpha
-        g = grad + self.weight_decay * param if self.weight_decay else grad
-        square_avg = alpha * slots["square_avg"] + (1.0 - alpha) * g * g
-        new_slots = {"square_avg": square_avg}
+        v = alpha * slots["square_avg"] + (1.0 - alpha) * grad * grad
+        new_slots = {"square_avg": v}
         if self.centered:
-            grad_avg = alpha * slots["grad_avg"] + (1.0 - alpha) * g
-            new_slots["grad_avg"] = grad_avg
-            mean_square = square_avg - grad_avg * grad_avg
+            g_bar = alpha * slots["grad_avg"] + (1.0 - alpha) * grad
+            new_slots["grad_avg"] = g_bar
+            v_tilde = v - g_bar * g_bar
         else:
-            mean_square = square_avg
-        step = g / (xp.sqrt(mean_square) + self.eps)
-        if self.momentum:
-            step = self.momentum * slots["momentum_buffer"] + step
-            new_slots["momentum_buffer"] = step
-        return param - lr * step, new_slots
+            v_tilde = v
+        u = grad / (xp.sqrt(v_tilde) + self.eps)
+        if not self.momentum:
+            return param - lr * u, new_slots
+        b = self.momentum * slots["momentum_buffer"] + u
+        new_slots["momentum_buffer"] = b
+        return param - lr * b, new_slots

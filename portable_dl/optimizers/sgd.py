@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from dataclasses import dataclass
+from typing import Any
 
-from ..registry import backend_of
-from .base import Optimizer, decay_rate, flag, non_negative
+from .base import Optimizer, decay_rate, flag, fraction, hyperparameter, non_negative
 
 __all__ = ["SGD"]
 
 
+@dataclass(eq=False, repr=False, frozen=True)
 class SGD(Optimizer):
     r"""Stochastic gradient descent, as ``torch.optim.SGD``.
 
@@ -39,36 +40,30 @@ class SGD(Optimizer):
         clip_norm, clip_value: gradient clipping, see :class:`~portable_dl.optimizers.base.Optimizer`.
 
     Slots per parameter: ``{"momentum_buffer": b}`` when ``momentum > 0``, else none.
+    Weight decay is added to the gradient by :class:`~portable_dl.optimizers.base.Optimizer`.
     """
 
     name = "SGD"
 
-    def __init__(self, lr: float | Callable, momentum: float = 0.0, dampening: float = 0.0, nesterov: bool = False,
-                 weight_decay: float = 0.0, *, clip_norm: float | None = None, clip_value: float | None = None):
-        super().__init__(lr, clip_norm=clip_norm, clip_value=clip_value)
-        self.momentum = decay_rate(self.name, "momentum", momentum)
-        self.dampening = decay_rate(self.name, "dampening", dampening, closed=True)
-        self.nesterov = flag(self.name, "nesterov", nesterov)
-        self.weight_decay = non_negative(self.name, "weight_decay", weight_decay)
+    momentum: float = hyperparameter(0.0, decay_rate)
+    dampening: float = hyperparameter(0.0, fraction)
+    nesterov: bool = hyperparameter(False, flag)
+    weight_decay: float = hyperparameter(0.0, non_negative)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
         if self.nesterov and (self.momentum == 0.0 or self.dampening != 0.0):
             raise ValueError(f"SGD: Nesterov momentum needs momentum > 0 and dampening == 0, "
                              f"got momentum={self.momentum!r}, dampening={self.dampening!r}")
 
-    def own_hyperparameters(self) -> dict:
-        return {"momentum": self.momentum, "dampening": self.dampening, "nesterov": self.nesterov,
-                "weight_decay": self.weight_decay}
-
-    def init_single(self, param: Any) -> dict:
+    def init_single(self, param: Any, xp: Any) -> dict:
         if self.momentum == 0.0:
             return {}
-        return {"momentum_buffer": backend_of(param).xp.zeros_like(param)}
+        return {"momentum_buffer": xp.zeros_like(param)}
 
-    def update_single(self, param: Any, grad: Any, slots: dict, lr: Any, t: Any) -> tuple[Any, dict]:
-        xp = backend_of(param).xp
-        g = grad + self.weight_decay * param if self.weight_decay else grad
+    def update_single(self, param: Any, grad: Any, slots: dict, lr: Any, t: Any, xp: Any) -> tuple[Any, dict]:
         if self.momentum == 0.0:
-            return param - lr * g, {}
-        continued = self.momentum * slots["momentum_buffer"] + (1.0 - self.dampening) * g
-        buffer = xp.where(xp.equal(t, 1.0), g, continued)
-        direction = g + self.momentum * buffer if self.nesterov else buffer
-        return param - lr * direction, {"momentum_buffer": buffer}
+            return param - lr * grad, {}
+        b = xp.where(xp.equal(t, 1.0), grad, self.momentum * slots["momentum_buffer"] + (1.0 - self.dampening) * grad)
+        direction = grad + self.momentum * b if self.nesterov else b
+        return param - lr * direction, {"momentum_buffer": b}
