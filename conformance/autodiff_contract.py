@@ -152,7 +152,7 @@ def pytree_case() -> Case:
             return xp.multiply(_loss(xp, a, b, inner["deep"]), xp.sum(xp.square(t["scale"][0])))
 
         value, grads = backend.value_and_grad(loss)(tree)
-        leaves, treedef = tree_flatten(grads)
+        leaves, _ = tree_flatten(grads)
         outputs: Outputs = {"value": as_float64(backend, value), "structure": _structure(grads)}
         for index, leaf in enumerate(leaves):
             outputs[f"grad leaf {index}"] = as_float64(backend, leaf)

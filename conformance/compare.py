@@ -91,16 +91,16 @@ def _smallest_normal(dtype: str) -> float:
     return float(np.finfo(dtype if dtype in ("float16", "float32", "float64") else "float64").tiny)
 
 
-def compare_exact(name: str, actual: Any, expected: Any) -> Comparison:
+def compare_exact(name: str, actual: Any, expected: Any, against: str = "reference") -> Comparison:
     if actual == expected:
         return Comparison(True)
     # An exact output (a shape, a dtype, an error's name) has no error size to report.
-    return Comparison(False, None, None, None, message=f"{name}: {actual!r}, reference {expected!r}")
+    return Comparison(False, None, None, None, message=f"{name}: {actual!r}, {against} {expected!r}")
 
 
 def compare_outputs(
     actual: Outputs, numeric_reference: Outputs, exact_reference: Outputs, tolerance: float, label: str = "",
-    elementwise: bool = False, dtype: str = "float64", zero_sign: bool = True,
+    elementwise: bool = False, dtype: str = "float64", zero_sign: bool = True, against: str = "reference",
 ) -> Comparison:
     """Compare every output (numeric ones element by element when ``elementwise``, in
     ``dtype``'s range); return the failing one, or the worst passing one."""
@@ -118,7 +118,7 @@ def compare_outputs(
             else:
                 result = compare_numeric(label + name, value, numeric_reference[name], tolerance)
         else:
-            result = compare_exact(label + name, value, expected)
+            result = compare_exact(label + name, value, expected, against)
         if not result.passed:
             return result
         if result.max_rel_error >= worst.max_rel_error:

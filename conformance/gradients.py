@@ -12,7 +12,7 @@ against central finite differences.
 from __future__ import annotations
 
 import zlib
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 

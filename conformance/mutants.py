@@ -884,3 +884,11 @@ def broken_backend(backend_name: str, namespace: types.SimpleNamespace) -> Calla
     (not registered: for tests that plant a fault of their own)."""
     backend_class = type("Broken", (NumPyBackend,), {"name": backend_name, "xp": property(lambda self: namespace)})
     return lambda device=None: backend_class(device)
+
+
+#: The NumPy backend under another name and with no fault: the harness runs it like a
+#: mutant first, and a case that fails on it (a fault of the suite or of the reference,
+#: not of a mutant) is credited with catching nothing.
+CONTROL = "no-fault"
+no_fault = plant(CONTROL, "contract", "the NumPy backend unchanged (the control)")
+del MUTANTS[CONTROL]

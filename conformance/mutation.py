@@ -31,7 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Callable, Sequence
 
-from .mutants import MUTANTS, spec
+from .mutants import CONTROL, MUTANTS, spec
 
 SCHEMA = "portable-dl/mutation/1"
 
@@ -53,6 +53,8 @@ class MutantRun:
     caught_by: list[str] = field(default_factory=list)
     seconds: float = 0.0
     message: str = ""
+    #: the message of each failing case, by the same names as ``caught_by``
+    messages: dict[str, str] = field(default_factory=dict)
 
     @property
     def caught(self) -> bool:
@@ -77,8 +79,11 @@ def command(name: str, quick: bool, families: Sequence[str] | None, output: str)
 def run_mutant(name: str, quick: bool = False, families: Sequence[str] | None = None,
                timeout: float = DEFAULT_TIMEOUT) -> MutantRun:
     """Run the suite against mutant ``name`` in a child process; say whether it was caught and by what."""
-    mutant = MUTANTS[name]
-    run = MutantRun(name, mutant.category, mutant.description, "quick" if quick else "full", "error")
+    if name == CONTROL:
+        category, description = "control", "the NumPy backend unchanged"
+    else:
+        category, description = MUTANTS[name].category, MUTANTS[name].description
+    run = MutantRun(name, category, description, "quick" if quick else "full", "error")
     environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"))
     with tempfile.TemporaryDirectory(prefix="portable-dl-mutation-") as folder:
         output = os.path.join(folder, "report.json")
@@ -100,9 +105,10 @@ def run_mutant(name: str, quick: bool = False, families: Sequence[str] | None = 
             results = json.load(file)["results"]
     failing = [row for row in results if row["backend"] == name and row["status"] == "fail"]
     run.caught_by = [f"{row['family']}/{row['case']} [{row['dtype']}]" for row in failing]
+    run.messages = messages = {f"{row['family']}/{row['case']} [{row['dtype']}]": row["message"] for row in failing}
     if completed.returncode == 1 and failing:
         run.status = "caught"
-        run.message = failing[0]["message"][:200]
+        run.message = messages[run.caught_by[0]][:200]
     elif completed.returncode == 0:
         run.status = "survived"
     else:
@@ -110,11 +116,29 @@ def run_mutant(name: str, quick: bool = False, families: Sequence[str] | None = 
     return run
 
 
+def judge(run: MutantRun, control: MutantRun | None) -> MutantRun:
+    """``run`` credited only with the cases that pass on the control: a case failing on the
+    fault-free backend too says nothing about the mutant."""
+    if control is None or run.status != "caught":
+        return run
+    innocent = set(control.caught_by)
+    credited = [case for case in run.caught_by if case not in innocent]
+    if len(credited) != len(run.caught_by):
+        run.caught_by = credited
+        if credited:
+            run.message = run.messages.get(credited[0], "")[:200]
+        else:
+            run.status, run.message = "survived", "failed only cases that fail on the control too"
+    return run
+
+
 def run_all(names: Sequence[str], modes: Sequence[str], jobs: int, families: Sequence[str] | None = None,
-            timeout: float = DEFAULT_TIMEOUT, progress: Callable[[MutantRun], None] | None = None) -> list[MutantRun]:
-    """Every mutant of ``names`` in every mode of ``modes``, ``jobs`` at once; the runs come
-    back ordered by mode, then by ``names``."""
-    work = [(name, mode) for mode in modes for name in names]
+            timeout: float = DEFAULT_TIMEOUT, progress: Callable[[MutantRun], None] | None = None
+            ) -> tuple[list[MutantRun], dict[str, MutantRun]]:
+    """Every mutant of ``names`` in every mode of ``modes``, ``jobs`` at once, and the
+    control in each mode; returns the mutants' runs (judged against the control, ordered by
+    mode, then by ``names``) and the control's run per mode."""
+    work = [(CONTROL, mode) for mode in modes] + [(name, mode) for mode in modes for name in names]
     with ThreadPoolExecutor(max_workers=max(jobs, 1)) as pool:  # threads only wait on the child processes
         futures = [pool.submit(run_mutant, name, mode == "quick", families, timeout) for name, mode in work]
         runs = []
@@ -122,13 +146,26 @@ def run_all(names: Sequence[str], modes: Sequence[str], jobs: int, families: Seq
             runs.append(future.result())
             if progress:
                 progress(runs[-1])
-    return runs
+    controls = {run.mode: run for run in runs[:len(modes)]}
+    return [judge(run, controls[run.mode]) for run in runs[len(modes):]], controls
 
 
 def score(runs: Sequence[MutantRun], mode: str) -> tuple[int, int]:
     """(caught, total) among the runs of ``mode``."""
     chosen = [run for run in runs if run.mode == mode]
     return sum(run.caught for run in chosen), len(chosen)
+
+
+def control_notes(controls: dict[str, MutantRun]) -> list[str]:
+    """Lines warning about a control that did not pass cleanly."""
+    notes = []
+    for mode, control in controls.items():
+        if control.status == "caught":
+            notes.append(f"warning: {len(control.caught_by)} case(s) fail on the fault-free control in {mode} mode "
+                         f"and are credited with nothing: {', '.join(control.caught_by[:5])}")
+        elif control.status == "error":
+            notes.append(f"warning: the control could not run in {mode} mode ({control.message}); nothing is discounted")
+    return notes
 
 
 def table(runs: Sequence[MutantRun], modes: Sequence[str]) -> str:
@@ -160,13 +197,16 @@ def table(runs: Sequence[MutantRun], modes: Sequence[str]) -> str:
     return "\n".join(lines)
 
 
-def document(runs: Sequence[MutantRun], modes: Sequence[str], settings: dict) -> dict:
-    """The JSON report: settings, the score per mode and one row per (mutant, mode)."""
+def document(runs: Sequence[MutantRun], modes: Sequence[str], settings: dict,
+             controls: dict[str, MutantRun] | None = None) -> dict:
+    """The JSON report: settings, the score per mode, the control's runs and one row per (mutant, mode)."""
     scores = {}
     for mode in modes:
         caught, total = score(runs, mode)
         scores[mode] = {"caught": caught, "total": total, "score": caught / max(total, 1)}
-    return {"schema": SCHEMA, "settings": settings, "score": scores, "runs": [asdict(run) for run in runs]}
+    return {"schema": SCHEMA, "settings": settings, "score": scores,
+            "control": {mode: asdict(run) for mode, run in (controls or {}).items()},
+            "runs": [asdict(run) for run in runs]}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -210,16 +250,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     def progress(run: MutantRun) -> None:
         done.append(run)
         if sys.stderr.isatty():
-            print(f"\r{len(done)}/{len(names) * len(modes)} mutant runs", end="", file=sys.stderr, flush=True)
+            print(f"\r{len(done)}/{(len(names) + 1) * len(modes)} runs", end="", file=sys.stderr, flush=True)
 
-    runs = run_all(names, modes, arguments.jobs, families, arguments.timeout, progress)
+    runs, controls = run_all(names, modes, arguments.jobs, families, arguments.timeout, progress)
     if sys.stderr.isatty():
         print(file=sys.stderr)
     seconds = time.perf_counter() - started
-    summary = table(runs, modes) + f"\n\n{len(runs)} runs in {seconds:.0f} s with {arguments.jobs} jobs"
+    summary = "\n".join([table(runs, modes), "", *control_notes(controls),
+                         f"{len(runs) + len(controls)} runs in {seconds:.0f} s with {arguments.jobs} jobs"])
     settings = {"mutants": names, "modes": modes, "families": families or "all", "jobs": arguments.jobs,
                 "timeout": arguments.timeout, "seconds": round(seconds, 1)}
-    text = json.dumps(document(runs, modes, settings), indent=2) + "\n" if arguments.format == "json" else summary + "\n"
+    text = json.dumps(document(runs, modes, settings, controls), indent=2) + "\n" if arguments.format == "json" else summary + "\n"
     if arguments.output:
         with open(arguments.output, "w", encoding="utf-8") as file:
             file.write(text)

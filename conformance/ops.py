@@ -258,6 +258,7 @@ def promotion_cases() -> list[Case]:
 
 #: Ties: rows with repeated values, signed zeros (which compare equal) and all-equal rows.
 TIES = [[1.0, 3.0, 3.0, 0.0, 3.0], [2.0, 2.0, 2.0, 2.0, 2.0], [-0.0, 0.0, -1.0, 0.0, -1.0], [5.0, 1.0, 1.0, 5.0, 1.0]]
+FLAT_TIES = [value for row in TIES for value in row]
 
 
 def _first_occurrences(rows: list[list[float]], pick: Callable) -> list[int]:
@@ -285,7 +286,7 @@ def tie_cases() -> list[Case]:
         "argmin ties give the first occurrence": (
             lambda be, x: be.xp.argmin(x, axis=1), lambda: tuple(_first_occurrences(TIES, min))),
         "argmax ties over the flattened array": (
-            lambda be, x: be.xp.argmax(x), lambda: (sum(TIES, []).index(max(sum(TIES, []))),)),
+            lambda be, x: be.xp.argmax(x), lambda: (FLAT_TIES.index(max(FLAT_TIES)),)),
         "argsort is stable": (
             lambda be, x: be.xp.argsort(x, axis=1), lambda: tuple(i for row in TIES for i in _stable_order(row, False))),
         "argsort descending is stable": (
@@ -318,4 +319,6 @@ def cases(quick: bool = False, seed: int = 0) -> list[Case]:
 
     from .standard_functions import ops_cases as standard_function_cases  # issue 14: the functions 2024.12 added
 
-    return element_wise + reductions + structured + promotion_cases() + tie_cases() + type_promotion.cases(quick) + standard_function_cases(quick, seed)
+    from .ops_coverage import cases as coverage_cases  # arguments and functions the cases above never reach
+
+    return element_wise + reductions + structured + promotion_cases() + tie_cases() + type_promotion.cases(quick) + standard_function_cases(quick, seed) + coverage_cases(quick)

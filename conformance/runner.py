@@ -162,7 +162,8 @@ def _run_case(case: Case, backend: Backend, dtype: str, reference: Reference) ->
     seconds = time.perf_counter() - started
     tolerance = tolerances.value_tolerance(dtype, case.reduction_size, case.gradient, case.steps)
     comparisons = [compare_outputs(actual, expected_numeric, expected_exact, tolerance,
-                                   elementwise=case.elementwise, dtype=dtype, zero_sign=case.zero_sign)]
+                                   elementwise=case.elementwise, dtype=dtype, zero_sign=case.zero_sign,
+                                   against="expected" if case.expected is not None else "reference")]
     if case.finite_differences is not None:
         differences = reference.finite_differences(case)
         gradients = {name: value for name, value in actual.items() if name in differences}
@@ -254,20 +255,20 @@ def run_backend(name: str, families: Sequence[str], quick: bool, seed: int, dtyp
     except BackendUnavailable as error:
         return BackendRun({"name": name, "available": False, "version": None, "device": None, "reason": str(error)}, [])
     except Exception as error:  # a broken backend fails its run; the others still run
-        return failed_run(name, families, f"creating the backend raised {type(error).__name__}: {error}")
+        return failed_run(name, families, dtypes, f"creating the backend raised {type(error).__name__}: {error}")
     cases = collect_cases(list(families), quick=quick, seed=seed)
     results = run(cases, [backend], dtypes, timeout=case_timeout)
     note = {"name": name, "available": True, "version": backend.version, "device": backend.device, "reason": None}
     return BackendRun(note, results)
 
 
-def failed_run(name: str, families: Sequence[str], reason: str) -> BackendRun:
-    """The run of a backend that could not run at all: one failing row per family, so the
-    exit code says so and the report names why."""
+def failed_run(name: str, families: Sequence[str], dtypes: Sequence[str], reason: str) -> BackendRun:
+    """The run of a backend that could not run at all: one failing row per family and
+    dtype, so that the exit code says so and the report names why."""
     reason = " ".join(reason.split())[:500]
     note = {"name": name, "available": False, "version": None, "device": None, "reason": reason}
-    rows = [Result(case="(the whole family)", family=family, backend=name, device="-", dtype="-", status="fail",
-                   message=reason) for family in families]
+    rows = [Result(case="(every case)", family=family, backend=name, device="-", dtype=dtype, status="fail",
+                   message=reason) for family in families for dtype in dtypes]
     return BackendRun(note, rows)
 
 
@@ -312,7 +313,8 @@ def run_backends(names: Sequence[str], jobs: int, progress: Callable[[int], None
             try:
                 parts[name].append(future.result())
             except Exception as error:  # a worker that died (a crash in native code) fails its unit only
-                parts[name].append(failed_run(name, unit_families, f"the worker process failed: {type(error).__name__}: {error}"))
+                reason = f"the worker process failed: {type(error).__name__}: {error}"
+                parts[name].append(failed_run(name, unit_families, settings.get("dtypes", ()), reason))
             if progress and len(parts[name]) == sum(1 for unit_name, _ in units if unit_name == name):
                 progress(1)
     return [_joined(parts[name], families) for name in names]

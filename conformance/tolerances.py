@@ -86,3 +86,22 @@ def finite_difference_tolerance(dtype: str, reduction_size: int = 1) -> float:
     """Tolerance of a backend's gradient against float64 central differences: the
     finite-difference error or the dtype's own gradient tolerance, whichever is larger."""
     return max(FINITE_DIFFERENCE_TOLERANCE, value_tolerance(dtype, reduction_size, gradient=True))
+
+
+# ------------------------------------------------------------------- the pytest tests
+# tests/helpers.py takes its numbers from here, so that one module holds every tolerance.
+# Tests compare whole computations (a training step, a schedule, a restored checkpoint)
+# element by element against NumPy float64 or hand-derived values, with one bound per
+# dtype rather than a per-case error model: a relative bound of about 340 units of
+# roundoff in float32 (2e-5) and a looser 1e-12 in float64, whose unit roundoff (1.1e-16)
+# would otherwise be met only by single operations; both are orders of magnitude below a
+# wrong formula (off by 1e-3 or more). ``scale`` in the helpers widens them for long chains.
+
+#: Element-wise relative and absolute tolerance of ``tests/helpers.assert_close``.
+TEST_RELATIVE = {"float32": 2e-5, "float64": 1e-12}
+TEST_ABSOLUTE = {"float32": 2e-6, "float64": 1e-13}
+
+#: Element-wise tolerance of a test's gradient against float64 central differences with
+#: step :data:`FINITE_DIFFERENCE_STEP` (error about eps/h + h^2 ~ 1e-10 on values of order 1).
+TEST_FINITE_DIFFERENCE_TOLERANCE = 1e-7
+

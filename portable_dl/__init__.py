@@ -34,7 +34,8 @@ from . import native
 # Checkpoints: safetensors files that load on any backend (no pickle).
 from . import checkpoint
 from .checkpoint import Checkpoint, load, read_metadata, save
-from .training import evaluate, fit, make_train_step, predict
+from .training import (EarlyStopping, FitConfig, FitResult, TrainingDiverged, TrainStep, evaluate, fit,
+                       make_train_step, predict)
 
 __version__ = "0.1.0"
 
@@ -69,6 +70,11 @@ __all__ = [
     "evaluate",
     "predict",
     "make_train_step",
+    "TrainStep",
+    "FitConfig",
+    "FitResult",
+    "EarlyStopping",
+    "TrainingDiverged",
     "PortableDLError",
     "BackendUnavailable",
     "BroadcastError",

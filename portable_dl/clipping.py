@@ -16,7 +16,7 @@ from typing import Any
 from .registry import backend_of
 from .tree import tree_leaves, tree_map
 
-__all__ = ["global_norm", "clip_by_global_norm", "clip_by_value"]
+__all__ = ["clip_by_global_norm", "clip_by_value", "global_norm"]
 
 #: Added to the norm before dividing, as ``torch.nn.utils.clip_grad_norm_`` does, so that
 #: all-zero gradients do not divide by zero.

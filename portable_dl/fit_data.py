@@ -19,10 +19,39 @@ from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["check_finite", "check_labels", "class_count", "targets_as_moved"]
+from .errors import ShapeError
+
+__all__ = ["prepared_data", "check_finite", "check_labels", "class_count", "targets_as_moved"]
 
 #: Rows scanned at a time for the first non-finite one: bounds the boolean array made.
 _ROWS_PER_CHUNK = 4096
+
+
+def prepared_data(apply: Callable[[Any, Any], Any], params: Any, backend: Any, x: np.ndarray, y: np.ndarray,
+                  validation_data: tuple[Any, Any] | None, dtype_name: str
+                  ) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
+    """fit's ``(x, y, validation)``, checked (:func:`check_finite` for every array,
+    :func:`check_labels` for integer labels against :func:`class_count`) and with targets as
+    moved to the device (:func:`targets_as_moved`). ``dtype_name`` is the model's dtype."""
+    if x.shape[:1] != y.shape[:1]:
+        raise ShapeError(f"fit needs x and y with the same number of examples, got shapes {x.shape} and {y.shape}")
+    if x.shape[0] == 0:
+        raise ValueError("fit needs at least one training example")
+    arrays = {"x": x, "y": y}
+    if validation_data is not None:
+        arrays["validation x"], arrays["validation y"] = (np.asarray(a) for a in validation_data)
+    for what, array in arrays.items():
+        check_finite(what, array)
+    classes = class_count(apply, params, backend, x, y, dtype_name)
+    if classes is not None:
+        for what in ("y", "validation y"):
+            labels = arrays.get(what)
+            if labels is not None and labels.ndim == 1 and np.issubdtype(labels.dtype, np.integer):
+                check_labels(what, labels, classes)
+    validation = None
+    if validation_data is not None:
+        validation = (arrays["validation x"], targets_as_moved(arrays["validation y"], dtype_name))
+    return x, targets_as_moved(y, dtype_name), validation
 
 
 def check_finite(what: str, array: np.ndarray) -> None:

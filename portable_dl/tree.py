@@ -35,22 +35,23 @@ names and a model's layers keep the order the user wrote.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 from .errors import TreeStructureError
 
 __all__ = [
     "TreeDef",
+    "path_string",
     "tree_flatten",
     "tree_flatten_with_path",
-    "tree_unflatten",
+    "tree_leaves",
     "tree_map",
     "tree_map_with_path",
-    "tree_leaves",
     "tree_paths",
-    "path_string",
+    "tree_unflatten",
 ]
 
 
@@ -117,21 +118,19 @@ def _walk(node: Any, others: Sequence[Any], path: tuple, entries: list, is_leaf:
                 raise _mismatch(path, argument, node, other)
         return NONE
     if isinstance(node, dict):
-        kind, keys = "dict", tuple(node)
-        values = tuple(node.values())
+        kind, keys, items = "dict", tuple(node), node.items()
     elif isinstance(node, (list, tuple)):
-        kind, keys = ("list" if isinstance(node, list) else "tuple"), ()
-        values = tuple(node)
+        kind, keys, items = ("list" if isinstance(node, list) else "tuple"), (), enumerate(node)
     else:
         entries.append((path, node, *others))
         return LEAF
+    if not others:  # the common case, flattening one tree: no bookkeeping for the others
+        return TreeDef(kind, keys, tuple([_walk(value, (), path + (key,), entries, is_leaf) for key, value in items]))
     matched = [_children_like(node, kind, other, path, argument) for argument, other in enumerate(others, start=1)]
-    child_keys = keys if kind == "dict" else range(len(values))
-    children = tuple(
-        _walk(value, [children_of_other[index] for children_of_other in matched], path + (key,), entries, is_leaf)
-        for index, (key, value) in enumerate(zip(child_keys, values))
-    )
-    return TreeDef(kind, keys, children)
+    return TreeDef(kind, keys, tuple([
+        _walk(value, [children[index] for children in matched], path + (key,), entries, is_leaf)
+        for index, (key, value) in enumerate(items)
+    ]))
 
 
 def _children_like(node: Any, kind: str, other: Any, path: tuple, argument: int) -> Sequence[Any]:

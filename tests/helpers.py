@@ -1,13 +1,18 @@
-"""Small tools the tests share: tolerances by dtype and comparison against NumPy float64."""
+"""Small tools the tests share: comparison against NumPy float64 and finite differences.
+
+The numbers come from the conformance suite's one tolerance module and its one numerical
+oracle (``portable_dl.conformance.tolerances`` and ``.numerics``), where they are explained.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
-#: Relative tolerance per dtype: a few hundred ulps, enough for transcendental functions and
-#: short reductions, far below any real error (a wrong formula is off by > 1e-3).
-RTOL = {"float32": 2e-5, "float64": 1e-12}
-ATOL = {"float32": 2e-6, "float64": 1e-13}
+from portable_dl.conformance import numerics, tolerances
+
+#: Relative and absolute tolerance per dtype (see conformance/tolerances.py, "the pytest tests").
+RTOL = tolerances.TEST_RELATIVE
+ATOL = tolerances.TEST_ABSOLUTE
 
 
 def float_dtypes(backend) -> list[str]:
@@ -26,19 +31,12 @@ def assert_close(actual, expected, dtype: str, scale: float = 1.0, what: str = "
     )
 
 
-def central_difference(f, x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
+def central_difference(f, x: np.ndarray, eps: float = tolerances.FINITE_DIFFERENCE_STEP) -> np.ndarray:
     """The gradient of the scalar function ``f`` of a float64 array ``x``, by central differences."""
-    x = np.array(x, dtype=np.float64)
-    grad = np.zeros_like(x)
-    for index in np.ndindex(x.shape):
-        step = np.zeros_like(x)
-        step[index] = eps
-        grad[index] = (f(x + step) - f(x - step)) / (2 * eps)
-    return grad
+    return numerics.central_differences(f, x, step=eps)
 
 
-#: Float64 central differences with step 1e-6 carry an error of about eps/h + h^2 ~ 1e-10.
-FINITE_DIFFERENCE_TOLERANCE = 1e-7
+FINITE_DIFFERENCE_TOLERANCE = tolerances.TEST_FINITE_DIFFERENCE_TOLERANCE
 
 
 def ulps(dtype: str, count: float) -> float:

@@ -109,12 +109,12 @@ def test_the_front_end_runs_on_the_namespace_of_the_backend_in_use(backend):
         assert not calls, f"{what} ran on {wrapped.name}'s namespace inside using({backend.name})"
     # No `using` block: value_and_grad and compile of the wrapper enter it themselves.
     del calls[:]
-    value, grads = wrapped.value_and_grad(loss)(params)
+    value, _ = wrapped.value_and_grad(loss)(params)
     assert calls, "value_and_grad did not run the loss on the wrapper's namespace"
     del calls[:]
     step = make_train_step(lambda p, batch: losses.cross_entropy(model.apply(p, batch[0]), batch[1]), optimizer, wrapped)
     state = step.init(params)
-    new_params, state, step_loss = step(params, state, (x, labels))
+    _, state, step_loss = step(params, state, (x, labels))
     assert calls, "the compiled training step did not trace the wrapper's namespace"
     np.testing.assert_allclose(float(wrapped.to_numpy(step_loss)), float(wrapped.to_numpy(value)), rtol=1e-6)
 

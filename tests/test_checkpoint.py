@@ -6,24 +6,26 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import struct
 import subprocess
 import sys
 import threading
+import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
 import safetensors.numpy
-
-import portable_dl
 from checkpoint_child import checkpoint_version
 from conftest import BACKEND_NAMES
 from helpers import float_dtypes
-from portable_dl import losses, nn, optimizers
 from portable_dl.backends.numpy.backend import NumPyBackend
+
+import portable_dl
+from portable_dl import losses, nn, optimizers
 from portable_dl.checkpoint import FORMAT_VERSION, load, read_metadata, save
 from portable_dl.errors import CheckpointError
 from portable_dl.training import make_train_step
@@ -401,6 +403,100 @@ def test_trailing_bytes_after_the_tensors(small_checkpoint):
 
 
 # ------------------------------------------------------------------ bad saves
+# ----------------------------------------------------------------- integrity
+def test_each_tensor_is_stored_with_the_crc32_of_its_little_endian_bytes(small_checkpoint):
+    header, tensor_bytes = read_raw_header(small_checkpoint)
+    checksums = json.loads(header["__metadata__"]["tensor_crc32"])
+    names = [name for name in header if name != "__metadata__"]
+    assert sorted(checksums) == sorted(names) and header["__metadata__"]["format_version"] == "2"
+    expected_values = {"opt_state/step": np.array(4, "<i4").tobytes()}
+    for name in names:
+        start, end = header[name]["data_offsets"]
+        assert checksums[name] == f"{zlib.crc32(tensor_bytes[start:end]):08x}"
+        if name in expected_values:
+            assert tensor_bytes[start:end] == expected_values[name]
+
+
+@pytest.mark.parametrize("tensor", ["params/layers.1.b", "opt_state/slots.layers.0.W.exp_avg_sq", "opt_state/step"])
+def test_a_flipped_bit_in_tensor_data_raises_naming_the_tensor(backend, tmp_path, tensor):
+    params, state = adam_after_two_updates(backend, "float32", optimizers.Adam(0.01))
+    path = save(tmp_path / "flipped.safetensors", params, state)
+    header, tensor_bytes = read_raw_header(path)
+    start, end = header[tensor]["data_offsets"]
+    data = bytearray(path.read_bytes())
+    data[len(data) - len(tensor_bytes) + (start + end) // 2] ^= 0x08  # one bit, inside the tensor
+    path.write_bytes(bytes(data))
+    before = (path.read_bytes(), backend.tree_to_numpy(params))
+    with pytest.raises(CheckpointError, match=f"{re.escape(str(path))} is corrupted: the data of tensor "
+                                              f"{re.escape(repr(tensor))} .* does not match its checksum"):
+        load(path, backend, like=params, opt_state_like=state)
+    # Nothing changed: not the file, not the trees the caller passed.
+    assert path.read_bytes() == before[0]
+    for leaf, original in zip(portable_dl.tree_leaves(params), portable_dl.tree_leaves(before[1])):
+        assert backend.to_numpy(leaf).tobytes() == original.tobytes()
+
+
+def test_a_header_step_that_disagrees_with_the_optimizer_state_is_refused(small_checkpoint, tmp_path):
+    header, tensor_bytes = read_raw_header(small_checkpoint)
+    for step, says in (("5", "step 5"), ("null", "step None")):
+        header["__metadata__"]["step"] = step
+        write_raw(small_checkpoint, header, tensor_bytes)
+        with pytest.raises(CheckpointError, match=f"{small_checkpoint} is inconsistent: its header says {says}, but "
+                                                  "opt_state/step holds 4"):
+            load(small_checkpoint, "numpy")
+    no_state = save(tmp_path / "params_only.safetensors", {"W": np.ones(2, np.float32)})
+    header, tensor_bytes = read_raw_header(no_state)
+    header["__metadata__"]["step"] = "3"
+    write_raw(no_state, header, tensor_bytes)
+    with pytest.raises(CheckpointError, match="says step 3, but there is no 0-d integer opt_state/step"):
+        load(no_state, "numpy")
+
+
+def _rename_checksum(header):
+    checksums = json.loads(header["__metadata__"]["tensor_crc32"])
+    checksums["params/other"] = checksums.pop("params/layers.0.W")
+    header["__metadata__"]["tensor_crc32"] = json.dumps(checksums)
+
+
+def _change_checksum(header):
+    checksums = json.loads(header["__metadata__"]["tensor_crc32"])
+    checksums["params/layers.0.b"] = f"{int(checksums['params/layers.0.b'], 16) ^ 1:08x}"
+    header["__metadata__"]["tensor_crc32"] = json.dumps(checksums)
+
+
+CHECKSUM_CORRUPTIONS = {
+    "missing": (lambda h: h["__metadata__"].pop("tensor_crc32"), "its 'tensor_crc32' entry is missing"),
+    "not hex": (lambda h: h["__metadata__"].update(tensor_crc32='{"params/layers.0.W": "xyz"}'), "not an object of CRC-32"),
+    "renamed": (_rename_checksum, "no checksum for params/layers.0.W; checksums of tensors it does not hold: params/other"),
+    "changed": (_change_checksum, "the data of tensor 'params/layers.0.b' .* does not match its checksum"),
+}
+
+
+@pytest.mark.parametrize("corruption", CHECKSUM_CORRUPTIONS)
+def test_corrupted_checksums_in_the_header(small_checkpoint, corruption):
+    change, reason = CHECKSUM_CORRUPTIONS[corruption]
+    header, tensor_bytes = read_raw_header(small_checkpoint)
+    change(header)
+    write_raw(small_checkpoint, header, tensor_bytes)
+    with pytest.raises(CheckpointError, match=f"{small_checkpoint}.*{reason}"):
+        load(small_checkpoint, "numpy")
+
+
+def test_a_version_1_file_without_checksums_still_loads(small_checkpoint):
+    """The rule for files written before checksums: every check but the checksums."""
+    header, tensor_bytes = read_raw_header(small_checkpoint)
+    header["__metadata__"].pop("tensor_crc32")
+    header["__metadata__"]["format_version"] = "1"
+    write_raw(small_checkpoint, header, tensor_bytes)
+    loaded = load(small_checkpoint, "numpy")
+    assert loaded.format_version == 1 and read_metadata(small_checkpoint)["format_version"] == 1
+    assert_bit_identical(loaded.params, nn.MLP([3, 2]).init(0, "numpy", "float32"), portable_dl.backend("numpy"))
+    header["__metadata__"]["step"] = "7"
+    write_raw(small_checkpoint, header, tensor_bytes)
+    with pytest.raises(CheckpointError, match="inconsistent: its header says step 7"):
+        load(small_checkpoint, "numpy")
+
+
 def test_unserializable_metadata_names_the_key_and_leaves_the_file_alone(small_checkpoint):
     before = small_checkpoint.read_bytes()
     params = nn.MLP([3, 2]).init(1, "numpy", "float32")
@@ -484,7 +580,7 @@ def test_a_save_killed_half_way_leaves_the_previous_checkpoint(tmp_path):
 
 def test_read_metadata_reads_the_header_only(small_checkpoint):
     data = small_checkpoint.read_bytes()
-    header, tensor_bytes = read_raw_header(small_checkpoint)
+    _, tensor_bytes = read_raw_header(small_checkpoint)
     # Zeroed tensor bytes: read_metadata must not look at them, so it reports the same.
     small_checkpoint.write_bytes(data[:len(data) - len(tensor_bytes)] + bytes(len(tensor_bytes)))
     assert read_metadata(small_checkpoint) == {

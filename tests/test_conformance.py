@@ -72,6 +72,17 @@ def test_a_hanging_case_fails_after_the_timeout_and_the_run_goes_on(tmp_path, ca
     assert max(r["seconds"] for r in hung) < 5
 
 
+def test_a_backend_that_cannot_be_created_fails_its_rows_and_the_others_run():
+    from misbehaving_backends import factory_raises
+
+    portable_dl.register_backend("explodes-on-creation", factory_raises)
+    run = runner.run_backend("explodes-on-creation", families=["ops", "compile"], quick=True, seed=0, dtypes=["float32", "float64"])
+    assert run.note["available"] is False and "RuntimeError: this factory is broken" in run.note["reason"]
+    assert [(r.family, r.dtype, r.status) for r in run.results] == [
+        ("ops", "float32", "fail"), ("ops", "float64", "fail"), ("compile", "float32", "fail"), ("compile", "float64", "fail")]
+    assert report.exit_code(run.results) == 1
+
+
 def test_data_dir_problems_are_usage_errors(tmp_path, capsys, monkeypatch):
     assert main(["--backends", "numpy", "--family", "training", "--data-dir", str(tmp_path / "absent")]) == 2
     err = capsys.readouterr().err

@@ -12,7 +12,7 @@ from portable_dl.errors import DTypeError
 from portable_dl.losses import cross_entropy, mse
 from portable_dl.nn import MLP
 from portable_dl.optimizers import SGD
-from portable_dl.training import TrainingDiverged, evaluate, fit, make_train_step
+from portable_dl.training import TrainingDiverged, evaluate, fit
 
 COMPILE = pytest.mark.parametrize("compile", [False, True], ids=["eager", "compiled"])
 
@@ -132,26 +132,23 @@ class Overflowing:
 
 @pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")  # NumPy on the overflowing update
 @COMPILE
-def test_the_health_of_a_step_is_zero_or_nan(backend, compile):
-    """TrainStep.checked's fourth output: exactly 0 for finite updated parameters, NaN after
-    an update that overflows to inf; the rest is the plain step's output."""
+def test_an_update_that_overflows_under_a_finite_loss_raises(backend, compile):
+    """One step whose loss is finite (it is computed before the update) and whose update is
+    +-inf: fit raised nothing before and returned infinite parameters."""
     rng = np.random.default_rng(2)
     x, y = rng.normal(size=(8, 3)).astype(np.float32), rng.normal(size=(8, 2)).astype(np.float32)
-    params = {"W": backend.asarray(rng.normal(size=(3, 2)).astype(np.float32)),
-              "b": backend.asarray(rng.normal(size=(2,)).astype(np.float32))}
-    loss_fn = lambda p, batch: mse(linear_apply(p, batch[0]), batch[1])  # noqa: E731
-    batch = (backend.asarray(x), backend.asarray(y))
-    for optimizer, healthy in [(SGD(0.05), True), (Overflowing(), False)]:
-        step = make_train_step(loss_fn, optimizer, backend, compile=compile)
-        state = step.init(params)
-        new, _, loss, health = step.checked(params, state, batch)
-        plain, _, plain_loss = step(params, state, batch)
-        health = float(backend.to_numpy(health))
-        assert health == 0.0 if healthy else np.isnan(health)
-        assert np.isfinite(float(backend.to_numpy(loss)))
-        assert float(backend.to_numpy(loss)) == float(backend.to_numpy(plain_loss))
-        np.testing.assert_array_equal(backend.to_numpy(new["W"]), backend.to_numpy(plain["W"]))
-        assert np.all(np.isfinite(backend.to_numpy(new["W"]))) == healthy
+    params0 = {"W": rng.normal(size=(3, 2)).astype(np.float32), "b": rng.normal(size=(2,)).astype(np.float32)}
+    params = {name: backend.asarray(value) for name, value in params0.items()}
+    with pytest.raises(TrainingDiverged, match="updated parameter became nan") as caught:
+        fit(linear_apply, params, mse, Overflowing(), backend, x, y, epochs=1, batch_size=8, compile=compile,
+            verbose=0)
+    assert caught.value.step == 0
+    for name, value in params0.items():
+        assert np.array_equal(backend.to_numpy(caught.value.params[name]), value)
+    # The same run with a finite update returns finite parameters: the check passes them.
+    result = fit(linear_apply, params, mse, SGD(0.05), backend, x, y, epochs=1, batch_size=8, compile=compile,
+                 verbose=0)
+    assert all(np.all(np.isfinite(backend.to_numpy(result.params[name]))) for name in params0)
 
 
 # ----------------------------------------------------------- labels out of range
@@ -189,11 +186,10 @@ def test_float64_targets_train_a_float32_model_in_float32(backend, compile):
     x = rng.normal(size=(16, 3)).astype(np.float32)
     y64 = rng.normal(size=(16, 2))  # float64
     params0 = {"W": rng.normal(size=(3, 2)).astype(np.float32), "b": rng.normal(size=(2,)).astype(np.float32)}
-    loss = lambda p, t: mse(p, t)  # noqa: E731
 
     def run(targets):
         params = {name: backend.asarray(value) for name, value in params0.items()}
-        return fit(linear_apply, params, loss, SGD(0.05), backend, x, targets, epochs=1, batch_size=8, shuffle=False,
+        return fit(linear_apply, params, mse, SGD(0.05), backend, x, targets, epochs=1, batch_size=8, shuffle=False,
                    compile=compile, verbose=0, validation_data=(x, targets))
 
     result64, result32 = run(y64), run(y64.astype(np.float32))

@@ -3,8 +3,15 @@
 import pytest
 
 from portable_dl.errors import ShapeError, TreeStructureError
-from portable_dl.tree import (path_string, tree_flatten, tree_flatten_with_path, tree_map, tree_map_with_path,
-                              tree_paths, tree_unflatten)
+from portable_dl.tree import (
+    path_string,
+    tree_flatten,
+    tree_flatten_with_path,
+    tree_map,
+    tree_map_with_path,
+    tree_paths,
+    tree_unflatten,
+)
 
 
 def test_flatten_and_unflatten_round_trip():

@@ -127,3 +127,38 @@ def standard_finfo(info: Any, dtype: Any) -> FloatInfo:
 def standard_iinfo(info: Any, dtype: Any) -> IntegerInfo:
     """The standard's ``iinfo`` object from a framework's own: Python ints and the namespace's dtype."""
     return IntegerInfo(int(info.bits), int(info.max), int(info.min), dtype)
+
+
+def dtype_namer(native: dict[str, Any], missing: dict[str, str] | None = None,
+                stand_ins: dict[Any, str] | None = None) -> Callable[[Any], str]:
+    """The ``_dtype_name`` of a namespace whose dtypes are its framework's own objects (MLX,
+    TensorFlow): the standard's name of a dtype spelled as one of ``native``'s objects, a
+    string, a NumPy dtype or a Python type; :class:`DTypeError` for anything else.
+
+    ``missing`` maps standard names the framework lacks to the reason (MLX's complex128), and
+    ``stand_ins`` the namespace's stand-in objects for them to their names.
+    """
+    by_object = {dtype: name for name, dtype in native.items()}
+    by_object.update(stand_ins or {})
+    missing = missing or {}
+
+    def name_of(dtype: Any) -> str:
+        try:
+            name = by_object.get(dtype)
+        except TypeError:  # unhashable: not a dtype object
+            name = None
+        if name is None:
+            if isinstance(dtype, str):
+                name = dtype
+            else:
+                try:
+                    name = np.dtype(dtype).name
+                except TypeError:
+                    raise DTypeError(f"{dtype!r} is not a dtype") from None
+        if name in missing:
+            raise DTypeError(f"{name}: {missing[name]}")
+        if name not in native:
+            raise DTypeError(f"{dtype!r} is not one of the dtypes portable_dl supports here: {', '.join(native)}")
+        return name
+
+    return name_of

@@ -324,3 +324,45 @@ def check_expand_dims_axis(axis: int, ndim: int) -> None:
     the new axis of ``expand_dims`` on an array of rank ``ndim``."""
     if not -ndim - 1 <= axis <= ndim:
         raise IndexError(f"expand_dims: axis {axis} is out of range for an array of rank {ndim}")
+
+
+def moveaxis_order(ndim: int, source: Any, destination: Any) -> list[int]:
+    """The permutation ``moveaxis`` gives an array of rank ``ndim``: axes ``source`` (an int
+    or a sequence) go to positions ``destination``, the others keep their order."""
+    sources = [normalize_axis(a, ndim) for a in ((source,) if isinstance(source, int) else source)]
+    destinations = [normalize_axis(a, ndim) for a in ((destination,) if isinstance(destination, int) else destination)]
+    if len(sources) != len(destinations):
+        raise ValueError(f"moveaxis needs as many destinations as sources, got {source} and {destination}")
+    if len(set(sources)) != len(sources) or len(set(destinations)) != len(destinations):
+        raise ValueError(f"moveaxis needs distinct axes, got {source} and {destination}")
+    order = [a for a in range(ndim) if a not in sources]
+    for position, axis in sorted(zip(destinations, sources)):
+        order.insert(position, axis)
+    return order
+
+
+def _on_or_below_diagonal(x: Any, k: int, xp: Any) -> Any:
+    """True on and below the ``k``-th diagonal of the last two axes of ``x``."""
+    shape = shape_of(x)
+    if len(shape) < 2:
+        from portable_dl.errors import ShapeError
+
+        raise ShapeError(f"tril and triu need an array of rank >= 2, got shape {shape}")
+    rows = xp.reshape(xp.arange(shape[-2]), (-1, 1))
+    columns = xp.reshape(xp.arange(shape[-1]), (1, -1))
+    return xp.less_equal(xp.subtract(columns, rows), k)
+
+
+def tril(x: Any, /, *, k: int = 0, xp: Any) -> Any:
+    """``x`` with zeros above the ``k``-th diagonal of its last two axes."""
+    return xp.where(_on_or_below_diagonal(x, k, xp), x, xp.zeros_like(x))
+
+
+def triu(x: Any, /, *, k: int = 0, xp: Any) -> Any:
+    """``x`` with zeros below the ``k``-th diagonal of its last two axes."""
+    return xp.where(_on_or_below_diagonal(x, k - 1, xp), xp.zeros_like(x), x)
+
+
+def concat_flattened(arrays: Sequence[Any], *, xp: Any) -> Any:
+    """What ``concat(arrays, axis=None)`` gives: the arrays flattened and joined."""
+    return xp.concat([xp.reshape(a, (-1,)) for a in arrays], axis=0)

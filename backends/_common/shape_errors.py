@@ -13,7 +13,8 @@ from portable_dl.errors import ShapeError
 
 from .broadcasting import shape_of
 
-__all__ = ["reshape_error", "squeeze_error", "concat_error", "stack_error", "tensordot_error", "take_along_axis_error"]
+__all__ = ["reshape_error", "squeeze_error", "concat_error", "stack_error", "tensordot_error", "take_along_axis_error",
+           "tensordot_axes_differ"]
 
 
 def _shapes(arrays_or_shapes: Sequence[Any]) -> list[tuple]:
@@ -42,3 +43,22 @@ def tensordot_error(shape1: tuple, shape2: tuple, axes: Any) -> ShapeError:
 
 def take_along_axis_error(indices_shape: tuple, shape: tuple) -> ShapeError:
     return ShapeError(f"take_along_axis needs indices of the same rank as x, got shapes {tuple(indices_shape)} and {tuple(shape)}")
+
+
+def tensordot_axes_differ(shape1: tuple, shape2: tuple, axes: Any) -> bool:
+    """Whether ``tensordot`` over ``axes`` (an int, or two sequences of axes) contracts axes
+    of different sizes or names axes that do not exist: a shape error. When False, a
+    framework's failure is about something else (an integer dtype it cannot multiply) and
+    must not be reported as a shape error."""
+    shape1, shape2 = tuple(shape1), tuple(shape2)
+    try:
+        if isinstance(axes, int):
+            if axes < 0 or axes > min(len(shape1), len(shape2)):
+                return True
+            first, second = list(range(len(shape1) - axes, len(shape1))), list(range(axes))
+        else:
+            first, second = [list(a) if isinstance(a, (list, tuple)) else [a] for a in axes]
+        return len(first) != len(second) or any(shape1[i] != shape2[j] for i, j in zip(first, second))
+    except (IndexError, TypeError, ValueError):
+        return True
+

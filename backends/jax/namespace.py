@@ -37,7 +37,14 @@ import numpy as np
 from portable_dl.errors import BroadcastError, DTypeError
 
 from .._common import dtypes, generic, info, surface
-from .._common.shape_errors import concat_error, reshape_error, squeeze_error, stack_error, tensordot_error
+from .._common.shape_errors import (
+    concat_error,
+    reshape_error,
+    squeeze_error,
+    stack_error,
+    tensordot_axes_differ,
+    tensordot_error,
+)
 from .._common.broadcasting import (
     broadcast_shapes,
     checks_matmul_shapes,
@@ -219,7 +226,9 @@ def tensordot(x1: Any, x2: Any, /, *, axes: Any = 2) -> Any:
     try:
         return jnp.tensordot(x1, x2, axes=axes)
     except (TypeError, ValueError) as error:
-        raise tensordot_error(shape_of(x1), shape_of(x2), axes) from error
+        if tensordot_axes_differ(shape_of(x1), shape_of(x2), axes):
+            raise tensordot_error(shape_of(x1), shape_of(x2), axes) from error
+        raise
 
 
 def vecdot(x1: Any, x2: Any, /, *, axis: int = -1) -> Any:
@@ -260,7 +269,9 @@ def stack(arrays: Sequence[Any], /, *, axis: int = 0) -> Any:
     try:
         return jnp.stack(arrays, axis=axis)
     except ValueError as error:
-        raise stack_error(arrays) from error
+        if len({shape_of(a) for a in arrays}) > 1:
+            raise stack_error(arrays) from error
+        raise  # not a shape mistake: a dtype, say
 
 
 def broadcast_to(x: Any, /, shape: Sequence[int]) -> Any:

@@ -62,9 +62,11 @@ from .._common.broadcasting import (
     raises_broadcast_error,
     shape_of,
 )
-from .._common.dtypes import DtypeTable
+from .._common.dtypes import DtypeTable, dtype_namer
 from .._common.promotion import promote_names, promote_with_scalar
 from .._common.surface import VERSION, build_namespace, unsupported_dtype
+from . import float64_fixes
+from .custom_gradients import tie_splitting
 
 __array_api_version__ = VERSION
 
@@ -75,7 +77,8 @@ uint8, uint16, uint32, uint64 = mx.uint8, mx.uint16, mx.uint32, mx.uint64
 float32, float64 = mx.float32, mx.float64
 complex64 = mx.complex64
 #: MLX has one complex dtype; the standard's complex128 is a stand-in that raises DTypeError when used.
-complex128 = unsupported_dtype("complex128", "MLX has no complex128 (its only complex dtype is complex64)")
+_NO_COMPLEX128 = "MLX has no complex128 (its only complex dtype is complex64)"
+complex128 = unsupported_dtype("complex128", _NO_COMPLEX128)
 
 e, pi, inf, nan, newaxis = math.e, math.pi, math.inf, math.nan, None
 
@@ -88,25 +91,8 @@ _MX_DTYPE["complex64"] = mx.complex64
 _NAME_OF_MX_DTYPE = {dtype: name for name, dtype in _MX_DTYPE.items()}
 
 
-def _dtype_name(dtype: Any) -> str:
-    """The standard's name of a dtype spelled as an ``mx.Dtype``, a string, a NumPy dtype
-    or a Python type."""
-    if dtype is complex128:
-        complex128()  # raises DTypeError naming why
-    if isinstance(dtype, mx.Dtype):
-        name = _NAME_OF_MX_DTYPE.get(dtype, str(dtype).rsplit(".", 1)[-1])
-    elif isinstance(dtype, str):
-        name = dtype
-    else:
-        try:
-            name = np.dtype(dtype).name
-        except TypeError:
-            raise DTypeError(f"{dtype!r} is not a dtype") from None
-    if name == "complex128":
-        complex128()
-    if name not in _MX_DTYPE:
-        raise DTypeError(f"{dtype!r} is not one of the dtypes portable_dl supports: {', '.join(DTYPE_NAMES)}")
-    return name
+#: The standard's name of a dtype spelled as an ``mx.Dtype``, a string, a NumPy dtype or a Python type.
+_dtype_name = dtype_namer(_MX_DTYPE, missing={"complex128": _NO_COMPLEX128}, stand_ins={complex128: "complex128"})
 
 
 def _on_gpu() -> builtins.bool:
@@ -133,7 +119,7 @@ def _is_array(x: Any) -> builtins.bool:
 
 
 def _is_python_scalar(x: Any) -> builtins.bool:
-    return isinstance(x, (builtins.bool, int, float))
+    return isinstance(x, (builtins.bool, int, float, complex))
 
 
 def _name(x: mx.array) -> str:
@@ -226,7 +212,10 @@ def asarray(obj: Any, /, *, dtype: Any = None, device: Any = None, copy: builtin
         return mx.array(np.asarray(obj), dtype=target)
     if hasattr(obj, "__array__") or hasattr(obj, "__dlpack__"):  # another framework's array
         return asarray(np.asarray(obj), dtype=dtype)
-    return mx.array(obj, dtype=target) if target is not None else mx.array(obj)
+    if target is not None:
+        # Through NumPy: mx.array reads Python ints as int64, so uint64 values above 2**63 fail.
+        return mx.array(np.asarray(obj, dtype=_dtype_name(target)), dtype=target)
+    return mx.array(obj)
 
 
 def _dtype_or_none(dtype: Any) -> mx.Dtype | None:
@@ -294,24 +283,21 @@ def linspace(start: int | float, stop: int | float, /, num: int, *, dtype: Any =
 
 
 def eye(n_rows: int, n_cols: int | None = None, /, *, k: int = 0, dtype: Any = None, device: Any = None) -> mx.array:
+    """Ones on the ``k``-th diagonal, zeros elsewhere (``k`` beyond the matrix: all zeros; MLX
+    takes ``k`` as a 32-bit int, so it is clamped to the matrix first)."""
+    n_cols = n_rows if n_cols is None else n_cols
+    k = builtins.max(-n_rows, builtins.min(k, n_cols))
     return mx.eye(n_rows, n_cols, k=k, dtype=_dtype_or_none(dtype) or mx.float32)
-
-
-def _triangle_mask(x: mx.array, k: int) -> mx.array:
-    """True on and below the ``k``-th diagonal of the last two axes of ``x``."""
-    if x.ndim < 2:
-        raise ShapeError(f"tril and triu need an array of rank >= 2, got shape {tuple(x.shape)}")
-    return mx.tri(x.shape[-2], x.shape[-1], k=k, dtype=mx.bool_)
 
 
 def tril(x: mx.array, /, *, k: int = 0) -> mx.array:
     """Zero above the ``k``-th diagonal of the last two axes (any batch axes in front)."""
-    return mx.where(_triangle_mask(x, k), x, mx.zeros((), dtype=x.dtype))
+    return generic.tril(x, k=k, xp=_this)
 
 
 def triu(x: mx.array, /, *, k: int = 0) -> mx.array:
     """Zero below the ``k``-th diagonal of the last two axes (any batch axes in front)."""
-    return mx.where(_triangle_mask(x, k - 1), mx.zeros((), dtype=x.dtype), x)
+    return generic.triu(x, k=k, xp=_this)
 
 
 # ----------------------------------------------------------------- element-wise
@@ -350,148 +336,22 @@ logical_not = mx.logical_not
 
 
 # ------------------------------------------------------------ float64 accuracy
-# MLX's CPU kernels for exp, sin and cos (and logaddexp, built on exp) use a fast
-# approximation that is accurate to float32 only, even in float64: exp is off by 3e-7
-# relative, cos by 1e-5 near its zeros. The gradients of tan, log2 and log10 carry float32
-# constants or that cos. In float64 these functions are therefore written here from MLX
-# functions that are exact to an ulp or two (cosh, sinh, tan, log1p), each as an
-# ``mx.custom_function`` whose gradient is the textbook derivative. float32 keeps MLX's own.
-
-
-def _float64_exact_exp(x: mx.array) -> mx.array:
-    """``exp(x)`` as ``cosh(x) + sinh(x)`` for x >= 0 and ``1 / (cosh(x) - sinh(x))`` below:
-    both add two terms of one sign, so nothing cancels."""
-    nonnegative = x >= 0
-    above, below = mx.where(nonnegative, x, 0), mx.where(nonnegative, 0, x)
-    return mx.where(nonnegative, mx.cosh(above) + mx.sinh(above), 1 / (mx.cosh(below) - mx.sinh(below)))
-
-
-def _half_angle_tangent(x: mx.array) -> mx.array:
-    return mx.tan(x / 2)  # halving is exact, and MLX's tan is exact in float64
-
-
-def _float64_exact_sin(x: mx.array) -> mx.array:
-    """``sin(x) = 2t / (1 + t**2)`` with ``t = tan(x / 2)``."""
-    t = _half_angle_tangent(x)
-    return 2 * t / (1 + t * t)
-
-
-def _float64_exact_cos(x: mx.array) -> mx.array:
-    """``cos(x) = sin(x) / tan(x)`` where ``|tan(x)| >= 1`` (near the zeros of cos, where
-    ``(1 - t**2)`` below would lose digits); elsewhere ``(1 - t**2) / (1 + t**2)`` with
-    ``t = tan(x / 2)``, which is accurate there (cos is near +-1 or t is small)."""
-    t = _half_angle_tangent(x)
-    tangent = mx.tan(x)
-    steep = mx.abs(tangent) >= 1
-    safe_tangent = mx.where(steep, tangent, 1)
-    return mx.where(steep, _float64_exact_sin(x) / safe_tangent, (1 - t) * (1 + t) / (1 + t * t))
-
-
-def _single(primals: Any) -> mx.array:
-    """The one input of a one-input ``mx.custom_function``: MLX hands it over bare."""
-    return primals if _is_array(primals) else primals[0]
-
-
-@mx.custom_function
-def _exp64(x: mx.array) -> mx.array:
-    return _float64_exact_exp(x)
-
-
-@_exp64.vjp
-def _exp64_vjp(primals: mx.array, cotangent: mx.array, output: mx.array) -> mx.array:
-    return cotangent * output
-
-
-@mx.custom_function
-def _sin64(x: mx.array) -> mx.array:
-    return _float64_exact_sin(x)
-
-
-@_sin64.vjp
-def _sin64_vjp(primals: mx.array, cotangent: mx.array, output: mx.array) -> mx.array:
-    return cotangent * _float64_exact_cos(_single(primals))
-
-
-@mx.custom_function
-def _cos64(x: mx.array) -> mx.array:
-    return _float64_exact_cos(x)
-
-
-@_cos64.vjp
-def _cos64_vjp(primals: mx.array, cotangent: mx.array, output: mx.array) -> mx.array:
-    return -cotangent * _float64_exact_sin(_single(primals))
-
-
-@mx.custom_function
-def _tan64(x: mx.array) -> mx.array:
-    return mx.tan(x)
-
-
-@_tan64.vjp
-def _tan64_vjp(primals: mx.array, cotangent: mx.array, output: mx.array) -> mx.array:
-    return cotangent * (1 + output * output)
-
-
-@mx.custom_function
-def _log2_64(x: mx.array) -> mx.array:
-    return mx.log2(x)
-
-
-@_log2_64.vjp
-def _log2_64_vjp(primals: mx.array, cotangent: mx.array, output: mx.array) -> mx.array:
-    return cotangent / (_single(primals) * math.log(2.0))
-
-
-@mx.custom_function
-def _log10_64(x: mx.array) -> mx.array:
-    return mx.log10(x)
-
-
-@_log10_64.vjp
-def _log10_64_vjp(primals: mx.array, cotangent: mx.array, output: mx.array) -> mx.array:
-    return cotangent / (_single(primals) * math.log(10.0))
-
-
-@mx.custom_function
-def _logaddexp64(x1: mx.array, x2: mx.array) -> mx.array:
-    larger = mx.maximum(x1, x2)
-    gap = -mx.abs(x1 - x2)
-    finite_gap = mx.where(mx.isnan(gap), 0, gap)  # both infinite of one sign: larger is the answer
-    return mx.where(mx.isinf(larger), larger, larger + mx.log1p(_float64_exact_exp(finite_gap)))
-
-
-@_logaddexp64.vjp
-def _logaddexp64_vjp(primals: tuple, cotangent: mx.array, output: mx.array) -> tuple:
-    """d/dx1 log(e^x1 + e^x2) = e^(x1 - out), the softmax weight of x1."""
-    x1, x2 = primals
-    return (_sum_to_shape(cotangent * _float64_exact_exp(x1 - output), x1.shape),
-            _sum_to_shape(cotangent * _float64_exact_exp(x2 - output), x2.shape))
-
-
-def _float64_exact(fast, exact):
-    """``exact`` for float64 arrays, MLX's ``fast`` for everything else."""
-
-    def function(x: mx.array, /) -> mx.array:
-        return exact(x) if _is_array(x) and x.dtype == mx.float64 else fast(x)
-
-    function.__name__ = fast.__name__
-    function.__doc__ = f"Element-wise {fast.__name__}; in float64 computed to float64 accuracy."
-    return function
-
-
-exp = _float64_exact(mx.exp, _exp64)
-sin = _float64_exact(mx.sin, _sin64)
-cos = _float64_exact(mx.cos, _cos64)
-tan = _float64_exact(mx.tan, _tan64)
-log2 = _float64_exact(mx.log2, _log2_64)
-log10 = _float64_exact(mx.log10, _log10_64)
+# MLX's CPU exp, sin, cos (and logaddexp) are accurate to float32 only, even in float64, and
+# the gradients of tan, log2, log10 carry float32 constants: float64 arrays take the exact
+# forms of :mod:`portable_dl.backends.mlx.float64_fixes`, every other dtype MLX's own.
+exp = float64_fixes.exact_in_float64(mx.exp, float64_fixes.exp64)
+sin = float64_fixes.exact_in_float64(mx.sin, float64_fixes.sin64)
+cos = float64_fixes.exact_in_float64(mx.cos, float64_fixes.cos64)
+tan = float64_fixes.exact_in_float64(mx.tan, float64_fixes.tan64)
+log2 = float64_fixes.exact_in_float64(mx.log2, float64_fixes.log2_64)
+log10 = float64_fixes.exact_in_float64(mx.log10, float64_fixes.log10_64)
 
 
 def _logaddexp(x1: Any, x2: Any, /) -> mx.array:
     """``log(exp(x1) + exp(x2))`` without overflow; in float64 to float64 accuracy."""
     a, b = _as_operand(x1, x2), _as_operand(x2, x1)
     if a.dtype == mx.float64 or b.dtype == mx.float64:
-        return _logaddexp64(a.astype(mx.float64), b.astype(mx.float64))
+        return float64_fixes.logaddexp64(a.astype(mx.float64), b.astype(mx.float64))
     return mx.logaddexp(a, b)
 
 
@@ -526,42 +386,8 @@ def _as_operand(value: Any, other: Any) -> mx.array:
     return asarray(value)
 
 
-def _sum_to_shape(g: mx.array, shape: tuple[int, ...]) -> mx.array:
-    """The cotangent ``g`` of a broadcast result, summed back to an operand's ``shape``."""
-    if tuple(g.shape) == tuple(shape):
-        return g
-    leading = g.ndim - len(shape)
-    axes = list(range(leading)) + [leading + i for i, size in enumerate(shape) if size == 1 and g.shape[leading + i] != 1]
-    return mx.sum(g, axis=axes, keepdims=True).reshape(shape) if axes else g.reshape(shape)
-
-
-def _tie_splitting(select):
-    """``maximum`` or ``minimum`` with a gradient that splits evenly at ties.
-
-    ``select(x1, x2)`` picks element-wise; where ``x1`` wins the whole cotangent goes to
-    ``x1``, where ``x2`` wins to ``x2``, and where they are equal half to each (MLX's own
-    rule gives it all to ``x2``).
-    """
-
-    @mx.custom_function
-    def tie_splitting(x1: mx.array, x2: mx.array) -> mx.array:
-        return select(x1, x2)
-
-    @tie_splitting.vjp
-    def tie_splitting_vjp(primals: tuple, cotangent: mx.array, output: mx.array) -> tuple:
-        x1, x2 = primals
-        wins = mx.equal(output, x1).astype(cotangent.dtype)
-        loses = mx.equal(output, x2).astype(cotangent.dtype)
-        share = wins / mx.maximum(wins + loses, 1)  # 1, 0 or 1/2 at a tie
-        g1 = _sum_to_shape(cotangent * share, x1.shape).astype(x1.dtype)
-        g2 = _sum_to_shape(cotangent * (1 - share), x2.shape).astype(x2.dtype)
-        return g1, g2
-
-    return tie_splitting
-
-
-_maximum = _tie_splitting(mx.maximum)
-_minimum = _tie_splitting(mx.minimum)
+_maximum = tie_splitting(mx.maximum)
+_minimum = tie_splitting(mx.minimum)
 
 
 def maximum(x1: Any, x2: Any, /) -> mx.array:
@@ -806,8 +632,7 @@ def permute_dims(x: mx.array, /, axes: Sequence[int]) -> mx.array:
 
 def expand_dims(x: mx.array, /, axis: int = 0) -> mx.array:
     """``x`` with a new axis of size 1 at ``axis`` (from ``-x.ndim - 1`` to ``x.ndim``)."""
-    if not -x.ndim - 1 <= axis <= x.ndim:
-        raise IndexError(f"axis {axis} is out of range for expand_dims of an array of rank {x.ndim}")
+    generic.check_expand_dims_axis(axis, x.ndim)
     return mx.expand_dims(x, axis)
 
 
@@ -822,7 +647,7 @@ def squeeze(x: mx.array, /, axis: int | Sequence[int]) -> mx.array:
 def concat(arrays: Sequence[mx.array], /, *, axis: int | None = 0) -> mx.array:
     arrays = list(arrays)
     if axis is None:
-        return mx.concatenate([mx.reshape(a, (-1,)) for a in arrays], axis=0)
+        return generic.concat_flattened(arrays, xp=_this)
     try:
         return mx.concatenate(arrays, axis=axis)
     except ValueError as error:
@@ -885,14 +710,7 @@ def repeat(x: mx.array, repeats: int | mx.array, /, *, axis: int | None = None) 
 def moveaxis(x: mx.array, source: int | Sequence[int], destination: int | Sequence[int], /) -> mx.array:
     if isinstance(source, int) and isinstance(destination, int):
         return mx.moveaxis(x, source, destination)
-    sources = [generic.normalize_axis(a, x.ndim) for a in source]
-    destinations = [generic.normalize_axis(a, x.ndim) for a in destination]
-    if len(sources) != len(destinations):
-        raise ValueError(f"moveaxis needs as many destinations as sources, got {source} and {destination}")
-    order = [a for a in range(x.ndim) if a not in sources]
-    for where_to, axis in sorted(zip(destinations, sources)):
-        order.insert(where_to, axis)
-    return mx.transpose(x, order)
+    return mx.transpose(x, generic.moveaxis_order(x.ndim, source, destination))
 
 
 # ------------------------------------------------------------ searching, indexing

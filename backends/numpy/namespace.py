@@ -29,7 +29,14 @@ from autograd.tracer import getval, isbox
 
 from .._common import dtypes, generic, info, surface
 from .._common import linalg as common_linalg
-from .._common.shape_errors import concat_error, reshape_error, squeeze_error, stack_error, tensordot_error
+from .._common.shape_errors import (
+    concat_error,
+    reshape_error,
+    squeeze_error,
+    stack_error,
+    tensordot_axes_differ,
+    tensordot_error,
+)
 from .._common.broadcasting import (
     broadcast_shapes,
     checks_matmul_shapes,
@@ -136,7 +143,23 @@ add = raises_broadcast_error(anp.add, "add")
 subtract = raises_broadcast_error(anp.subtract, "subtract")
 multiply = raises_broadcast_error(anp.multiply, "multiply")
 divide = raises_broadcast_error(anp.true_divide, "divide")
-floor_divide = raises_broadcast_error(anp.floor_divide, "floor_divide")
+
+
+def _floor_divide(x1: Any, x2: Any, /) -> Any:
+    """``floor(x1 / x2)``; where an operand is infinite, the standard's special cases
+    (``inf // 2 = inf``, ``1 // -inf = -0``), which NumPy's fmod-based form misses (NaN, -1).
+    Its gradient is zero: computed on values."""
+    v1, v2 = getval(x1), getval(x2)
+    result = np.floor_divide(v1, v2)
+    if result.dtype.kind == "f":
+        infinite = np.isinf(v1) | np.isinf(v2)
+        if infinite.any():
+            with np.errstate(invalid="ignore"):
+                result = np.where(infinite, np.floor(np.true_divide(v1, v2)), result).astype(result.dtype)
+    return result
+
+
+floor_divide = raises_broadcast_error(_floor_divide, "floor_divide")
 remainder = raises_broadcast_error(anp.remainder, "remainder")
 pow = raises_broadcast_error(anp.power, "pow")
 maximum = raises_broadcast_error(anp.maximum, "maximum")
@@ -180,7 +203,30 @@ defvjp(
 abs = anp.abs
 sign = anp.sign
 exp = anp.exp
-expm1 = anp.expm1
+
+
+def expm1(x: Any, /) -> Any:
+    """``exp(x) - 1``, accurate near 0; complex ``x`` through :func:`_complex_expm1`."""
+    return _complex_expm1(getval(x)) if getval(x).dtype.kind == "c" else anp.expm1(x)
+
+
+def _complex_expm1(z: np.ndarray) -> np.ndarray:
+    """``expm1(a + bi) = (expm1(a) cos b - 2 sin^2(b/2)) + i e^a sin b``, accurate near 0, with
+    the standard's special cases that NumPy's own complex expm1 misses (``-0 + 0j -> 0 + 0j``,
+    ``inf + 0j -> inf + 0j``, ``-inf + (inf or NaN)j -> -1 + 0j``, ``inf + (inf or NaN)j ->
+    inf + NaN j``). No gradient: complex inputs are outside the autodiff contract."""
+    a, b = z.real, z.imag
+    with np.errstate(invalid="ignore", over="ignore"):
+        real = np.expm1(a) * np.cos(b) - 2 * np.sin(b / 2) ** 2 + 0.0  # + 0.0 turns -0 into +0
+        imag = np.where(b == 0, b, np.exp(a) * np.sin(b))
+    unbounded_b = ~np.isfinite(b)
+    real = np.where(np.isneginf(a) & unbounded_b, -1.0, np.where(np.isposinf(a) & unbounded_b, np.inf, real))
+    imag = np.where(np.isneginf(a) & unbounded_b, 0.0, np.where(np.isposinf(a) & unbounded_b, np.nan, imag))
+    result = np.empty(z.shape, dtype=z.dtype)
+    result.real, result.imag = real, imag
+    return result
+
+
 log = anp.log
 log1p = anp.log1p
 log2 = anp.log2
@@ -238,17 +284,20 @@ def _accumulate_in(x: Any, dtype: Any) -> tuple[Any, Any]:
     """``x`` cast to ``dtype``, or to the standard's accumulation dtype when None (small
     integers widen to the default integer, int64), and that dtype: NumPy's own reductions
     widen small integers whatever they are given, so it must be passed on to them too."""
+    own = getval(x).dtype
     if dtype is None:
-        dtype = generic.accumulation_dtype(getval(x).dtype.name) or getval(x).dtype
+        if own.kind in "fc":  # the common case first: floats keep their dtype
+            return x, own
+        dtype = generic.accumulation_dtype(own.name) or own
     dtype = np.dtype(dtype)
-    if getval(x).dtype != dtype:
+    if own != dtype:
         x = anp.astype(x, dtype) if isbox(x) else x.astype(dtype)
     return x, dtype
 
 
 def sum(x: Any, /, *, axis: Any = None, dtype: Any = None, keepdims: bool = False) -> Any:
     x, dtype = _accumulate_in(x, dtype)
-    return anp.sum(x, axis=_axes(axis), keepdims=keepdims, dtype=dtype)
+    return anp.sum(x, axis=tuple(axis) if isinstance(axis, list) else axis, keepdims=keepdims, dtype=dtype)
 
 
 def _axes(axis: Any) -> Any:
@@ -379,7 +428,9 @@ def tensordot(x1: Any, x2: Any, /, *, axes: Any = 2) -> Any:
     try:
         return anp.tensordot(x1, x2, axes=axes)
     except ValueError as error:
-        raise tensordot_error(shape_of(x1), shape_of(x2), axes) from error
+        if tensordot_axes_differ(shape_of(x1), shape_of(x2), axes):
+            raise tensordot_error(shape_of(x1), shape_of(x2), axes) from error
+        raise
 
 
 def vecdot(x1: Any, x2: Any, /, *, axis: int = -1) -> Any:

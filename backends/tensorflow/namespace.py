@@ -48,7 +48,7 @@ from .._common.broadcasting import (
     raises_broadcast_error,
     shape_of,
 )
-from .._common.dtypes import DtypeTable
+from .._common.dtypes import DtypeTable, dtype_namer
 from .._common.promotion import COMPLEX_OF, KIND_OF, promote_names, promote_with_scalar
 from .._common.surface import VERSION, build_namespace
 
@@ -70,21 +70,8 @@ DEFAULT_INDEX = "int64"
 _TF_DTYPE = {name: getattr(tf, name) for name in DTYPE_NAMES + ("complex64", "complex128")}
 
 
-def _dtype_name(dtype: Any) -> str:
-    """The standard's name of a dtype spelled as a ``tf.DType``, a string, a NumPy dtype
-    or a Python type."""
-    if isinstance(dtype, tf.DType):
-        name = dtype.name
-    elif isinstance(dtype, str):
-        name = dtype
-    else:
-        try:
-            name = np.dtype(dtype).name
-        except TypeError:
-            raise DTypeError(f"{dtype!r} is not a dtype") from None
-    if name not in _TF_DTYPE:
-        raise DTypeError(f"{dtype!r} is not one of the dtypes portable_dl supports: {', '.join(DTYPE_NAMES)}")
-    return name
+#: The standard's name of a dtype spelled as a ``tf.DType``, a string, a NumPy dtype or a Python type.
+_dtype_name = dtype_namer(_TF_DTYPE)
 
 
 def _tf_dtype(dtype: Any) -> tf.DType:
@@ -96,7 +83,7 @@ def _is_tensor(x: Any) -> builtins.bool:
 
 
 def _is_python_scalar(x: Any) -> builtins.bool:
-    return isinstance(x, (builtins.bool, int, float))
+    return isinstance(x, (builtins.bool, int, float, complex))
 
 
 def _kind(x: tf.Tensor) -> str:
@@ -361,28 +348,21 @@ def linspace(start: Any, stop: Any, /, num: int, *, dtype: Any = None, device: A
 def eye(n_rows: int, n_cols: int | None = None, /, *, k: int = 0, dtype: Any = None, device: Any = None) -> tf.Tensor:
     """Ones on the ``k``-th diagonal (above the main one for ``k > 0``), zeros elsewhere."""
     n_cols = n_rows if n_cols is None else n_cols
+    k = builtins.max(-n_rows, builtins.min(k, n_cols))  # beyond the matrix all are zeros; k stays an int32
     with _placed(device):
         rows = tf.range(n_rows)[:, None]
         cols = tf.range(n_cols)[None, :]
         return tf.cast(tf.equal(cols - rows, k), _tf_dtype(dtype or DEFAULT_FLOAT))
 
 
-def _triangle_mask(x: tf.Tensor, keep: Any) -> tf.Tensor:
-    rows = tf.range(tf.shape(x)[-2])[:, None]
-    cols = tf.range(tf.shape(x)[-1])[None, :]
-    return keep(cols - rows)
-
-
 def tril(x: Any, /, *, k: int = 0) -> tf.Tensor:
     """Elements on and below the ``k``-th diagonal of the last two axes; zeros above."""
-    x = _tensor(x)
-    return tf.where(_triangle_mask(x, lambda offset: offset <= k), x, tf.zeros_like(x))
+    return generic.tril(_tensor(x), k=k, xp=_this)
 
 
 def triu(x: Any, /, *, k: int = 0) -> tf.Tensor:
     """Elements on and above the ``k``-th diagonal of the last two axes; zeros below."""
-    x = _tensor(x)
-    return tf.where(_triangle_mask(x, lambda offset: offset >= k), x, tf.zeros_like(x))
+    return generic.triu(_tensor(x), k=k, xp=_this)
 
 
 # --------------------------------------------------------------- element-wise, one
@@ -831,8 +811,7 @@ def permute_dims(x: Any, /, axes: Sequence[int]) -> tf.Tensor:
 
 def expand_dims(x: Any, /, axis: int = 0) -> tf.Tensor:
     x = _tensor(x)
-    if not -x.shape.rank - 1 <= axis <= x.shape.rank:
-        raise IndexError(f"axis {axis} is out of range for expand_dims of an array of rank {x.shape.rank}")
+    generic.check_expand_dims_axis(axis, x.shape.rank)
     return tf.expand_dims(x, axis)
 
 
@@ -851,7 +830,7 @@ def squeeze(x: Any, /, axis: int | Sequence[int]) -> tf.Tensor:
 def concat(arrays: Sequence[Any], /, *, axis: int | None = 0) -> tf.Tensor:
     tensors = _promoted(*arrays)
     if axis is None:
-        return tf.concat([tf.reshape(t, [-1]) for t in tensors], axis=0)
+        return generic.concat_flattened(tensors, xp=_this)
     shapes = [shape_of(t) for t in tensors]
     ranks = {len(s) for s in shapes}
     if len(ranks) != 1:
@@ -925,15 +904,7 @@ def repeat(x: Any, repeats: Any, /, *, axis: int | None = None) -> tf.Tensor:
 def moveaxis(x: Any, source: Any, destination: Any, /) -> tf.Tensor:
     """Move axes ``source`` to positions ``destination``; the others keep their order."""
     x = _tensor(x)
-    rank = x.shape.rank
-    sources = [generic.normalize_axis(a, rank) for a in ([source] if isinstance(source, int) else source)]
-    destinations = [generic.normalize_axis(a, rank) for a in ([destination] if isinstance(destination, int) else destination)]
-    if len(sources) != len(destinations):
-        raise ValueError("moveaxis needs as many destinations as sources")
-    order = [a for a in range(rank) if a not in sources]
-    for dest, src in sorted(zip(destinations, sources)):
-        order.insert(dest, src)
-    return tf.transpose(x, perm=order)
+    return tf.transpose(x, perm=generic.moveaxis_order(x.shape.rank, source, destination))
 
 
 # ------------------------------------------------------------ searching, indexing

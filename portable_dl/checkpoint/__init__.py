@@ -77,17 +77,32 @@ from ..backend import Backend
 from ..errors import CheckpointError
 from ..registry import backend as get_backend
 from ..tree import TreeDef, tree_flatten, tree_unflatten
-from .header import FORMAT_NAME, FORMAT_VERSION, library_version, parse, read_file, read_header
+from .header import (
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    Header,
+    library_version,
+    parse,
+    read_file,
+    read_header,
+)
 from .integrity import CHECKSUMS_KEY, check_step, checksum, step_of, verify_checksums
-from .saving import check_folder, describe_optimizer, leaf_to_numpy, saving_backend_name, to_json, user_metadata
+from .saving import (
+    check_folder,
+    describe_optimizer,
+    leaf_to_numpy,
+    saving_backend_name,
+    to_json,
+    user_metadata,
+)
 from .structure import SECTIONS, check_keys, leaf_names, mismatches, structure_to_json
 from .tensors import decode_tensors, loaded_dtypes, narrowed
 
-__all__ = ["FORMAT_VERSION", "FORMAT_NAME", "Checkpoint", "save", "load", "read_metadata"]
+__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "Checkpoint", "load", "read_metadata", "save"]
 
 
 @dataclass(frozen=True)
-class Checkpoint:
+class Checkpoint(Header):
     """What :func:`load` returns.
 
     Attributes:
@@ -101,16 +116,13 @@ class Checkpoint:
         format_version: the file layout's version.
         library_version: the portable_dl version that wrote the file.
         backend_name: the backend the arrays were saved from (``"numpy"`` for NumPy arrays).
+
+    All but the first two are the header's fields (:class:`.header.Header`); construct it
+    with keywords.
     """
 
     params: Any
     opt_state: Any
-    metadata: dict
-    optimizer: dict | None
-    step: int | None
-    format_version: int
-    library_version: str
-    backend_name: str
 
 
 def save(path: str | os.PathLike, params: Any, opt_state: Any = None, metadata: dict | None = None, *,
@@ -220,16 +232,7 @@ def load(path: str | os.PathLike, backend: Backend | str | None = None, *, like:
                                      [backend.asarray(arrays[name], dtypes[name])
                                       for name in leaf_names(contents.structures[section], section)])
              for section in SECTIONS}
-    return Checkpoint(
-        params=trees["params"],
-        opt_state=trees["opt_state"],
-        metadata=contents.metadata,
-        optimizer=contents.optimizer,
-        step=contents.step,
-        format_version=contents.format_version,
-        library_version=contents.library_version,
-        backend_name=contents.backend_name,
-    )
+    return Checkpoint(params=trees["params"], opt_state=trees["opt_state"], **contents.header_fields())
 
 
 def read_metadata(path: str | os.PathLike) -> dict:
@@ -244,12 +247,7 @@ def read_metadata(path: str | os.PathLike) -> dict:
     path = pathlib.Path(path)
     contents = read_header(path)
     return {
-        "metadata": contents.metadata,
-        "optimizer": contents.optimizer,
-        "step": contents.step,
-        "format_version": contents.format_version,
-        "library_version": contents.library_version,
-        "backend_name": contents.backend_name,
+        **contents.header_fields(),
         "tensors": {name: {"dtype": entry.dtype, "shape": entry.shape} for name, entry in contents.tensors.items()},
     }
 

@@ -18,7 +18,7 @@ import os
 import pathlib
 import re
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -52,17 +52,28 @@ _CHECKSUM = re.compile(r"[0-9a-f]{8}")
 
 
 @dataclass(frozen=True)
-class Contents:
-    """A checkpoint's header, validated: everything but the tensor data."""
+class Header:
+    """What a checkpoint's header says besides its tensors; the fields of the same names of
+    :class:`~portable_dl.checkpoint.Checkpoint` and of :func:`~portable_dl.checkpoint.read_metadata`."""
 
-    tensors: dict[str, TensorEntry]
-    structures: dict[str, TreeDef]
     metadata: dict
     optimizer: dict | None
     step: int | None
     format_version: int
     library_version: str
     backend_name: str
+
+    def header_fields(self) -> dict:
+        """The fields above by name (not copied)."""
+        return {item.name: getattr(self, item.name) for item in fields(Header)}
+
+
+@dataclass(frozen=True)
+class Contents(Header):
+    """A checkpoint's header, validated: everything but the tensor data."""
+
+    tensors: dict[str, TensorEntry]
+    structures: dict[str, TreeDef]
     #: ``{tensor name: CRC-32 as 8 hex digits}``; None in a version 1 file.
     checksums: dict[str, str] | None
     #: Where the tensor data starts in the file: after the length and the header.
@@ -140,14 +151,16 @@ def _parse_header(header: bytes, file_size: int, path: pathlib.Path) -> Contents
     if not isinstance(parsed, dict):
         raise CheckpointError(f"the checkpoint {path} has a corrupted header: a JSON {type(parsed).__name__}, not an object")
     metadata = parsed.pop("__metadata__", None)
-    fields = _format_fields(metadata, path)
+    entries = _format_fields(metadata, path)
     tensors = {name: _tensor_entry(name, entry, path) for name, entry in parsed.items()}
     _check_layout(tensors, file_size - data_start, path)
-    structures = {section: structure_from_json(fields[f"{section}_structure"], section, path) for section in SECTIONS}
+    structures = {section: structure_from_json(entries[f"{section}_structure"], section, path) for section in SECTIONS}
     _check_names(tensors, structures, path)
-    checksums = _checksums(metadata, tensors, path) if fields["format_version"] >= CHECKSUMS_SINCE else None
-    return Contents(tensors, structures, fields["metadata"], fields["optimizer"], fields["step"],
-                    fields["format_version"], fields["library_version"], fields["backend"], checksums, data_start)
+    checksums = _checksums(metadata, tensors, path) if entries["format_version"] >= CHECKSUMS_SINCE else None
+    return Contents(metadata=entries["metadata"], optimizer=entries["optimizer"], step=entries["step"],
+                    format_version=entries["format_version"], library_version=entries["library_version"],
+                    backend_name=entries["backend"], tensors=tensors, structures=structures, checksums=checksums,
+                    data_start=data_start)
 
 
 def _format_fields(metadata: Any, path: pathlib.Path) -> dict[str, Any]:
@@ -168,22 +181,22 @@ def _format_fields(metadata: Any, path: pathlib.Path) -> dict[str, Any]:
                               "upgrade portable_dl to read it")
     if version < 1:
         raise CheckpointError(f"the checkpoint {path} has a corrupted header: format_version {version} does not exist")
-    fields: dict[str, Any] = {"format_version": version}
+    decoded: dict[str, Any] = {"format_version": version}
     for key in ("library_version", "backend"):
-        fields[key] = metadata.get(key)
-        if not isinstance(fields[key], str):
+        decoded[key] = metadata.get(key)
+        if not isinstance(decoded[key], str):
             raise CheckpointError(f"the checkpoint {path} has a corrupted header: {key!r} is missing")
     for key, kinds in (("params_structure", (dict,)), ("opt_state_structure", (dict,)), ("optimizer", (dict, type(None))),
                        ("step", (int, type(None))), ("metadata", (dict,))):
         try:
-            fields[key] = json.loads(metadata[key])
+            decoded[key] = json.loads(metadata[key])
         except (KeyError, TypeError, ValueError, RecursionError) as error:
             raise CheckpointError(f"the checkpoint {path} has a corrupted header: its {key!r} entry is missing or "
                                   "not valid JSON") from error
-        if not isinstance(fields[key], kinds) or isinstance(fields[key], bool):
+        if not isinstance(decoded[key], kinds) or isinstance(decoded[key], bool):
             raise CheckpointError(f"the checkpoint {path} has a corrupted header: its {key!r} entry is a "
-                                  f"{type(fields[key]).__name__}")
-    return fields
+                                  f"{type(decoded[key]).__name__}")
+    return decoded
 
 
 def _tensor_entry(name: str, entry: Any, path: pathlib.Path) -> TensorEntry:

@@ -16,7 +16,6 @@ import numpy as np
 from ..backend import DTYPE_NAMES
 from ..errors import CheckpointError
 from ..registry import backend_of
-from .structure import tensor_name
 
 
 def leaf_to_numpy(leaf: Any, name: str) -> tuple[np.ndarray, str]:

@@ -19,6 +19,7 @@ from safetensors import SafetensorError
 from ..backend import Backend
 from ..errors import CheckpointError, DTypeError
 
+
 @dataclass(frozen=True)
 class TensorEntry:
     """One tensor's header entry: dtype name, shape, and its [start, end) bytes in the data."""

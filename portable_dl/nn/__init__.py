@@ -6,6 +6,7 @@ from __future__ import annotations
 from .freezing import merge, partition, trainable_mask
 from .initializers import (
     INITIALIZERS,
+    Initializer,
     get_initializer,
     glorot_normal,
     glorot_uniform,
@@ -18,19 +19,20 @@ from .initializers import (
 from .layers import MLP, Dense, count_parameters
 
 __all__ = [
-    "Dense",
-    "MLP",
-    "count_parameters",
-    "trainable_mask",
-    "partition",
-    "merge",
-    "get_initializer",
     "INITIALIZERS",
-    "he_normal",
-    "he_uniform",
+    "MLP",
+    "Dense",
+    "Initializer",
+    "count_parameters",
+    "get_initializer",
     "glorot_normal",
     "glorot_uniform",
+    "he_normal",
+    "he_uniform",
     "lecun_normal",
+    "merge",
     "normal",
+    "partition",
+    "trainable_mask",
     "zeros",
 ]

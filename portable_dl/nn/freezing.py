@@ -12,12 +12,19 @@ leaf or every leaf below it (``"layers.0"`` freezes the first layer).
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from ..errors import TreeStructureError
-from ..tree import path_string, tree_flatten_with_path, tree_map, tree_map_with_path, tree_unflatten
+from ..tree import (
+    path_string,
+    tree_flatten_with_path,
+    tree_map,
+    tree_map_with_path,
+    tree_unflatten,
+)
 
-__all__ = ["trainable_mask", "partition", "merge"]
+__all__ = ["merge", "partition", "trainable_mask"]
 
 
 def _names(path: str, prefix: str) -> bool:

@@ -2,17 +2,47 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
-from .base import (Optimizer, flag, hyperparameter, learning_rate, non_negative, one_minus_power,
-                   pair_of_decay_rates, power)
+from .base import (
+    Optimizer,
+    flag,
+    hyperparameter,
+    learning_rate,
+    non_negative,
+    one_minus_power,
+    pair_of_decay_rates,
+    power,
+)
 
 __all__ = ["Adam", "AdamW", "NAdam"]
 
 
 @dataclass(eq=False, repr=False, frozen=True)
-class Adam(Optimizer):
+class AdaptiveMoments(Optimizer):
+    r"""What Adam and NAdam share: their first four hyperparameters and the two moment
+    estimates, :math:`m_t = \beta_1 m_{t-1} + (1 - \beta_1) g_t` and
+    :math:`v_t = \beta_2 v_{t-1} + (1 - \beta_2) g_t^2`, kept in the slots ``"exp_avg"`` (m)
+    and ``"exp_avg_sq"`` (v) from :math:`m_0 = v_0 = 0`."""
+
+    lr: float | Callable = hyperparameter(0.001, learning_rate)
+    betas: tuple[float, float] = hyperparameter((0.9, 0.999), pair_of_decay_rates)
+    eps: float = hyperparameter(1e-8, non_negative)
+    weight_decay: float = hyperparameter(0.0, non_negative)
+
+    def init_single(self, param: Any, xp: Any) -> dict:
+        return {"exp_avg": xp.zeros_like(param), "exp_avg_sq": xp.zeros_like(param)}
+
+    def moments(self, slots: dict, grad: Any) -> tuple[Any, Any]:
+        """``(m_t, v_t)`` from the previous slots and the gradient :math:`g_t`."""
+        beta1, beta2 = self.betas
+        return beta1 * slots["exp_avg"] + (1.0 - beta1) * grad, beta2 * slots["exp_avg_sq"] + (1.0 - beta2) * grad * grad
+
+
+@dataclass(eq=False, repr=False, frozen=True)
+class Adam(AdaptiveMoments):
     r"""Adam, as ``torch.optim.Adam``: weight decay is an L2 penalty added to the gradient.
 
     With learning rate :math:`\gamma`, betas :math:`(\beta_1, \beta_2)`, weight decay
@@ -47,22 +77,17 @@ class Adam(Optimizer):
 
     name = "Adam"
 
-    lr: float | Callable = hyperparameter(0.001, learning_rate)
-    betas: tuple[float, float] = hyperparameter((0.9, 0.999), pair_of_decay_rates)
-    eps: float = hyperparameter(1e-8, non_negative)
-    weight_decay: float = hyperparameter(0.0, non_negative)
     amsgrad: bool = hyperparameter(False, flag)
 
     def init_single(self, param: Any, xp: Any) -> dict:
-        slots = {"exp_avg": xp.zeros_like(param), "exp_avg_sq": xp.zeros_like(param)}
+        slots = super().init_single(param, xp)
         if self.amsgrad:
             slots["max_exp_avg_sq"] = xp.zeros_like(param)
         return slots
 
     def update_single(self, param: Any, grad: Any, slots: dict, lr: Any, t: Any, xp: Any) -> tuple[Any, dict]:
         beta1, beta2 = self.betas
-        m = beta1 * slots["exp_avg"] + (1.0 - beta1) * grad
-        v = beta2 * slots["exp_avg_sq"] + (1.0 - beta2) * grad * grad
+        m, v = self.moments(slots, grad)
         new_slots = {"exp_avg": m, "exp_avg_sq": v}
         if self.amsgrad:
             v = xp.maximum(slots["max_exp_avg_sq"], v)  # v^max_t
@@ -98,7 +123,7 @@ class AdamW(Adam):
 
 
 @dataclass(eq=False, repr=False, frozen=True)
-class NAdam(Optimizer):
+class NAdam(AdaptiveMoments):
     r"""NAdam (Dozat 2016), Adam with Nesterov momentum, as ``torch.optim.NAdam``.
 
     With learning rate :math:`\gamma`, betas :math:`(\beta_1, \beta_2)`, momentum decay
@@ -139,26 +164,21 @@ class NAdam(Optimizer):
     name = "NAdam"
 
     lr: float | Callable = hyperparameter(0.002, learning_rate)
-    betas: tuple[float, float] = hyperparameter((0.9, 0.999), pair_of_decay_rates)
-    eps: float = hyperparameter(1e-8, non_negative)
-    weight_decay: float = hyperparameter(0.0, non_negative)
     momentum_decay: float = hyperparameter(0.004, non_negative)
     decoupled_weight_decay: bool = hyperparameter(False, flag)
 
     def init_single(self, param: Any, xp: Any) -> dict:
-        return {"exp_avg": xp.zeros_like(param), "exp_avg_sq": xp.zeros_like(param),
-                "mu_product": xp.ones_like(xp.sum(param))}
+        # The product of the mu_i: a 0-d array of the parameter's dtype and device.
+        return {**super().init_single(param, xp), "mu_product": xp.ones_like(xp.sum(param))}
 
     def update_single(self, param: Any, grad: Any, slots: dict, lr: Any, t: Any, xp: Any) -> tuple[Any, dict]:
-        beta1, beta2 = self.betas
         mu = self.momentum_coefficient(t, xp)
         mu_next = self.momentum_coefficient(t + 1.0, xp)
         mu_product = slots["mu_product"] * mu
         mu_product_next = mu_product * mu_next
-        m = beta1 * slots["exp_avg"] + (1.0 - beta1) * grad
-        v = beta2 * slots["exp_avg_sq"] + (1.0 - beta2) * grad * grad
+        m, v = self.moments(slots, grad)
         m_hat = mu_next * m / (1.0 - mu_product_next) + (1.0 - mu) * grad / (1.0 - mu_product)
-        v_hat = v / one_minus_power(beta2, t, xp)
+        v_hat = v / one_minus_power(self.betas[1], t, xp)
         new_param = param - lr * m_hat / (xp.sqrt(v_hat) + self.eps)
         return new_param, {"exp_avg": m, "exp_avg_sq": v, "mu_product": mu_product}
 

@@ -45,15 +45,22 @@ from __future__ import annotations
 import abc
 import math
 import numbers
+from collections.abc import Callable
 from dataclasses import KW_ONLY, MISSING, dataclass, field, fields
-from typing import Any, Callable, ClassVar
+from typing import Any, ClassVar
 
 from .. import clipping
 from ..errors import DTypeError, ShapeError, TreeStructureError
 from ..registry import backend_of
-from ..tree import path_string, tree_flatten_with_path, tree_leaves, tree_map, tree_unflatten
+from ..tree import (
+    path_string,
+    tree_flatten_with_path,
+    tree_leaves,
+    tree_map,
+    tree_unflatten,
+)
 
-__all__ = ["Optimizer", "hyperparameter", "power", "one_minus_power"]
+__all__ = ["Optimizer", "hyperparameter", "one_minus_power", "power"]
 
 #: The dtype of the step count: the one integer dtype every backend has on every device
 #: (JAX without x64 has no int64), exact up to two billion updates.

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
-from .base import Optimizer, decay_rate, flag, fraction, hyperparameter, learning_rate, non_negative
+from .base import (
+    Optimizer,
+    decay_rate,
+    flag,
+    fraction,
+    hyperparameter,
+    learning_rate,
+    non_negative,
+)
 
 __all__ = ["RMSprop"]
 
