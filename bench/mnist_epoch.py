@@ -40,16 +40,24 @@ import argparse
 import math
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
+from _timing import (
+    describe_error,
+    document,
+    format_number,
+    run_in_own_processes,
+    split_names,
+    table,
+    write_json,
+)
 
 import portable_dl as pdl
 from portable_dl import losses, nn, optimizers
 from portable_dl.data import DatasetNotFound, load_mnist
-
-from _timing import describe_error, document, format_number, run_in_own_processes, split_names, table, write_json
 
 BENCH = Path(__file__).resolve().parent
 DEFAULT_OUTPUT = BENCH / "results" / "mnist_epoch.json"

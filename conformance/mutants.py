@@ -20,17 +20,21 @@ own VJP, so that a value fault stays a value fault and a gradient fault a gradie
 from __future__ import annotations
 
 import types
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import autograd.numpy as anp
 import numpy as np
 from autograd.extend import defvjp, primitive
 from autograd.tracer import getval
-
-from portable_dl.backend import Backend
-from portable_dl.backends._common.broadcasting import checks_matmul_shapes, raises_broadcast_error
+from portable_dl.backends._common.broadcasting import (
+    checks_matmul_shapes,
+    raises_broadcast_error,
+)
 from portable_dl.backends.numpy import namespace as numpy_namespace
 from portable_dl.backends.numpy.backend import NumPyBackend
+
+from portable_dl.backend import Backend
 from portable_dl.tree import tree_map
 
 CATEGORIES = (
@@ -215,11 +219,8 @@ def _value_and_grad_accumulating(self, f, argnums=0, has_aux=False):
     def accumulating(*args):
         # like a framework's .grad buffer that is never zeroed between calls
         value, gradient = value_and_grad_f(*args)
-        if previous:
-            try:
-                gradient = tree_map(lambda g, p: g + p, gradient, previous[0])
-            except Exception:
-                pass
+        if previous and _signature(previous[0]) == _signature(gradient):
+            gradient = tree_map(lambda g, p: g + p, gradient, previous[0])
         previous[:] = [gradient]
         return value, gradient
 

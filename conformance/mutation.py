@@ -27,9 +27,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Sequence
 
 from .mutants import CONTROL, MUTANTS, spec
 
@@ -90,7 +90,7 @@ def run_mutant(name: str, quick: bool = False, families: Sequence[str] | None = 
         started = time.perf_counter()
         try:
             completed = subprocess.run(command(name, quick, families, output), capture_output=True, text=True,
-                                       timeout=timeout, env=environment)
+                                       timeout=timeout, env=environment, check=False)
         except subprocess.TimeoutExpired:
             run.seconds = time.perf_counter() - started
             run.message = f"timed out after {timeout:g} s"

@@ -18,7 +18,8 @@ in float32 only. They cost operations, not rows: about 120 eager operations per 
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -93,6 +94,33 @@ def _value_cases() -> list[Case]:
     return cases
 
 
+def _zero_d_case() -> Case:
+    """Every element-wise function on 0-d arrays, as schedules and optimizers use them:
+    comparisons at equality (a step boundary), ``round`` of a half, ``where`` both ways."""
+    from .ops import BINARY, UNARY
+
+    def compute(backend: Backend, dtype: str) -> Outputs:
+        xp = backend.xp
+        scalar = lambda v: backend.asarray(np.array(v), dtype)
+        outputs: Outputs = {}
+        for x in (0.7, 2.5):
+            for name in UNARY:
+                outputs.update(_outputs_named(backend, getattr(xp, name)(scalar(x)), f"{name}({x})"))
+        for a, b in ((3.0, 3.0), (2.5, 4.0), (-1.5, 2.0)):
+            for name in BINARY:
+                outputs.update(_outputs_named(backend, getattr(xp, name)(scalar(a), scalar(b)), f"{name}({a}, {b})"))
+        for condition in (True, False):
+            result = xp.where(backend.asarray(np.array(condition)), scalar(1.5), scalar(-2.0))
+            outputs.update(_outputs_named(backend, result, f"where({condition})"))
+        return outputs
+
+    return Case(FAMILY, "element-wise functions on 0-d arrays", compute, elementwise=True, zero_sign=False)
+
+
+def _outputs_named(backend: Backend, result: Any, prefix: str) -> Outputs:
+    return {f"{prefix} {key}": value for key, value in _outputs(backend, result).items()}
+
+
 def _dtype_functions_case() -> Case:
     """``result_type``, ``isdtype``, ``iinfo`` and ``finfo``: exact answers from the standard."""
 
@@ -162,4 +190,4 @@ def quick_sweeps() -> list[Case]:
 
 def cases(quick: bool = False) -> list[Case]:
     """Every coverage case (cheap: ``quick`` runs them all), and in ``quick`` mode the sweeps."""
-    return _value_cases() + [_dtype_functions_case()] + (quick_sweeps() if quick else [])
+    return _value_cases() + [_zero_d_case(), _dtype_functions_case()] + (quick_sweeps() if quick else [])

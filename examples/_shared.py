@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import portable_dl
 from portable_dl.data import DataError, DatasetNotFound, load_mnist

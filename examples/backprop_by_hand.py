@@ -30,12 +30,12 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
-
-import numpy as np
+from typing import Any
 
 import _shared
+import numpy as np
 from portable_dl.conformance.tolerances import value_tolerance
 
 

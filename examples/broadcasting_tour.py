@@ -25,11 +25,11 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from typing import Callable
-
-import numpy as np
+from collections.abc import Callable
 
 import _shared
+import numpy as np
+
 import portable_dl
 
 M, N = 4, 3  # the matrix of the second exercise: m != n, so that (m, n) + (m,) must fail

@@ -31,14 +31,15 @@ import argparse
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
-
-import numpy as np
+from typing import Any
 
 import _shared
-import portable_dl
+import numpy as np
 from portable_dl.conformance.tolerances import value_tolerance
+
+import portable_dl
 from portable_dl.data import batches
 from portable_dl.losses import cross_entropy
 from portable_dl.nn import MLP

@@ -36,11 +36,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import _shared
 import numpy as np
 
-import _shared
 import portable_dl
-
 
 #: Small products are repeated until about this many seconds are timed, at most MAX_REPEATS times.
 MIN_TIMED_SECONDS = 0.2

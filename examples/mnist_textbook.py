@@ -24,9 +24,9 @@ import argparse
 import sys
 import time
 
+import _shared
 import numpy as np
 
-import _shared
 import portable_dl
 from portable_dl.data import batches
 from portable_dl.losses import cross_entropy

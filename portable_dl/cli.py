@@ -14,8 +14,8 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Sequence
 
 from .registry import BackendInfo, backend_info, known_backends
 
@@ -64,7 +64,7 @@ def _probe_in_subprocess(name: str) -> BackendInfo:
     command = [sys.executable, "-c", "from portable_dl.cli import _probe_main; _probe_main()", name]
     try:
         finished = subprocess.run(command, env=environment, stdin=subprocess.DEVNULL, capture_output=True,
-                                  text=True, timeout=PROBE_TIMEOUT)
+                                  text=True, timeout=PROBE_TIMEOUT, check=False)
     except subprocess.TimeoutExpired:
         return BackendInfo(name, False, reason=f"probing it took longer than {PROBE_TIMEOUT:.0f} s")
     if user_wants_logs and finished.stderr:

@@ -25,8 +25,9 @@ import os
 import urllib.error
 import urllib.request
 import zlib
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Callable, Iterator, NamedTuple, Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -195,7 +196,7 @@ def _read_uncompressed(path: Path) -> bytes:
 
 def _remedy(path: Path) -> str:
     """What to do about a broken file: fetch MNIST again, or replace any other file."""
-    name = path.name[:-3] if path.name.endswith(".gz") else path.name
+    name = path.name.removesuffix(".gz")
     if name in MNIST_FILES:
         return (f"delete it, or run `portable-dl data mnist --dir {path.parent}` to replace it "
                 "with a verified download")

@@ -189,7 +189,8 @@ class CheckpointFolder:
         if differences:
             raise CheckpointError(
                 f"cannot resume from {path}: it was written by a fit with other settings: {'; '.join(differences)}. "
-                f"Resuming needs the same {', '.join(self.settings)}; to start a new run, use another checkpoint_dir"
+                f"Resuming needs the same values of: {', '.join(self.settings)}; to start a new run, use another "
+                "checkpoint_dir"
             )
 
     def _load_best(self, record: dict, start: Progress) -> tuple[Any, Any, int]:

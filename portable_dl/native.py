@@ -35,7 +35,7 @@ import numpy as np
 from .backend import Backend
 from .errors import DTypeError, ShapeError
 from .registry import backend as backend_named, backend_of
-from .tree import tree_leaves, tree_paths
+from .tree import path_string, tree_flatten_with_path
 
 __all__ = [
     "to_torch_state_dict", "from_torch_state_dict",
@@ -122,7 +122,7 @@ def _mlx_entries(source: Any) -> list[tuple[str, Any]]:
         raise TypeError(
             f"expected an mlx.nn.Module, its parameters() or a list of (name, array) pairs, got {type(source).__name__}"
         )
-    return list(zip(tree_paths(dict(tree)), tree_leaves(dict(tree))))
+    return [(path_string(path), leaf) for path, leaf in tree_flatten_with_path(dict(tree))[0]]
 
 
 # ------------------------------------------------------------------------- Keras

@@ -423,7 +423,8 @@ def predict(model_or_apply: Any, params: Any, backend: Any, x: Any, *, batch_siz
     x = np.asarray(x)
     dtype = dtype if dtype is not None else _dtype_of(params, backend)
     dtype_name = backend.dtype_name(dtype)
-    outputs = [backend.to_numpy(apply(params, backend.asarray(x[start:start + batch_size].astype(dtype_name, copy=False))))
+    outputs = [backend.to_numpy(apply(params, backend.asarray(x[start:start + batch_size].astype(dtype_name,
+                                                                                                   copy=False))))
                for start in range(0, x.shape[0], batch_size)]
     if not outputs:
         raise ValueError("predict needs at least one example")

@@ -36,8 +36,7 @@ names and a model's layers keep the order the user wrote.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
-from functools import cached_property
+from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import TreeStructureError
@@ -67,10 +66,14 @@ class TreeDef:
     keys: tuple = ()
     children: tuple = ()
 
-    @cached_property
-    def num_leaves(self) -> int:
-        # Cached (a frozen dataclass may keep a cached_property): unflattening asks at every step.
-        return 1 if self.kind == "leaf" else sum(child.num_leaves for child in self.children)
+    #: how many leaves the tree has; computed once, at construction, because unflattening asks
+    #: at every step and ``functools.cached_property`` takes a lock on Python 3.11, which
+    #: breaks a ``torch.compile`` graph at every ``tree_unflatten``
+    num_leaves: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        count = 1 if self.kind == "leaf" else sum(child.num_leaves for child in self.children)
+        object.__setattr__(self, "num_leaves", count)
 
     def child_keys(self) -> tuple:
         """The path components of the children: a dict's keys, or a sequence's positions."""
@@ -140,8 +143,7 @@ def _children_like(node: Any, kind: str, other: Any, path: tuple, argument: int)
     if kind == "dict":
         if isinstance(other, dict) and len(other) == len(node) and all(key in other for key in node):
             return [other[key] for key in node]
-    elif isinstance(other, list if kind == "list" else tuple) and not isinstance(other, dict) \
-            and len(other) == len(node):
+    elif isinstance(other, list if kind == "list" else tuple) and len(other) == len(node):
         return list(other)
     raise _mismatch(path, argument, node, other)
 

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import require_mnist
 
 import portable_dl
-from conftest import require_mnist
 from portable_dl import PortableDLError, ShapeError
 from portable_dl.cli import main as command
 from portable_dl.data import (

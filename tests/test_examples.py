@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import BACKEND_NAMES, require_mnist
 from helpers import assert_close
 

@@ -40,7 +40,8 @@ def test_non_finite_data_is_refused_before_training_naming_array_and_row(backend
     gives a finite loss and a NaN first layer; fit must refuse the data instead."""
     x, labels = classification_data()
     x_val, labels_val = classification_data(n=12, seed=1)
-    arrays = {"x": x.copy(), "validation x": x_val.copy(), "y": np.eye(4)[labels], "validation y": np.eye(4)[labels_val]}
+    arrays = {"x": x.copy(), "validation x": x_val.copy(), "y": np.eye(4)[labels],
+              "validation y": np.eye(4)[labels_val]}
     arrays[what][row, 1] = value
     arrays[what][row + 1, 0] = value  # a second bad row: the message names the first
     net = MLP([5, 6, 4])
@@ -203,7 +204,8 @@ def test_float64_targets_train_a_float32_model_in_float32(backend, compile):
     for start in (0, 8):
         residual = x[start:start + 8] @ W + b - target[start:start + 8]
         total += np.mean(residual ** 2) * 8
-        W, b = W - 0.05 * 2 / residual.size * x[start:start + 8].T @ residual, b - 0.05 * 2 / residual.size * residual.sum(0)
+        scale = 0.05 * 2 / residual.size
+        W, b = W - scale * x[start:start + 8].T @ residual, b - scale * residual.sum(0)
     assert_close(result64.history["loss"], [total / 16], "float32", scale=10, what="epoch loss")
     assert_close(backend.to_numpy(result64.params["W"]), W, "float32", scale=10, what="W")
     scores = evaluate(linear_apply, result64.params, mse, backend, x, y64)

@@ -12,10 +12,16 @@ import importlib
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from portable_dl.conformance import mutation
+from portable_dl.conformance.mutants import (
+    CATEGORIES,
+    CONTROL,
+    MUTANTS,
+    factory_attribute,
+    spec,
+)
 
 from portable_dl.backend import Backend
-from portable_dl.conformance import mutation
-from portable_dl.conformance.mutants import CATEGORIES, CONTROL, MUTANTS, factory_attribute, spec
 
 #: (mutant, families to run, the case that must catch it), across categories.
 SAMPLE = [
@@ -79,9 +85,13 @@ def sample_runs() -> dict[str, mutation.MutantRun]:
     return runs
 
 
-def test_the_control_passes_the_families_of_the_sample(sample_runs):
+def test_the_control_runs_and_passes_the_cases_that_must_catch_the_sample(sample_runs):
+    # A case failing on the fault-free backend would catch every mutant and prove nothing
+    # (the harness credits it with nothing; see the test above). Whether the whole suite
+    # passes on NumPy is tests/test_conformance.py's business.
     control = sample_runs[CONTROL]
-    assert control.status == "survived" and control.exit_code == 0, control.caught_by[:5] or control.message
+    assert control.status in ("survived", "caught"), control.message
+    assert not {expected for _, _, expected in SAMPLE} & control.caught_case_ids(), control.caught_by
 
 
 @pytest.mark.parametrize("name, families, expected_case", SAMPLE, ids=[name for name, _, _ in SAMPLE])

@@ -265,3 +265,50 @@ def test_linalg_gradients_against_finite_differences(backend):
         pytest.skip(f"{backend.name} here has no float64")
     grad = backend.grad(loss)(backend.asarray(m, "float64"))
     np.testing.assert_allclose(values(backend, grad), central_difference(numpy_loss, m), rtol=1e-7, atol=1e-8)
+
+
+def test_floor_divide_and_remainder_special_cases(backend):
+    # The standard's special cases, by hand: infinite operands and signed zeros.
+    xp = backend.xp
+    x1 = backend.asarray(np.array([np.inf, -np.inf, 1.0, -1.0, 7.0, -7.0, 0.0, -0.0]), "float32")
+    x2 = backend.asarray(np.array([2.0, 2.0, -np.inf, np.inf, 2.0, 2.0, -3.0, 3.0]), "float32")
+    quotient = values(backend, xp.floor_divide(x1, x2))
+    np.testing.assert_array_equal(quotient, [np.inf, -np.inf, -0.0, -0.0, 3.0, -4.0, -0.0, -0.0])
+    assert np.signbit(quotient[2:4]).all() and np.signbit(quotient[6:8]).all()
+    remainder = values(backend, xp.remainder(x1[4:], x2[4:]))
+    np.testing.assert_array_equal(remainder, [1.0, 1.0, -0.0, 0.0])
+    assert list(np.signbit(remainder[2:])) == [True, False]  # a zero remainder has the divisor's sign
+    ints = backend.asarray(np.array([7, -7]))
+    assert values(backend, xp.floor_divide(ints, 2)).tolist() == [3, -4]
+    assert values(backend, xp.remainder(ints, 2)).tolist() == [1, 1]
+
+
+def test_complex_expm1_special_cases(backend):
+    xp = backend.xp
+    z = np.array([complex(-0.0, 0.0), complex(np.inf, 0.0), complex(-np.inf, np.inf), complex(-np.inf, np.nan),
+                  complex(np.nan, 0.0), 1e-10 + 2e-10j], dtype=np.complex64)
+    try:
+        result = values(backend, xp.expm1(xp.asarray(z, dtype=xp.complex64)))
+    except (NotImplementedError, TypeError) as error:
+        pytest.skip(f"{backend.name} has no complex64 expm1 here: {error}")
+    # The standard's special cases by hand; near 0, expm1(z) = z to first order.
+    np.testing.assert_array_equal(result.real[:5], [0.0, np.inf, -1.0, -1.0, np.nan])
+    np.testing.assert_array_equal(result.imag[:5], [0.0, 0.0, 0.0, 0.0, 0.0])
+    assert not np.signbit(result.real[0])
+    np.testing.assert_allclose([result.real[5], result.imag[5]], [1e-10, 2e-10], rtol=1e-6)
+
+
+def test_complex_acos_log1p_tanh_special_cases(backend):
+    # The standard's special cases, by hand: acos(+-0 + 0j) = pi/2 - 0j; log1p of an infinite and
+    # a NaN part is +inf + NaN j; tanh(+inf + bj) with finite b > 0 is 1 + 0j.
+    xp = backend.xp
+    try:
+        z = xp.asarray(np.array([complex(0.0, 0.0), complex(np.inf, np.nan), complex(np.nan, np.inf), complex(np.inf, 1.0)],
+                                dtype=np.complex64), dtype=xp.complex64)
+        acos, log1p, tanh = (values(backend, f(z)) for f in (xp.acos, xp.log1p, xp.tanh))
+    except (NotImplementedError, TypeError) as error:
+        pytest.skip(f"{backend.name} has no complex64 here: {error}")
+    assert acos[0].real == np.float32(np.pi / 2) and acos[0].imag == 0 and np.signbit(acos[0].imag)
+    np.testing.assert_array_equal(log1p[1:3].real, [np.inf, np.inf])
+    assert np.isnan(log1p[1:3].imag).all()
+    assert (tanh[3].real, tanh[3].imag) == (1.0, 0.0) and not np.signbit(tanh[3].imag)

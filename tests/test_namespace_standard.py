@@ -133,8 +133,11 @@ def test_complex_arithmetic_keeps_complex_dtypes(backend):
     a = np.array([1 + 2j, -3 - 0.5j], dtype="complex64")
     b = np.array([0.5 - 1j, 2 + 2j], dtype="complex64")
     x1, x2 = xp.asarray(a), xp.asarray(b)
-    for name, reference in (("multiply", a * b), ("divide", a / b), ("exp", np.exp(a)), ("sqrt", np.sqrt(a))):
-        result = getattr(xp, name)(x1, x2) if name in ("multiply", "divide") else getattr(xp, name)(x1)
+    small = np.array([1e-4 + 2e-4j, -3 + 0.5j], dtype="complex64")  # expm1 must not cancel near 0
+    results = {"multiply": (xp.multiply(x1, x2), a * b), "divide": (xp.divide(x1, x2), a / b),
+               "exp": (xp.exp(x1), np.exp(a)), "sqrt": (xp.sqrt(x1), np.sqrt(a)),
+               "expm1": (xp.expm1(xp.asarray(small)), np.expm1(small.astype(np.complex128)))}
+    for name, (result, reference) in results.items():
         assert dtype_name(xp, result.dtype) == "complex64", name
         np.testing.assert_allclose(numpy_of(backend, result), reference.astype(np.complex128), rtol=1e-5, err_msg=name)
     magnitude = xp.abs(x1)
@@ -476,7 +479,7 @@ def test_linalg_trace_diagonal_outer_cross(backend):
     dtype = widest_float(backend)
     stack = np.arange(24.0).reshape(2, 3, 4) - 5
     x = xp.asarray(stack.astype(dtype))
-    for offset in (0, 1, -2, 3, 5):
+    for offset in (0, 1, -2, 3, 5, 2**31, -(2**31)):  # far offsets: empty diagonals, not 32-bit overflow
         np.testing.assert_array_equal(numpy_of(backend, xp.linalg.diagonal(x, offset=offset)),
                                       np.diagonal(stack, offset=offset, axis1=-2, axis2=-1), err_msg=str(offset))
         np.testing.assert_array_equal(numpy_of(backend, xp.linalg.trace(x, offset=offset)),
@@ -626,3 +629,42 @@ def test_gradient_of_fft(backend):
         return np.sum(spectrum.real * weights) + np.sum(spectrum.imag ** 2)
 
     gradient_check(backend, f_backend, f_numpy, point, "float32", "rfft")
+
+
+def test_linalg_of_complex_matrices(backend):
+    """complex64 det, slogdet, inv, solve, svdvals, pinv, matrix_rank and qr (MLX computes
+    them through the real embedding [[X, -Y], [Y, X]], an LU elimination and Householder QR)."""
+    xp = backend.xp
+    a = (MATRIX + 1j * np.array([[0.5, 1.0, -2.0], [0.0, -1.5, 1.0], [2.0, 0.25, 0.5]])).astype("complex64")
+    tall = (TALL - 1j * TALL[::-1]).astype("complex64")
+    reference_a, reference_tall = a.astype(np.complex128), tall.astype(np.complex128)
+
+    def close(actual, expected, what):
+        expected = np.asarray(expected)
+        scale = max(1.0, float(np.max(np.abs(expected))))
+        np.testing.assert_allclose(numpy_of(backend, actual), expected, rtol=1e-4, atol=1e-5 * scale, err_msg=what)
+
+    x = xp.asarray(a)
+    close(xp.linalg.det(x), np.linalg.det(reference_a), "det")
+    sign, logabsdet = xp.linalg.slogdet(x)
+    expected_sign, expected_log = np.linalg.slogdet(reference_a)
+    close(sign, expected_sign, "slogdet sign")
+    close(logabsdet, expected_log, "slogdet logabsdet")
+    close(xp.linalg.inv(x), np.linalg.inv(reference_a), "inv")
+    rhs = np.array([1 - 1j, 2j, -0.5 + 0.25j], dtype="complex64")
+    close(xp.linalg.solve(x, xp.asarray(rhs)), np.linalg.solve(reference_a, rhs.astype(np.complex128)), "solve")
+    close(xp.linalg.svdvals(xp.asarray(tall)), np.linalg.svd(reference_tall, compute_uv=False), "svdvals")
+    close(xp.linalg.pinv(xp.asarray(tall)), np.linalg.pinv(reference_tall), "pinv")
+    assert int(numpy_of(backend, xp.linalg.matrix_rank(xp.asarray(tall)))) == 2
+    for mode, q_shape in (("reduced", (3, 2)), ("complete", (3, 3))):
+        q, r = xp.linalg.qr(xp.asarray(tall), mode=mode)
+        q, r = numpy_of(backend, q), numpy_of(backend, r)
+        assert q.shape == q_shape and r.shape == (q_shape[1], 2), mode
+        np.testing.assert_allclose(q @ r, reference_tall, atol=1e-5 * 10, err_msg=mode)
+        np.testing.assert_allclose(np.conj(q.T) @ q, np.eye(q_shape[1]), atol=1e-5, err_msg=mode)
+        assert np.all(np.tril(r, -1) == 0), mode
+    u, s, vh = (numpy_of(backend, part) for part in xp.linalg.svd(xp.asarray(tall), full_matrices=True))
+    assert u.shape == (3, 3) and s.shape == (2,) and vh.shape == (2, 2)
+    np.testing.assert_allclose((u[:, :2] * s) @ vh, reference_tall, atol=1e-4)
+    np.testing.assert_allclose(np.conj(u.T) @ u, np.eye(3), atol=1e-5)
+    np.testing.assert_allclose(s, np.linalg.svd(reference_tall, compute_uv=False), rtol=1e-5)

@@ -5,6 +5,7 @@ lives in constraints/cpu.txt, and a built wheel carries LICENSE, py.typed and sc
 from __future__ import annotations
 
 import pathlib
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -84,16 +85,21 @@ def test_python_floor_matches_the_tomli_fallback():
 
 
 def test_wheel_carries_license_type_marker_and_schema(tmp_path):
-    """Build the wheel with the installed setuptools (no download), as pip would; no license warning."""
+    """Build the wheel with the installed setuptools (no download), as pip would; no license warning.
+    It is built from a copy of the source tree, since setuptools writes build/ and *.egg-info
+    into the tree it builds."""
     setuptools = pytest.importorskip("setuptools")
     if tuple(int(part) for part in setuptools.__version__.split(".")[:2]) < (77, 0):
         pytest.skip(f"setuptools {setuptools.__version__} predates license-files (77)")
+    source = tmp_path / "source"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".git", "build", "dist", "*.egg-info", "__pycache__",
+                                                                  ".pytest_cache", ".hypothesis", "results"))
     result = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "--no-build-isolation", "--no-index",
-         "-w", str(tmp_path), "-v"],
-        capture_output=True, text=True, timeout=600)
+        [sys.executable, "-m", "pip", "wheel", str(source), "--no-deps", "--no-build-isolation", "--no-index",
+         "-w", str(tmp_path / "wheels"), "-v"],
+        capture_output=True, text=True, timeout=600, check=False)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    (wheel,) = tmp_path.glob("portable_dl-*.whl")
+    (wheel,) = (tmp_path / "wheels").glob("portable_dl-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "portable_dl/py.typed" in names and "portable_dl/conformance/schema.json" in names
     assert any(name.endswith(".dist-info/licenses/LICENSE") for name in names), names

@@ -131,3 +131,17 @@ def test_backends_command_prints_the_table():
     assert "numpy" in result.stdout and np.__version__ in result.stdout
     for name in ("torch", "tensorflow", "mlx", "jax"):
         assert name in result.stdout
+
+
+def test_backend_modules_are_loaded_by_the_registry_without_the_command_line():
+    # Any program loads backend modules through the registry; the suite's runner does not
+    # import its command line (the old cli <-> runner cycle).
+    result = run_python(
+        "import sys; from portable_dl.registry import load_backend_module; import portable_dl.conformance.runner;"
+        "print(load_backend_module('broken_backends:wrong_tanh_gradient'), 'portable_dl.conformance.cli' in sys.modules)",
+        PYTHONPATH=str(__import__("pathlib").Path(__file__).parent),
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["broken-tanh-gradient", "False"]
+    with pytest.raises(portable_dl.registry.BackendModuleError, match=r"^misbehaving_backends:returns_no_backend: the factory returned object"):
+        portable_dl.registry.load_backend_module("misbehaving_backends:returns_no_backend")

@@ -366,3 +366,70 @@ def triu(x: Any, /, *, k: int = 0, xp: Any) -> Any:
 def concat_flattened(arrays: Sequence[Any], *, xp: Any) -> Any:
     """What ``concat(arrays, axis=None)`` gives: the arrays flattened and joined."""
     return xp.concat([xp.reshape(a, (-1,)) for a in arrays], axis=0)
+
+
+def floor_divide_at_infinities(x1: Any, x2: Any, quotient: Any, *, xp: Any) -> Any:
+    """``quotient`` (a framework's ``floor_divide(x1, x2)``) with the standard's special cases
+    where an operand is infinite or ``x1`` is a zero: ``floor(x1 / x2)`` there (``inf // 2 = inf``,
+    ``1 // -inf = -0``, ``-0 // 3 = -0``), which fmod-based floor divisions (NumPy, PyTorch, XLA)
+    get wrong (NaN, -1, +0). Floats only."""
+    if not xp.isdtype(quotient.dtype, "real floating"):
+        return quotient
+    a, b = (v if hasattr(v, "dtype") else xp.asarray(v, dtype=quotient.dtype) for v in (x1, x2))
+    # There, and where x1 is a zero (whose sign XLA drops), x1 / x2 is exact: floor it.
+    exact = xp.logical_or(xp.logical_or(xp.isinf(a), xp.isinf(b)), xp.equal(a, 0.0))
+    return xp.where(exact, xp.floor(xp.divide(a, b)), quotient)
+
+
+def remainder_signed_zeros(x2: Any, remainder: Any, *, xp: Any) -> Any:
+    """``remainder`` (a framework's ``remainder(x1, x2)``) with a zero result carrying the sign
+    of ``x2``, as the standard says (``+0 % -3 = -0``, ``-0 % 3 = +0``). Floats only."""
+    if not xp.isdtype(remainder.dtype, "real floating"):
+        return remainder
+    divisor = x2 if hasattr(x2, "dtype") else xp.asarray(x2, dtype=remainder.dtype)
+    return xp.where(xp.equal(remainder, 0.0), xp.copysign(remainder, divisor), remainder)
+
+
+# Complex functions at the standard's special values (C99's cexpm1, csign, ctanh), for
+# frameworks whose kernels miss them. ``from_parts(re, im)`` builds a complex array from its
+# parts keeping the sign of zeros (``re + 1j * im`` would not).
+
+
+def complex_expm1(x: Any, /, *, xp: Any, from_parts: Any) -> Any:
+    """``exp(x) - 1`` of a complex ``x = a + ib``: ``expm1(a) cos(b) - 2 sin(b/2)**2 + i exp(a) sin(b)``,
+    exact to rounding near 0, with ``-1 + 0j`` for ``a = -inf`` and ``inf + NaN j`` for ``a = +inf``
+    with ``b`` infinite or NaN."""
+    a, b = xp.real(x), xp.imag(x)
+    half = xp.sin(xp.divide(b, 2))
+    real = xp.subtract(xp.multiply(xp.expm1(a), xp.cos(b)), xp.multiply(2, xp.multiply(half, half)))
+    real = xp.add(real, 0.0)  # -0 + 0 = +0: the standard's expm1(-0 + 0j) is +0 + 0j (H6)
+    imag = xp.where(xp.equal(b, 0), b, xp.multiply(xp.exp(a), xp.sin(b)))
+    minus_infinity = xp.equal(a, -float("inf"))
+    plus_infinity_odd = xp.logical_and(xp.equal(a, float("inf")), xp.logical_not(xp.isfinite(b)))
+    real = xp.where(minus_infinity, xp.full_like(real, -1.0), xp.where(plus_infinity_odd, xp.full_like(real, float("inf")), real))
+    imag = xp.where(minus_infinity, xp.zeros_like(imag),
+                    xp.where(xp.logical_and(plus_infinity_odd, xp.not_equal(b, 0)), xp.full_like(imag, float("nan")), imag))
+    return from_parts(real, imag)
+
+
+def complex_tanh(x: Any, tanh: Any, /, *, xp: Any, from_parts: Any) -> Any:
+    """``tanh(x)`` of a complex ``x = a + ib`` from the framework's ``tanh``, with ``+-1 +- 0j``
+    (``b``'s sign) where ``a`` is infinite and ``b`` finite."""
+    a, b = xp.real(x), xp.imag(x)
+    zero = xp.where(xp.less(b, 0), xp.full_like(b, -0.0), xp.zeros_like(b))
+    limit = from_parts(xp.sign(a), zero)
+    return xp.where(xp.logical_and(xp.isinf(a), xp.isfinite(b)), limit, tanh(x))
+
+
+def complex_round(x: Any, round: Any, /, *, from_parts: Any, xp: Any) -> Any:
+    """A complex ``x`` rounded part by part (half to even) with the framework's real ``round``."""
+    return from_parts(round(xp.real(x)), round(xp.imag(x)))
+
+
+def complex_log1p(x: Any, log1p: Any, /, *, xp: Any, from_parts: Any) -> Any:
+    """``log1p(x)`` of a complex ``x`` from the framework's ``log1p``, with ``+inf + NaN j`` where
+    one part of ``x`` is infinite and the other NaN, as the standard says (PyTorch and XLA give
+    ``NaN + NaN j``)."""
+    a, b = xp.real(x), xp.imag(x)
+    unbounded = xp.logical_or(xp.logical_and(xp.isinf(a), xp.isnan(b)), xp.logical_and(xp.isnan(a), xp.isinf(b)))
+    return xp.where(unbounded, from_parts(xp.full_like(a, float("inf")), xp.full_like(a, float("nan"))), log1p(x))

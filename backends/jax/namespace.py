@@ -150,8 +150,18 @@ add = raises_broadcast_error(jnp.add, "add")
 subtract = raises_broadcast_error(jnp.subtract, "subtract")
 multiply = raises_broadcast_error(jnp.multiply, "multiply")
 divide = raises_broadcast_error(jnp.divide, "divide")
-floor_divide = raises_broadcast_error(jnp.floor_divide, "floor_divide")
-remainder = raises_broadcast_error(jnp.remainder, "remainder")
+
+
+def _floor_divide(x1: Any, x2: Any, /) -> Any:
+    return generic.floor_divide_at_infinities(x1, x2, jnp.floor_divide(x1, x2), xp=_this)
+
+
+def _remainder(x1: Any, x2: Any, /) -> Any:
+    return generic.remainder_signed_zeros(x2, jnp.remainder(x1, x2), xp=_this)
+
+
+floor_divide = raises_broadcast_error(_floor_divide, "floor_divide")
+remainder = raises_broadcast_error(_remainder, "remainder")
 pow = raises_broadcast_error(jnp.pow, "pow")
 maximum = raises_broadcast_error(jnp.maximum, "maximum")
 minimum = raises_broadcast_error(jnp.minimum, "minimum")
@@ -171,7 +181,25 @@ logical_xor = raises_broadcast_error(jnp.logical_xor, "logical_xor")
 where = raises_broadcast_error(jnp.where, "where")
 
 negative, positive, sign = jnp.negative, jnp.positive, jnp.sign
-exp, expm1, log, log1p, log2, log10 = jnp.exp, jnp.expm1, jnp.log, jnp.log1p, jnp.log2, jnp.log10
+exp, log, log2, log10 = jnp.exp, jnp.log, jnp.log2, jnp.log10
+
+
+def log1p(x: Any, /) -> Any:
+    """``log(1 + x)``, accurate near 0; complex ``x`` with the standard's special cases."""
+    if jnp.asarray(x).dtype.kind == "c":
+        return generic.complex_log1p(x, jnp.log1p, xp=_this, from_parts=jax.lax.complex)
+    return jnp.log1p(x)
+
+
+
+
+def expm1(x: Any, /) -> Any:
+    """``exp(x) - 1``, accurate near 0; complex ``x`` with the standard's special cases."""
+    if jnp.asarray(x).dtype.kind == "c":
+        return generic.complex_expm1(x, xp=_this, from_parts=jax.lax.complex)
+    return jnp.expm1(x)
+
+
 sqrt, square, reciprocal = jnp.sqrt, jnp.square, jnp.reciprocal
 sin, cos, tan = jnp.sin, jnp.cos, jnp.tan
 asin, acos, atan = jnp.asin, jnp.acos, jnp.atan

@@ -24,6 +24,7 @@ from portable_dl.errors import DTypeError, ShapeError
 from .._common import generic
 from .._common import linalg as common_linalg
 from .._common.broadcasting import broadcast_shapes, shape_of
+from . import complex_fixes
 from . import namespace as _xp
 
 __all__ = [
@@ -38,15 +39,106 @@ tensordot = _xp.tensordot
 vecdot = _xp.vecdot
 
 
-def _matrices(x: mx.array, name: str, square: builtins.bool = True) -> mx.array:
-    """``x`` checked to be a (stack of) real floating (square) matrices."""
-    if x.dtype not in (mx.float32, mx.float64):
-        raise DTypeError(f"linalg.{name}: MLX's linear algebra takes float32 or float64, got {_xp._name(x)}")
+def _matrices(x: mx.array, name: str, square: builtins.bool = True, complex_ok: builtins.bool = False) -> mx.array:
+    """``x`` checked to be a (stack of) real floating (square) matrices; complex64 too
+    where the caller handles it (``complex_ok``)."""
+    allowed = (mx.float32, mx.float64, mx.complex64) if complex_ok else (mx.float32, mx.float64)
+    if x.dtype not in allowed:
+        raise DTypeError(f"linalg.{name}: MLX's linear algebra takes {'float32, float64 or complex64' if complex_ok else 'float32 or float64'}, got {_xp._name(x)}")
     shape = tuple(x.shape)
     if len(shape) < 2 or (square and shape[-1] != shape[-2]):
         kind = "square matrices" if square else "matrices"
         raise ShapeError(f"linalg.{name} needs {kind} in the last two axes, got shape {shape}")
     return x
+
+
+# ------------------------------------------------------------------ complex matrices
+# MLX's factorizations take real matrices only. A complex matrix A = X + iY becomes the real
+# matrix phi(A) = [[X, -Y], [Y, X]]; phi keeps products, conjugate transposes and so inverses
+# and pseudo-inverses (phi(A^-1) = phi(A)^-1), and each singular value of A appears twice in
+# phi(A). inv, pinv, solve, svdvals and matrix_rank of complex64 matrices go through phi;
+# det and slogdet through an LU elimination written in MLX ops.
+
+
+def _embedded(x: mx.array) -> mx.array:
+    """phi(x): the real (..., 2M, 2N) matrix of a complex (..., M, N) one."""
+    re, im = mx.real(x), mx.imag(x)
+    return mx.concatenate([mx.concatenate([re, -im], axis=-1), mx.concatenate([im, re], axis=-1)], axis=-2)
+
+
+def _from_embedded(m: mx.array, rows: int, cols: int) -> mx.array:
+    """The complex (..., rows, cols) matrix whose phi is the real matrix ``m``."""
+    return complex_fixes.from_parts(m[..., :rows, :cols], m[..., rows:, :cols])
+
+
+def _complex_pivots(x: mx.array) -> tuple[list[mx.array], mx.array]:
+    """The pivots of an LU elimination with partial pivoting of complex (..., N, N) matrices,
+    and the sign (+1 or -1, complex64) of the row permutation."""
+    n = x.shape[-1]
+    if x.size == 0:  # no matrices, or 0 x 0 ones: nothing to eliminate (det 1)
+        return [], mx.ones(x.shape[:-2], dtype=mx.complex64)
+    a = x
+    swaps = mx.zeros(x.shape[:-2], dtype=mx.int32)
+    rows = mx.arange(n)
+    pivots = []
+    for k in range(n):
+        p = (mx.argmax(mx.abs(a[..., k:, k]), axis=-1) + k).astype(mx.int32)
+        target = mx.where(rows == k, p[..., None], mx.where(rows == p[..., None], k, rows))
+        a = mx.take_along_axis(a, mx.broadcast_to(target[..., :, None], a.shape), axis=-2)
+        swaps = swaps + (p != k).astype(mx.int32)
+        pivot = a[..., k, k]
+        pivots.append(pivot)
+        safe = mx.where(pivot == 0, mx.ones_like(pivot), pivot)
+        factors = a[..., k + 1:, k] / safe[..., None]
+        below = a[..., k + 1:, :] - factors[..., None] * a[..., k:k + 1, :]
+        a = mx.concatenate([a[..., :k + 1, :], below], axis=-2)
+    sign = mx.where(swaps % 2 == 1, -1.0, 1.0).astype(mx.complex64)
+    return pivots, sign
+
+
+def _complex_det(x: mx.array) -> mx.array:
+    pivots, sign = _complex_pivots(x)
+    result = sign
+    for pivot in pivots:
+        result = result * pivot
+    return result
+
+
+def _complex_slogdet(x: mx.array) -> tuple[mx.array, mx.array]:
+    pivots, sign = _complex_pivots(x)
+    logabsdet = mx.zeros(x.shape[:-2], dtype=mx.float32)
+    for pivot in pivots:
+        magnitude = mx.abs(pivot)
+        sign = sign * mx.where(magnitude == 0, mx.zeros_like(pivot), pivot / mx.where(magnitude == 0, 1, magnitude))
+        logabsdet = logabsdet + mx.log(magnitude)
+    return sign, logabsdet
+
+
+def _householder_qr(x: mx.array) -> tuple[mx.array, mx.array]:
+    """The complete QR of real or complex (..., M, N) matrices by Householder reflections in
+    MLX ops (MLX's own QR is real and reduced only): Q (..., M, M), R (..., M, N)."""
+    rows, cols = x.shape[-2:]
+    dtype = x.dtype
+    q = mx.broadcast_to(mx.eye(rows, dtype=dtype), x.shape[:-2] + (rows, rows))
+    r = x
+    for k in range(builtins.min(rows - 1, cols)):
+        v = r[..., k:, k]
+        norm = mx.sqrt(mx.sum(mx.abs(v) ** 2, axis=-1, keepdims=True))
+        head = v[..., :1]
+        magnitude = mx.abs(head)
+        phase = mx.where(magnitude == 0, mx.ones_like(head), head / mx.where(magnitude == 0, 1, magnitude))
+        # u = v - alpha e1 with alpha = -phase * |v|: no cancellation in the first entry.
+        u = mx.concatenate([head + phase * norm.astype(dtype), v[..., 1:]], axis=-1)
+        length = mx.sqrt(mx.sum(mx.abs(u) ** 2, axis=-1, keepdims=True))
+        u = u / mx.where(length == 0, 1, length).astype(dtype)
+        u_conj = _xp.conj(u)
+        below = r[..., k:, :]
+        below = below - 2 * u[..., :, None] * (u_conj[..., None, :] @ below)
+        r = mx.concatenate([r[..., :k, :], below], axis=-2)
+        right = q[..., :, k:]
+        right = right - 2 * (right @ u[..., :, None]) * u_conj[..., None, :]
+        q = mx.concatenate([q[..., :, :k], right], axis=-1)
+    return q, _xp.triu(r)
 
 
 def _without_gradient(name: str, function: Any) -> Any:
@@ -91,13 +183,18 @@ def cross(x1: mx.array, x2: mx.array, /, *, axis: int = -1) -> mx.array:
 
 def det(x: mx.array, /) -> mx.array:
     """Determinants of square matrices (``(..., M, M)`` to ``(...)``); differentiable."""
-    return mx.linalg.det(_matrices(x, "det"), stream=mx.cpu)
+    x = _matrices(x, "det", complex_ok=True)
+    return _complex_det(x) if x.dtype == mx.complex64 else mx.linalg.det(x, stream=mx.cpu)
 
 
 def slogdet(x: mx.array, /) -> common_linalg.SlogdetResult:
     """``(sign, log|det|)`` of square matrices; differentiable. A singular matrix gives
     sign 0 and logabsdet -inf."""
-    sign, logabsdet = mx.linalg.slogdet(_matrices(x, "slogdet"), stream=mx.cpu)
+    x = _matrices(x, "slogdet", complex_ok=True)
+    if x.dtype == mx.complex64:
+        sign, logabsdet = _complex_slogdet(x)
+    else:
+        sign, logabsdet = mx.linalg.slogdet(x, stream=mx.cpu)
     return common_linalg.SlogdetResult(sign, logabsdet)
 
 
@@ -105,6 +202,8 @@ def diagonal(x: mx.array, /, *, offset: int = 0) -> mx.array:
     """The ``offset``-th diagonal of the last two axes (above the main one for offset > 0)."""
     if x.ndim < 2:
         raise ShapeError(f"linalg.diagonal needs an array of rank >= 2, got shape {tuple(x.shape)}")
+    rows, cols = x.shape[-2:]
+    offset = builtins.max(-rows, builtins.min(offset, cols))  # beyond the matrix it is empty; MLX takes an int32
     return mx.diagonal(x, offset, -2, -1)
 
 
@@ -138,7 +237,11 @@ def _inverse_vjp(primals: Any, cotangent: mx.array, output: mx.array) -> mx.arra
 
 def inv(x: mx.array, /) -> mx.array:
     """Inverses of square matrices; differentiable (``-inv.T @ g @ inv.T``)."""
-    return _inverse(_matrices(x, "inv"))
+    x = _matrices(x, "inv", complex_ok=True)
+    if x.dtype == mx.complex64:
+        n = x.shape[-1]
+        return _from_embedded(_inverse(_embedded(x)), n, n)
+    return _inverse(x)
 
 
 @mx.custom_function
@@ -157,8 +260,17 @@ def _solve_matrix_vjp(primals: tuple, cotangent: mx.array, output: mx.array) -> 
 def solve(x1: mx.array, x2: mx.array, /) -> mx.array:
     """``x`` with ``x1 @ x = x2`` for square ``x1`` (``(..., M, M)``) and ``x2`` either a
     vector ``(M,)`` or matrices ``(..., M, K)``; batch axes broadcast. Differentiable."""
-    a = _matrices(x1, "solve")
+    a = _matrices(x1, "solve", complex_ok=True)
     target = _xp.result_type(a, x2)
+    if target == mx.complex64:  # phi(a) [re; im] = [b_re; b_im]
+        b = x2.astype(target)
+        vector = b.ndim == 1
+        b = b[:, None] if vector else b
+        stacked = mx.concatenate([mx.real(b), mx.imag(b)], axis=-2)
+        m = a.shape[-1]
+        solved = solve(_embedded(a.astype(target)), stacked)
+        result = complex_fixes.from_parts(solved[..., :m, :], solved[..., m:, :])
+        return result[..., 0] if vector else result
     a, b = a.astype(target), x2.astype(target)
     vector = b.ndim == 1
     if vector:
@@ -173,22 +285,48 @@ def solve(x1: mx.array, x2: mx.array, /) -> mx.array:
 
 
 def qr(x: mx.array, /, *, mode: str = "reduced") -> common_linalg.QRResult:
-    """``x = Q @ R`` for matrices with at least as many rows as columns (``mode="reduced"``:
-    ``Q`` is ``(..., M, N)``); ``"complete"`` (square ``Q``) is not in MLX."""
+    """``x = Q @ R``: ``"reduced"`` gives ``Q`` ``(..., M, K)``, ``"complete"`` ``(..., M, M)``.
+    Real reduced QR is MLX's own (no gradient); complex64 and complete QR of tall matrices are
+    Householder reflections in MLX ops (differentiable)."""
     if mode not in ("reduced", "complete"):
         raise ValueError(f"linalg.qr mode must be 'reduced' or 'complete', got {mode!r}")
-    x = _matrices(x, "qr", square=False)
+    x = _matrices(x, "qr", square=False, complex_ok=True)
     rows, cols = x.shape[-2:]
-    if mode == "complete" and rows > cols:
-        raise NotImplementedError("linalg.qr: MLX computes the reduced QR only; mode='complete' needs M <= N")
-    q, r = _qr(x)
+    if x.dtype != mx.complex64 and (mode == "reduced" or rows <= cols):
+        q, r = _qr(x)
+        return common_linalg.QRResult(q, r)
+    q, r = _householder_qr(x)
+    if mode == "reduced":
+        k = builtins.min(rows, cols)
+        q, r = q[..., :, :k], r[..., :k, :]
     return common_linalg.QRResult(q, r)
+
+
+def _complex_svd(x: mx.array, full_matrices: builtins.bool) -> tuple[mx.array, mx.array, mx.array]:
+    """The SVD of complex64 matrices from the real SVD of phi(x): each singular value appears
+    twice, and a column of phi's U or V stands for a complex singular vector (up to a phase,
+    the same in U and V since phi(x) v = s u is x v = s u). The missing columns of full U and
+    Vh are completed with a Householder QR."""
+    rows, cols = x.shape[-2:]
+    k = builtins.min(rows, cols)
+    u2, s2, vt2 = _svd(_embedded(x))
+    u = complex_fixes.from_parts(u2[..., :rows, 0:2 * k:2], u2[..., rows:, 0:2 * k:2])
+    vh = _xp.conj(complex_fixes.from_parts(vt2[..., 0:2 * k:2, :cols], vt2[..., 0:2 * k:2, cols:]))
+    if full_matrices and rows > k:
+        u = mx.concatenate([u, _householder_qr(u)[0][..., :, k:]], axis=-1)
+    if full_matrices and cols > k:
+        v = _xp.conj(mx.swapaxes(vh, -1, -2))
+        completed = _householder_qr(v)[0][..., :, k:]
+        vh = mx.concatenate([vh, _xp.conj(mx.swapaxes(completed, -1, -2))], axis=-2)
+    return u, s2[..., ::2], vh
 
 
 def svd(x: mx.array, /, *, full_matrices: builtins.bool = True) -> common_linalg.SVDResult:
     """``x = U @ diag(S) @ Vh`` with descending ``S``; ``full_matrices=False`` keeps
     ``K = min(M, N)`` columns of ``U`` and rows of ``Vh``. No gradient in MLX."""
-    x = _matrices(x, "svd", square=False)
+    x = _matrices(x, "svd", square=False, complex_ok=True)
+    if x.dtype == mx.complex64:
+        return common_linalg.SVDResult(*_complex_svd(x, full_matrices))
     u, s, vh = _svd(x)
     if not full_matrices:
         k = builtins.min(x.shape[-2:])
@@ -198,17 +336,24 @@ def svd(x: mx.array, /, *, full_matrices: builtins.bool = True) -> common_linalg
 
 def svdvals(x: mx.array, /) -> mx.array:
     """Singular values, descending, ``(..., min(M, N))``; no gradient in MLX."""
-    return _svdvals(_matrices(x, "svdvals", square=False))
+    x = _matrices(x, "svdvals", square=False, complex_ok=True)
+    if x.dtype == mx.complex64:
+        return _svdvals(_embedded(x))[..., ::2]  # each singular value of x appears twice in phi(x)
+    return _svdvals(x)
 
 
 def pinv(x: mx.array, /, *, rtol: Any = None) -> mx.array:
     """The pseudo-inverse, from the SVD, keeping singular values above ``rtol`` times the largest."""
-    return generic.pinv(_matrices(x, "pinv", square=False), rtol=rtol, xp=_xp, svd=svd)
+    x = _matrices(x, "pinv", square=False, complex_ok=True)
+    if x.dtype == mx.complex64:
+        rows, cols = x.shape[-2:]
+        return _from_embedded(generic.pinv(_embedded(x), rtol=rtol, xp=_xp, svd=svd), cols, rows)
+    return generic.pinv(x, rtol=rtol, xp=_xp, svd=svd)
 
 
 def matrix_rank(x: mx.array, /, *, rtol: Any = None) -> mx.array:
     """The number of singular values above ``rtol`` times the largest (int32)."""
-    return generic.matrix_rank(_matrices(x, "matrix_rank", square=False), rtol=rtol, xp=_xp, svdvals=svdvals)
+    return generic.matrix_rank(_matrices(x, "matrix_rank", square=False, complex_ok=True), rtol=rtol, xp=_xp, svdvals=svdvals)
 
 
 def matrix_power(x: mx.array, n: int, /) -> mx.array:

@@ -65,7 +65,7 @@ from .._common.broadcasting import (
 from .._common.dtypes import DtypeTable, dtype_namer
 from .._common.promotion import promote_names, promote_with_scalar
 from .._common.surface import VERSION, build_namespace, unsupported_dtype
-from . import float64_fixes
+from . import complex_fixes, float64_fixes
 from .custom_gradients import tie_splitting
 
 __array_api_version__ = VERSION
@@ -149,8 +149,10 @@ class _NamespaceInfo:
     __module__ = __name__
 
     def capabilities(self) -> dict:
-        # Boolean masks give data-dependent shapes, which MLX's lazy graph does not have.
-        return {"boolean indexing": False, "data-dependent shapes": False}
+        # MLX arrays refuse boolean masks (x[mask]). nonzero and unique_* give data-dependent
+        # shapes by reading values through NumPy: eagerly, not inside mx.compile. MLX sets no
+        # limit on the number of dimensions.
+        return {"boolean indexing": False, "data-dependent shapes": True, "max dimensions": None}
 
     def default_device(self) -> str:
         return "gpu" if _on_gpu() else "cpu"
@@ -306,7 +308,19 @@ subtract = raises_broadcast_error(mx.subtract, "subtract")
 multiply = raises_broadcast_error(mx.multiply, "multiply")
 divide = raises_broadcast_error(mx.divide, "divide")
 floor_divide = raises_broadcast_error(mx.floor_divide, "floor_divide")
-remainder = raises_broadcast_error(mx.remainder, "remainder")
+
+
+def _remainder(x1: Any, x2: Any, /) -> mx.array:
+    """``x1 - floor(x1 / x2) * x2``, with the sign of ``x2``: also a zero result (MLX's
+    ``remainder(-0.0, 2.0)`` is -0.0, the standard's +0.0)."""
+    result = mx.remainder(x1, x2)
+    if not isdtype(result.dtype, "real floating"):
+        return result
+    return mx.where(result == 0, copysign(mx.zeros((), dtype=result.dtype), _as_operand(x2, x1)), result)
+
+
+_remainder.__name__ = "remainder"
+remainder = raises_broadcast_error(_remainder, "remainder")
 pow = raises_broadcast_error(mx.power, "pow")
 atan2 = raises_broadcast_error(mx.arctan2, "atan2")
 equal = raises_broadcast_error(mx.equal, "equal")
@@ -321,14 +335,27 @@ logical_xor = raises_broadcast_error(mx.logical_xor, "logical_xor")
 
 negative = mx.negative
 abs = mx.abs
-expm1 = mx.expm1
+
+
+def expm1(x: mx.array, /) -> mx.array:
+    """``exp(x) - 1`` without cancellation near 0 (complex64: :mod:`.complex_fixes`)."""
+    return complex_fixes.expm1(x) if x.dtype == mx.complex64 else mx.expm1(x)
+
+
 log = mx.log
 log1p = mx.log1p
 sqrt = mx.sqrt
 square = mx.square
 reciprocal = mx.reciprocal
 asin, acos, atan = mx.arcsin, mx.arccos, mx.arctan
-sinh, cosh, tanh = mx.sinh, mx.cosh, mx.tanh
+sinh, cosh = mx.sinh, mx.cosh
+
+
+def tanh(x: mx.array, /) -> mx.array:
+    """Element-wise tanh (complex64: the standard's limits at infinity, :mod:`.complex_fixes`)."""
+    return complex_fixes.tanh(x) if x.dtype == mx.complex64 else mx.tanh(x)
+
+
 asinh, acosh, atanh = mx.arcsinh, mx.arccosh, mx.arctanh
 floor, ceil, trunc = mx.floor, mx.ceil, mx.trunc
 isnan, isinf, isfinite = mx.isnan, mx.isinf, mx.isfinite
@@ -361,6 +388,8 @@ logaddexp = raises_broadcast_error(_logaddexp, "logaddexp")
 def sign(x: mx.array, /) -> mx.array:
     """-1, 0 or 1 by the sign of ``x``, NaN for NaN (MLX's ``sign`` gives 0 there); its
     gradient is zero everywhere."""
+    if x.dtype == mx.complex64:
+        return complex_fixes.sign(x)
     result = mx.sign(x)
     if not isdtype(x.dtype, "real floating"):
         return result
@@ -423,8 +452,9 @@ def copysign(x1: Any, x2: Any, /) -> mx.array:
     """The magnitude of ``x1`` with the sign of ``x2``, the sign of -0.0 included (MLX has
     no ``copysign`` and no ``signbit``: 1 / -0.0 is -inf tells the zero's sign)."""
     broadcast_shapes(shape_of(x1), shape_of(x2), operation="copysign")
-    magnitude = mx.abs(_as_operand(x1, x2))
-    sign_source = _as_operand(x2, x1)
+    target = result_type(x1, x2)
+    magnitude = mx.abs(_as_operand(x1, x2).astype(target))
+    sign_source = _as_operand(x2, x1).astype(target)
     negative_sign = mx.logical_or(sign_source < 0, mx.logical_and(sign_source == 0, mx.reciprocal(sign_source) < 0))
     return mx.where(negative_sign, -magnitude, magnitude)
 
@@ -703,7 +733,7 @@ def repeat(x: mx.array, repeats: int | mx.array, /, *, axis: int | None = None) 
     if isinstance(repeats, int):
         return mx.repeat(x, repeats, axis=axis)
     counts = np.asarray(repeats).astype(np.int64).reshape(-1)
-    positions = np.repeat(np.arange(x.shape[axis]), counts if counts.size > 1 else int(counts[0]))
+    positions = np.repeat(np.arange(x.shape[axis]), counts if counts.size != 1 else int(counts[0]))
     return mx.take(x, mx.array(positions, dtype=mx.int32), axis=axis)
 
 

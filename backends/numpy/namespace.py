@@ -150,13 +150,8 @@ def _floor_divide(x1: Any, x2: Any, /) -> Any:
     (``inf // 2 = inf``, ``1 // -inf = -0``), which NumPy's fmod-based form misses (NaN, -1).
     Its gradient is zero: computed on values."""
     v1, v2 = getval(x1), getval(x2)
-    result = np.floor_divide(v1, v2)
-    if result.dtype.kind == "f":
-        infinite = np.isinf(v1) | np.isinf(v2)
-        if infinite.any():
-            with np.errstate(invalid="ignore"):
-                result = np.where(infinite, np.floor(np.true_divide(v1, v2)), result).astype(result.dtype)
-    return result
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return generic.floor_divide_at_infinities(v1, v2, compat.floor_divide(v1, v2), xp=compat)
 
 
 floor_divide = raises_broadcast_error(_floor_divide, "floor_divide")
@@ -211,18 +206,14 @@ def expm1(x: Any, /) -> Any:
 
 
 def _complex_expm1(z: np.ndarray) -> np.ndarray:
-    """``expm1(a + bi) = (expm1(a) cos b - 2 sin^2(b/2)) + i e^a sin b``, accurate near 0, with
-    the standard's special cases that NumPy's own complex expm1 misses (``-0 + 0j -> 0 + 0j``,
-    ``inf + 0j -> inf + 0j``, ``-inf + (inf or NaN)j -> -1 + 0j``, ``inf + (inf or NaN)j ->
-    inf + NaN j``). No gradient: complex inputs are outside the autodiff contract."""
-    a, b = z.real, z.imag
+    # No gradient: complex inputs are outside the autodiff contract.
     with np.errstate(invalid="ignore", over="ignore"):
-        real = np.expm1(a) * np.cos(b) - 2 * np.sin(b / 2) ** 2 + 0.0  # + 0.0 turns -0 into +0
-        imag = np.where(b == 0, b, np.exp(a) * np.sin(b))
-    unbounded_b = ~np.isfinite(b)
-    real = np.where(np.isneginf(a) & unbounded_b, -1.0, np.where(np.isposinf(a) & unbounded_b, np.inf, real))
-    imag = np.where(np.isneginf(a) & unbounded_b, 0.0, np.where(np.isposinf(a) & unbounded_b, np.nan, imag))
-    result = np.empty(z.shape, dtype=z.dtype)
+        return generic.complex_expm1(z, xp=compat, from_parts=lambda real, imag: _join(real, imag, z.dtype))
+
+
+def _join(real: np.ndarray, imag: np.ndarray, dtype: Any) -> np.ndarray:
+    """A complex array from its parts (``real + 1j * imag`` would turn an infinite part into NaN)."""
+    result = np.empty(np.shape(real), dtype=dtype)
     result.real, result.imag = real, imag
     return result
 

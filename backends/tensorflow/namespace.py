@@ -120,8 +120,9 @@ class _NamespaceInfo:
     """What ``__array_namespace_info__()`` returns: capabilities, devices, default dtypes."""
 
     def capabilities(self) -> dict:
-        # Shapes are static under tf.function with XLA: no data-dependent output shapes.
-        return {"boolean indexing": False, "data-dependent shapes": False, "max dimensions": 254}
+        # Boolean masks (x[mask]), nonzero and unique_* give data-dependent shapes: eagerly,
+        # not inside tf.function with XLA, whose shapes are static.
+        return {"boolean indexing": True, "data-dependent shapes": True, "max dimensions": 254}
 
     def default_device(self) -> str:
         return _device_strings()[0]
@@ -376,14 +377,30 @@ def _float_function(tf_function: Any, name: str):
 
 
 exp = _float_function(tf.math.exp, "exp")
-expm1 = _float_function(tf.math.expm1, "expm1")
+
+
+def _expm1(x: tf.Tensor) -> tf.Tensor:
+    # TensorFlow's complex expm1 gives NaN at infinite real parts: the standard's special values.
+    if x.dtype.is_complex:
+        return generic.complex_expm1(x, xp=_this, from_parts=tf.complex)
+    return tf.math.expm1(x)
+
+
+def _tanh(x: tf.Tensor) -> tf.Tensor:
+    # TensorFlow's complex tanh gives 1 - 0j at +inf + ib (b > 0); the standard says 1 + 0j.
+    if x.dtype.is_complex:
+        return generic.complex_tanh(x, tf.math.tanh, xp=_this, from_parts=tf.complex)
+    return tf.math.tanh(x)
+
+
+expm1 = _float_function(_expm1, "expm1")
 log = _float_function(tf.math.log, "log")
 log1p = _float_function(tf.math.log1p, "log1p")
 sqrt = _float_function(tf.math.sqrt, "sqrt")
 reciprocal = _float_function(tf.math.reciprocal, "reciprocal")
 sin, cos, tan = (_float_function(f, n) for f, n in ((tf.math.sin, "sin"), (tf.math.cos, "cos"), (tf.math.tan, "tan")))
 asin, acos, atan = (_float_function(f, n) for f, n in ((tf.math.asin, "asin"), (tf.math.acos, "acos"), (tf.math.atan, "atan")))
-sinh, cosh, tanh = (_float_function(f, n) for f, n in ((tf.math.sinh, "sinh"), (tf.math.cosh, "cosh"), (tf.math.tanh, "tanh")))
+sinh, cosh, tanh = (_float_function(f, n) for f, n in ((tf.math.sinh, "sinh"), (tf.math.cosh, "cosh"), (_tanh, "tanh")))
 asinh, acosh, atanh = (_float_function(f, n) for f, n in ((tf.math.asinh, "asinh"), (tf.math.acosh, "acosh"), (tf.math.atanh, "atanh")))
 
 
@@ -423,7 +440,7 @@ def square(x: Any, /) -> tf.Tensor:
 def _integers_unchanged(tf_function: Any, name: str, doc: str):
     def function(x: Any, /) -> tf.Tensor:
         x = _tensor(x)
-        return tf_function(x) if _is_floating(x) else x
+        return tf_function(x) if _is_inexact(x) else x
 
     function.__name__ = function.__qualname__ = name
     function.__doc__ = doc
@@ -432,7 +449,13 @@ def _integers_unchanged(tf_function: Any, name: str, doc: str):
 
 floor = _integers_unchanged(tf.math.floor, "floor", "Largest integer <= x, in x's dtype; zero gradient.")
 ceil = _integers_unchanged(tf.math.ceil, "ceil", "Smallest integer >= x, in x's dtype; zero gradient.")
-round = _integers_unchanged(tf.math.round, "round", "Nearest integer, halves to even (as the standard says); zero gradient.")
+def _round(x: tf.Tensor) -> tf.Tensor:
+    if x.dtype.is_complex:  # part by part, as the standard says
+        return generic.complex_round(x, tf.math.round, xp=_this, from_parts=tf.complex)
+    return tf.math.round(x)
+
+
+round = _integers_unchanged(_round, "round", "Nearest integer, halves to even (as the standard says); zero gradient.")
 
 
 def _truncate(x: tf.Tensor) -> tf.Tensor:
@@ -487,7 +510,16 @@ subtract = _binary(tf.math.subtract, "subtract")
 multiply = _binary(tf.math.multiply, "multiply")
 divide = _binary(tf.math.truediv, "divide", floating=True)
 floor_divide = _binary(tf.math.floordiv, "floor_divide")
-remainder = _binary(tf.math.floormod, "remainder")  # the sign of the divisor, as in Python
+def _floor_remainder(a: tf.Tensor, b: tf.Tensor) -> tf.Tensor:
+    """``a - floor(a / b) * b`` with the sign of ``b``, a zero result included (TensorFlow's
+    ``floormod(-0.0, 2.0)`` is -0.0; the standard's remainder is +0.0)."""
+    result = tf.math.floormod(a, b)
+    if not result.dtype.is_floating:
+        return result
+    return tf.where(tf.equal(result, 0), _copysign(tf.zeros_like(result), b), result)
+
+
+remainder = _binary(_floor_remainder, "remainder")
 pow = _binary(tf.math.pow, "pow")
 atan2 = _binary(tf.math.atan2, "atan2", floating=True)
 equal = _binary(tf.math.equal, "equal")

@@ -126,8 +126,18 @@ add = raises_broadcast_error(compat.add, "add")
 subtract = raises_broadcast_error(compat.subtract, "subtract")
 multiply = raises_broadcast_error(compat.multiply, "multiply")
 divide = raises_broadcast_error(compat.divide, "divide")
-floor_divide = raises_broadcast_error(compat.floor_divide, "floor_divide")
-remainder = raises_broadcast_error(compat.remainder, "remainder")
+
+
+def _floor_divide(x1: Any, x2: Any, /) -> Any:
+    return generic.floor_divide_at_infinities(x1, x2, compat.floor_divide(x1, x2), xp=_this)
+
+
+def _remainder(x1: Any, x2: Any, /) -> Any:
+    return generic.remainder_signed_zeros(x2, compat.remainder(x1, x2), xp=_this)
+
+
+floor_divide = raises_broadcast_error(_floor_divide, "floor_divide")
+remainder = raises_broadcast_error(_remainder, "remainder")
 pow = raises_broadcast_error(compat.pow, "pow")
 maximum = raises_broadcast_error(compat.maximum, "maximum")
 minimum = raises_broadcast_error(compat.minimum, "minimum")
@@ -147,11 +157,52 @@ logical_xor = raises_broadcast_error(compat.logical_xor, "logical_xor")
 where = raises_broadcast_error(compat.where, "where")
 
 negative, positive, abs, sign = compat.negative, compat.positive, compat.abs, compat.sign
-exp, expm1, log, log1p, log2, log10 = compat.exp, compat.expm1, compat.log, compat.log1p, compat.log2, compat.log10
+exp, log, log2, log10 = compat.exp, compat.log, compat.log2, compat.log10
+
+
+def log1p(x: Any, /) -> Any:
+    """``log(1 + x)``, accurate near 0; complex ``x`` with one infinite part and one NaN part gives
+    ``+inf + NaN j``, as the standard says (torch's gives NaN + NaN j)."""
+    if x.is_complex():
+        return generic.complex_log1p(x, torch.log1p, xp=_this, from_parts=torch.complex)
+    return torch.log1p(x)
+
+
+
+
+def expm1(x: Any, /) -> Any:
+    """``exp(x) - 1``, accurate near 0; complex ``x`` with the standard's special cases."""
+    if x.is_complex():
+        return generic.complex_expm1(x, xp=_this, from_parts=torch.complex)
+    return torch.expm1(x)
+
+
 sqrt, square, reciprocal = compat.sqrt, compat.square, compat.reciprocal
 sin, cos, tan = compat.sin, compat.cos, compat.tan
-asin, acos, atan = compat.asin, compat.acos, compat.atan
-sinh, cosh, tanh = compat.sinh, compat.cosh, compat.tanh
+asin, atan = compat.asin, compat.atan
+
+
+def acos(x: Any, /) -> Any:
+    """Inverse cosine; complex ``+-0 +- 0j`` gives ``pi/2 -+ 0j`` (torch's drops the zero's sign)."""
+    result = torch.acos(x)
+    if not x.is_complex():
+        return result
+    at_zero = (x.real == 0) & (x.imag == 0)
+    exact = torch.complex(torch.full_like(x.real, torch.pi / 2), torch.copysign(torch.zeros_like(x.imag), -x.imag))
+    return torch.where(at_zero, exact, result)
+
+
+sinh, cosh = compat.sinh, compat.cosh
+
+
+def tanh(x: Any, /) -> Any:
+    """Hyperbolic tangent; complex ``x`` with infinite real part gives ``+-1 +- 0j`` (the sign of
+    the imaginary part), where torch's own gives ``1 - 0j`` for positive ones."""
+    if x.is_complex():
+        return generic.complex_tanh(x, torch.tanh, xp=_this, from_parts=torch.complex)
+    return torch.tanh(x)
+
+
 asinh, acosh, atanh = compat.asinh, compat.acosh, compat.atanh
 floor, ceil, trunc = compat.floor, compat.ceil, compat.trunc
 round = compat.round  # torch.round rounds half to even, as the standard says

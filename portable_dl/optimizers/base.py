@@ -243,16 +243,17 @@ class Optimizer(abc.ABC):
             ValueError: a ``state`` that was not made by this optimizer for these params.
         """
         _check_state(self.name, state)
-        leaves = tree_leaves(params)
-        if not leaves:
-            return params, state
-        xp = backend_of(*leaves).xp
-        grads = self.clip_gradients(grads)
         try:
             # None in params is a leaf here: a frozen parameter keeps whatever slots it has.
             entries, treedef = tree_flatten_with_path(params, grads, state["slots"], is_leaf=_is_none)
         except TreeStructureError as error:
             raise self._mismatch(error) from None
+        leaves = [param for _, param, _, _ in entries if param is not None]
+        if not leaves:
+            return params, state
+        xp = backend_of(*leaves).xp
+        # Clipped as the flat list the walk gave (a list is a pytree too): no second walk.
+        clipped = self.clip_gradients([grad for _, _, grad, _ in entries])
         step = state["step"]
         t = xp.add(step, 1)
         # The learning rate and t in each parameter dtype, and the dtype pairs found
@@ -261,7 +262,7 @@ class Optimizer(abc.ABC):
         scalars: dict[str, tuple[Any, Any]] = {}
         floating_pairs: set[tuple[str, str]] = set()
         updated = []
-        for path, param, grad, slots in entries:
+        for (path, param, _, slots), grad in zip(entries, clipped):
             if param is None or grad is None:  # a frozen parameter
                 updated.append((param, slots))
                 continue
@@ -279,7 +280,8 @@ class Optimizer(abc.ABC):
             if key not in scalars:
                 scalars[key] = (self.learning_rate_at(step, param, xp), xp.astype(t, param.dtype))
             lr, t_in_dtype = scalars[key]
-            param, grad = self.apply_weight_decay(param, grad, lr)
+            if self.weight_decay:
+                param, grad = self.apply_weight_decay(param, grad, lr)
             updated.append(self.update_single(param, grad, slots, lr, t_in_dtype, xp))
         new_params = tree_unflatten(treedef, [param for param, _ in updated])
         new_slots = tree_unflatten(treedef, [slots for _, slots in updated])
@@ -299,7 +301,7 @@ class Optimizer(abc.ABC):
     def clip_gradients(self, grads: Any) -> Any:
         """``grads`` clamped to ``clip_value`` and scaled to global norm ``clip_norm``, as
         configured; unchanged when neither is set or every gradient is None."""
-        if not tree_leaves(grads):
+        if (self.clip_value is None and self.clip_norm is None) or not tree_leaves(grads):
             return grads
         if self.clip_value is not None:
             grads = clipping.clip_by_value(grads, self.clip_value)
