@@ -59,6 +59,21 @@ def _where_not_taken(backend: Backend, dtype: str) -> Any:
     return xp.where(condition, x1, x2)  # every NaN and inf sits in the branch not taken, but one
 
 
+#: Binary functions checked with a Python float as their second operand.
+PYTHON_SCALAR_FUNCTIONS = ("add", "subtract", "multiply", "divide", "maximum", "minimum", "pow")
+
+
+def _python_float_operand(backend: Backend, dtype: str) -> Outputs:
+    """Values (not only dtypes) of ``f(array, 0.1)``: 0.1 has no exact binary form, so a
+    namespace that converts the Python float through another precision is off by ~1e-9."""
+    x = backend.asarray(np.random.default_rng(18).uniform(0.5, 2.0, (2, 3)), dtype)
+    outputs: Outputs = {}
+    for name in PYTHON_SCALAR_FUNCTIONS:
+        result = getattr(backend.xp, name)(x, 0.1)
+        outputs.update({f"{name}(x, 0.1) {key}": value for key, value in _outputs(backend, result).items()})
+    return outputs
+
+
 def _square_matmul(backend: Backend, dtype: str) -> Any:
     x1 = backend.asarray(np.arange(16.0).reshape(4, 4) / 7 - 1, dtype)
     x2 = backend.asarray(np.random.default_rng(8).uniform(-2, 2, (4, 4)), dtype)
@@ -91,6 +106,7 @@ def _value_cases() -> list[Case]:
             return _outputs(backend, function(backend, dtype))
 
         cases.append(Case(FAMILY, name, compute, reduction_size=size, reference_dtype=reference))
+    cases.append(Case(FAMILY, "binary functions with a Python float operand", _python_float_operand, elementwise=True))
     return cases
 
 

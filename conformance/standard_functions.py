@@ -330,7 +330,7 @@ def _fft_cases() -> list[Case]:
     z = _draw((2, 8), 62) + 1j * _draw((2, 8), 63)
 
     def table(backend, dtype):
-        xp, f = backend.xp, backend.xp.fft
+        f = backend.xp.fft
         x, c = backend.asarray(signal, dtype), _complex(backend, dtype, z)
         results = {
             "fft": f.fft(c), "ifft": f.ifft(c), "fft n=5 norm=ortho": f.fft(c, n=5, norm="ortho"),

@@ -12,10 +12,10 @@ import math
 
 import numpy as np
 import pytest
-
 from helpers import assert_close, central_difference, float_dtypes
 from portable_dl.backends._common.generic import accumulation_dtype
-from portable_dl.errors import ShapeError
+
+from portable_dl.errors import DTypeError, ShapeError
 
 
 def values(backend, x) -> np.ndarray:
@@ -241,7 +241,11 @@ def test_fft_against_numpy_float64(backend):
     f = backend.xp.fft
     for dtype in float_dtypes(backend):
         x = backend.asarray(signal, dtype)
-        spectrum = f.rfft(x)
+        try:
+            spectrum = f.rfft(x)
+        except DTypeError as error:  # a framework without FFTs in this precision must say so
+            assert dtype in str(error), error
+            continue
         expected = np.fft.rfft(signal)
         assert_close(np.real(values(backend, spectrum)), expected.real, dtype, 8, "rfft real")
         assert_close(np.imag(values(backend, spectrum)), expected.imag, dtype, 8, "rfft imag")

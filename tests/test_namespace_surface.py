@@ -4,8 +4,8 @@ nothing else public (no framework module, no adapter helper)."""
 from __future__ import annotations
 
 import pytest
-
 from portable_dl.backends._common import surface
+
 from portable_dl.errors import DTypeError
 
 # The standard's counts (data-apis/array-api, src/array_api_stubs/_2024_12): a second,
@@ -56,7 +56,7 @@ def test_dtypes_are_distinct_objects(backend):
     dtypes = [getattr(xp, name) for name in surface.DTYPES]
     for i, a in enumerate(dtypes):
         for b in dtypes[i + 1:]:
-            assert not a == b, f"{backend.name}: two standard dtypes compare equal"
+            assert a != b, f"{backend.name}: two standard dtypes compare equal"
 
 
 def test_unsupported_names_the_function_and_the_reason():

@@ -8,6 +8,7 @@ where a framework has a native form with the right semantics, its namespace uses
 
 from __future__ import annotations
 
+import math
 from typing import Any, NamedTuple, Sequence
 
 import numpy as np
@@ -428,8 +429,12 @@ def complex_round(x: Any, round: Any, /, *, from_parts: Any, xp: Any) -> Any:
 
 def complex_log1p(x: Any, log1p: Any, /, *, xp: Any, from_parts: Any) -> Any:
     """``log1p(x)`` of a complex ``x`` from the framework's ``log1p``, with ``+inf + NaN j`` where
-    one part of ``x`` is infinite and the other NaN, as the standard says (PyTorch and XLA give
-    ``NaN + NaN j``)."""
+    one part of ``x`` is infinite and the other NaN, and ``+inf +- (pi/2)j`` where ``a`` is finite
+    and ``b`` infinite, as the standard says (PyTorch and XLA give ``NaN + NaN j`` there)."""
     a, b = xp.real(x), xp.imag(x)
     unbounded = xp.logical_or(xp.logical_and(xp.isinf(a), xp.isnan(b)), xp.logical_and(xp.isnan(a), xp.isinf(b)))
-    return xp.where(unbounded, from_parts(xp.full_like(a, float("inf")), xp.full_like(a, float("nan"))), log1p(x))
+    result = xp.where(unbounded, from_parts(xp.full_like(a, float("inf")), xp.full_like(a, float("nan"))), log1p(x))
+    # Finite a and infinite b: +inf + (+-pi/2)j (PyTorch gives NaN + NaN j for a subnormal a).
+    vertical = xp.logical_and(xp.isfinite(a), xp.isinf(b))
+    quarter_turn = xp.copysign(xp.full_like(b, math.pi / 2), b)
+    return xp.where(vertical, from_parts(xp.full_like(a, float("inf")), quarter_turn), result)

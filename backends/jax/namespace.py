@@ -37,6 +37,12 @@ import numpy as np
 from portable_dl.errors import BroadcastError, DTypeError
 
 from .._common import dtypes, generic, info, surface
+from .._common.broadcasting import (
+    broadcast_shapes,
+    checks_matmul_shapes,
+    raises_broadcast_error,
+    shape_of,
+)
 from .._common.shape_errors import (
     concat_error,
     reshape_error,
@@ -44,12 +50,6 @@ from .._common.shape_errors import (
     stack_error,
     tensordot_axes_differ,
     tensordot_error,
-)
-from .._common.broadcasting import (
-    broadcast_shapes,
-    checks_matmul_shapes,
-    raises_broadcast_error,
-    shape_of,
 )
 
 __array_api_version__ = surface.VERSION
@@ -315,7 +315,15 @@ def broadcast_arrays(*arrays: Any) -> list:
     return generic.broadcast_arrays(*arrays, xp=_this)
 
 
-permute_dims = jnp.permute_dims
+
+
+def permute_dims(x: Any, /, axes: Sequence[int]) -> Any:
+    """``x`` with its axes in the order ``axes``; negative axes count from the end (XLA's
+    transpose takes only non-negative ones)."""
+    ndim = jnp.ndim(x)
+    return jnp.permute_dims(x, tuple(generic.normalize_axis(a, ndim) for a in axes))
+
+
 
 
 def expand_dims(x: Any, /, axis: int = 0) -> Any:
@@ -372,11 +380,31 @@ bitwise_right_shift = raises_broadcast_error(jnp.bitwise_right_shift, "bitwise_r
 bitwise_invert = jnp.bitwise_invert
 nextafter = raises_broadcast_error(jnp.nextafter, "nextafter")
 conj, real, imag, signbit = jnp.conj, jnp.real, jnp.imag, jnp.signbit
-nonzero, count_nonzero, searchsorted = jnp.nonzero, jnp.count_nonzero, jnp.searchsorted
+nonzero, count_nonzero = jnp.nonzero, jnp.count_nonzero
+
+
+def searchsorted(x1: Any, x2: Any, /, *, side: str = "left", sorter: Any = None) -> Any:
+    """Insertion indices of ``x2`` in the sorted ``x1``, in the default index dtype (int64 with
+    x64; ``jnp.searchsorted`` always gives int32)."""
+    indices = jnp.searchsorted(x1, x2, side=side, sorter=sorter)
+    return indices.astype(__array_namespace_info__().default_dtypes()["indexing"])
+
+
 unique_all, unique_counts = jnp.unique_all, jnp.unique_counts
 unique_inverse, unique_values = jnp.unique_inverse, jnp.unique_values
 from_dlpack = jnp.from_dlpack
-cumulative_prod = _checks_dtype(jnp.cumulative_prod)
+
+
+def cumulative_prod(x: Any, /, *, axis: int | None = None, dtype: Any = None, include_initial: bool = False) -> Any:
+    """Running products along ``axis``; small integers accumulate in the default integer dtype
+    (``jnp.cumulative_prod`` keeps uint8 as uint8)."""
+    if dtype is None:
+        default = np.dtype(__array_namespace_info__().default_dtypes()["integral"]).name
+        dtype = generic.accumulation_dtype(np.dtype(jnp.asarray(x).dtype).name, default)
+    _require_supported(dtype)
+    return jnp.cumulative_prod(x, axis=axis, dtype=dtype, include_initial=include_initial)
+
+
 diff = jnp.diff
 
 # The four functions the main namespace shares with ``linalg`` are the same objects in both.

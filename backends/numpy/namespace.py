@@ -27,8 +27,16 @@ import numpy as np
 from autograd.extend import defvjp, primitive
 from autograd.tracer import getval, isbox
 
+from portable_dl.errors import BroadcastError
+
 from .._common import dtypes, generic, info, surface
 from .._common import linalg as common_linalg
+from .._common.broadcasting import (
+    broadcast_shapes,
+    checks_matmul_shapes,
+    raises_broadcast_error,
+    shape_of,
+)
 from .._common.shape_errors import (
     concat_error,
     reshape_error,
@@ -37,13 +45,6 @@ from .._common.shape_errors import (
     tensordot_axes_differ,
     tensordot_error,
 )
-from .._common.broadcasting import (
-    broadcast_shapes,
-    checks_matmul_shapes,
-    raises_broadcast_error,
-    shape_of,
-)
-from portable_dl.errors import BroadcastError
 
 __array_api_version__ = surface.VERSION
 
@@ -139,10 +140,45 @@ def triu(x: Any, /, *, k: int = 0) -> Any:
 
 
 # ----------------------------------------------------------------- element-wise
-add = raises_broadcast_error(anp.add, "add")
-subtract = raises_broadcast_error(anp.subtract, "subtract")
-multiply = raises_broadcast_error(anp.multiply, "multiply")
-divide = raises_broadcast_error(anp.true_divide, "divide")
+#: dtype kinds that meet a floating array as integers (bool, signed, unsigned)
+_INTEGRAL_KINDS = frozenset("biu")
+
+
+def _promoting(function: Any, name: str) -> Any:
+    """``function(x1, x2)`` under the project's rule for mixed kinds (README, "Conventions";
+    ``_common/promotion.py``): an integer or bool array meeting a floating array takes that
+    floating dtype (NumPy would widen int32 + float32 to float64). Same-dtype calls, the
+    common case, go straight through. Shapes that do not broadcast raise BroadcastError."""
+
+    def promoted(x1: Any, x2: Any, /) -> Any:
+        d1, d2 = getattr(x1, "dtype", None), getattr(x2, "dtype", None)
+        if d1 is not d2 and d1 is not None and d2 is not None:
+            k1, k2 = d1.kind, d2.kind
+            if k1 == "f" and k2 in _INTEGRAL_KINDS:
+                x2 = getval(x2).astype(d1)
+            elif k2 == "f" and k1 in _INTEGRAL_KINDS:
+                x1 = getval(x1).astype(d2)
+        # raises_broadcast_error inlined: one Python frame less on the hot path.
+        try:
+            return function(x1, x2)
+        except BroadcastError:
+            raise
+        except Exception as error:
+            if d1 is not None and d2 is not None:
+                try:
+                    broadcast_shapes(shape_of(x1), shape_of(x2), operation=name)
+                except BroadcastError as broadcast_error:
+                    raise broadcast_error from error
+            raise
+
+    promoted.__name__ = promoted.__qualname__ = name
+    return promoted
+
+
+add = _promoting(anp.add, "add")
+subtract = _promoting(anp.subtract, "subtract")
+multiply = _promoting(anp.multiply, "multiply")
+divide = _promoting(anp.true_divide, "divide")
 
 
 def _floor_divide(x1: Any, x2: Any, /) -> Any:
@@ -154,15 +190,15 @@ def _floor_divide(x1: Any, x2: Any, /) -> Any:
         return generic.floor_divide_at_infinities(v1, v2, compat.floor_divide(v1, v2), xp=compat)
 
 
-floor_divide = raises_broadcast_error(_floor_divide, "floor_divide")
-remainder = raises_broadcast_error(anp.remainder, "remainder")
-pow = raises_broadcast_error(anp.power, "pow")
-maximum = raises_broadcast_error(anp.maximum, "maximum")
-minimum = raises_broadcast_error(anp.minimum, "minimum")
-atan2 = raises_broadcast_error(anp.arctan2, "atan2")
-hypot = raises_broadcast_error(anp.hypot, "hypot")
-copysign = raises_broadcast_error(lambda x1, x2, /: _copysign(x1, x2), "copysign")
-logaddexp = raises_broadcast_error(anp.logaddexp, "logaddexp")
+floor_divide = _promoting(_floor_divide, "floor_divide")
+remainder = _promoting(anp.remainder, "remainder")
+pow = _promoting(anp.power, "pow")
+maximum = _promoting(anp.maximum, "maximum")
+minimum = _promoting(anp.minimum, "minimum")
+atan2 = _promoting(anp.arctan2, "atan2")
+hypot = _promoting(anp.hypot, "hypot")
+copysign = _promoting(lambda x1, x2, /: _copysign(x1, x2), "copysign")
+logaddexp = _promoting(anp.logaddexp, "logaddexp")
 equal = raises_broadcast_error(anp.equal, "equal")
 not_equal = raises_broadcast_error(anp.not_equal, "not_equal")
 less = raises_broadcast_error(anp.less, "less")

@@ -74,6 +74,8 @@ def det(x: Any, /) -> tf.Tensor:
 def slogdet(x: Any, /) -> common_linalg.SlogdetResult:
     """``(sign, log|det|)`` of square matrices (sign 0 and -inf for singular ones)."""
     sign, logabsdet = tf.linalg.slogdet(_matrices(x, "slogdet"))
+    if logabsdet.dtype.is_complex:  # TensorFlow returns it in the input's complex dtype
+        logabsdet = tf.math.real(logabsdet)
     return common_linalg.SlogdetResult(sign, logabsdet)
 
 

@@ -101,7 +101,10 @@ def _is_inexact(x: tf.Tensor) -> builtins.bool:
 
 # ------------------------------------------------------------- devices, info
 def _tf_device_name(device: str) -> str:
-    """TensorFlow's spelling of one of our device strings: ``"gpu:1"`` -> ``"/GPU:1"``."""
+    """TensorFlow's spelling of one of our device strings: ``"gpu:1"`` -> ``"/GPU:1"``; a full
+    TensorFlow device name (``tensor.device``, ``"/job:localhost/.../device:CPU:0"``) as it is."""
+    if str(device).startswith("/job:"):
+        return str(device)
     kind, _, index = str(device).lower().lstrip("/").replace("device:", "").partition(":")
     return f"/{kind.upper()}:{index or 0}"
 
@@ -234,8 +237,10 @@ def asarray(obj: Any, /, *, dtype: Any = None, device: Any = None, copy: builtin
         elif isinstance(obj, (list, tuple)) and _contains_tensor(obj):
             tensor = tf.stack([asarray(item) for item in obj])
         else:
-            array = np.asarray(obj)
             from_python = not isinstance(obj, (np.ndarray, np.generic))
+            # Python numbers go straight to the dtype asked for (uint64 values above 2**63 fit
+            # no int64, and 0.1 through float32 would lose its float64 digits).
+            array = np.asarray(obj, dtype=target.as_numpy_dtype) if target is not None and from_python else np.asarray(obj)
             if target is None and from_python and array.dtype == np.float64:
                 array = array.astype(DEFAULT_FLOAT)  # Python floats: the default float dtype
             elif target is None and from_python and array.dtype == np.complex128:

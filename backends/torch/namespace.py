@@ -25,6 +25,7 @@ uint16, uint32 and uint64 tensors only in part: the backend reports them unsuppo
 
 from __future__ import annotations
 
+import builtins
 import types
 from typing import Any, Sequence
 
@@ -34,6 +35,13 @@ import torch
 from portable_dl.errors import BroadcastError
 
 from .._common import dtypes, generic, info, surface
+from .._common.broadcasting import (
+    broadcast_shapes,
+    checks_matmul_shapes,
+    raises_broadcast_error,
+    shape_of,
+)
+from .._common.promotion import PROMOTION_TABLE
 from .._common.shape_errors import (
     concat_error,
     reshape_error,
@@ -42,13 +50,6 @@ from .._common.shape_errors import (
     tensordot_axes_differ,
     tensordot_error,
 )
-from .._common.broadcasting import (
-    broadcast_shapes,
-    checks_matmul_shapes,
-    raises_broadcast_error,
-    shape_of,
-)
-from .._common.promotion import PROMOTION_TABLE
 
 __array_api_version__ = surface.VERSION
 
@@ -123,7 +124,34 @@ triu = compat.triu
 
 # ----------------------------------------------------------------- element-wise
 add = raises_broadcast_error(compat.add, "add")
-subtract = raises_broadcast_error(compat.subtract, "subtract")
+
+
+def _subtract(x1: Any, x2: Any, /) -> Any:
+    """``x1 - x2``. torch refuses to subtract a bool operand; under the project's promotion rule
+    a bool meets a number as 0 or 1 of the other operand's dtype (as ``add`` does). Tried only
+    after torch refused, so ordinary calls pay nothing."""
+    try:
+        return compat.subtract(x1, x2)
+    except RuntimeError:
+        x1, x2 = _numeric_bools(x1, x2)
+        return compat.subtract(x1, x2)
+
+
+def _numeric_bools(x1: Any, x2: Any) -> tuple[Any, Any]:
+    """Bool operands (Python or tensors) as numbers of the other operand's dtype."""
+    # builtins.bool: in this module ``bool`` is the dtype torch.bool.
+    if type(x1) is builtins.bool:
+        x1 = int(x1)
+    if type(x2) is builtins.bool:
+        x2 = int(x2)
+    if isinstance(x1, torch.Tensor) and x1.dtype == torch.bool and isinstance(x2, torch.Tensor) and x2.dtype != torch.bool:
+        x1 = x1.to(x2.dtype)
+    if isinstance(x2, torch.Tensor) and x2.dtype == torch.bool and isinstance(x1, torch.Tensor) and x1.dtype != torch.bool:
+        x2 = x2.to(x1.dtype)
+    return x1, x2
+
+
+subtract = raises_broadcast_error(_subtract, "subtract")
 multiply = raises_broadcast_error(compat.multiply, "multiply")
 divide = raises_broadcast_error(compat.divide, "divide")
 
