@@ -12,8 +12,8 @@ import types
 
 import numpy as np
 import pytest
-
 from helpers import FINITE_DIFFERENCE_TOLERANCE, assert_close, central_difference, float_dtypes
+
 from portable_dl.errors import ShapeError
 
 

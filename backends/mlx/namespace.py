@@ -54,7 +54,6 @@ from portable_dl.backend import DTYPE_NAMES
 from portable_dl.errors import BroadcastError, DTypeError, ShapeError
 
 from .._common import generic
-from .._common.shape_errors import concat_error, reshape_error, squeeze_error, stack_error, take_along_axis_error, tensordot_error
 from .._common.broadcasting import (
     broadcast_shapes,
     checks_matmul_shapes,
@@ -64,6 +63,14 @@ from .._common.broadcasting import (
 )
 from .._common.dtypes import DtypeTable, dtype_namer
 from .._common.promotion import promote_names, promote_with_scalar
+from .._common.shape_errors import (
+    concat_error,
+    reshape_error,
+    squeeze_error,
+    stack_error,
+    take_along_axis_error,
+    tensordot_error,
+)
 from .._common.surface import VERSION, build_namespace, unsupported_dtype
 from . import complex_fixes, float64_fixes
 from .custom_gradients import tie_splitting
@@ -949,7 +956,7 @@ def diff(x: mx.array, /, *, axis: int = -1, n: int = 1, prepend: mx.array | None
 _this = sys.modules[__name__]
 
 # The extensions, as sub-namespaces ``xp.linalg`` and ``xp.fft`` (imported last: they use this module).
-from . import fft, linalg  # noqa: E402
+from . import fft, linalg  # noqa: E402, F401 (exported through globals() into xp)
 
 #: What the backend hands out as ``xp``: only the standard's names, none of this module's helpers.
 xp = build_namespace("portable_dl.backends.mlx.xp", globals())

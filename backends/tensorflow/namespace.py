@@ -40,7 +40,6 @@ from portable_dl.backend import DTYPE_NAMES
 from portable_dl.errors import BroadcastError, DTypeError, ShapeError
 
 from .._common import generic
-from .._common.shape_errors import concat_error, reshape_error, squeeze_error, stack_error, take_along_axis_error, tensordot_error
 from .._common.broadcasting import (
     broadcast_shapes,
     checks_matmul_shapes,
@@ -50,6 +49,14 @@ from .._common.broadcasting import (
 )
 from .._common.dtypes import DtypeTable, dtype_namer
 from .._common.promotion import COMPLEX_OF, KIND_OF, promote_names, promote_with_scalar
+from .._common.shape_errors import (
+    concat_error,
+    reshape_error,
+    squeeze_error,
+    stack_error,
+    take_along_axis_error,
+    tensordot_error,
+)
 from .._common.surface import VERSION, build_namespace
 
 __array_api_version__ = VERSION
@@ -400,7 +407,18 @@ def _tanh(x: tf.Tensor) -> tf.Tensor:
 
 expm1 = _float_function(_expm1, "expm1")
 log = _float_function(tf.math.log, "log")
-log1p = _float_function(tf.math.log1p, "log1p")
+
+
+def _log1p(x: tf.Tensor) -> tf.Tensor:
+    # TensorFlow's complex log1p gives NaN at infinite parts and at -1; log(1 + x) has the
+    # standard's special values there (and 1 + x loses nothing when a part is infinite).
+    if not x.dtype.is_complex:
+        return tf.math.log1p(x)
+    special = tf.logical_or(tf.logical_not(isfinite(x)), tf.equal(x, tf.constant(-1, x.dtype)))
+    return tf.where(special, tf.math.log(1 + x), tf.math.log1p(x))
+
+
+log1p = _float_function(_log1p, "log1p")
 sqrt = _float_function(tf.math.sqrt, "sqrt")
 reciprocal = _float_function(tf.math.reciprocal, "reciprocal")
 sin, cos, tan = (_float_function(f, n) for f, n in ((tf.math.sin, "sin"), (tf.math.cos, "cos"), (tf.math.tan, "tan")))
@@ -1200,7 +1218,7 @@ def diff(x: Any, /, *, axis: int = -1, n: int = 1, prepend: Any = None, append: 
 _this = sys.modules[__name__]
 
 # The extensions, as sub-namespaces ``xp.linalg`` and ``xp.fft`` (imported last: they use this module).
-from . import fft, linalg  # noqa: E402
+from . import fft, linalg  # noqa: E402, F401 (exported through globals() into xp)
 
 #: What the backend hands out as ``xp``: only the standard's names, none of this module's helpers.
 xp = build_namespace("portable_dl.backends.tensorflow.xp", globals())
