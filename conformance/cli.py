@@ -116,16 +116,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     if jobs < 1:
         print("portable-dl conformance: error: --jobs must be at least 1", file=sys.stderr)
         return 2
+    # The suite provokes errors on purpose (shapes that must not broadcast); TensorFlow's
+    # C++ runtime logs a warning line for each, and its start-up lines besides, which would
+    # bury the table. Unless -v is given or the user set TensorFlow's log level, this process
+    # logs warnings only and the worker processes' native logs are dropped.
+    quiet_workers = not arguments.verbose and "TF_CPP_MIN_LOG_LEVEL" not in os.environ
     if not arguments.verbose:
-        # The suite provokes errors on purpose (shapes that must not broadcast); TensorFlow's
-        # C++ runtime logs a warning line for each, which would bury the table. This process
-        # and its workers only; a value the user set is kept.
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     with _progress_bar(len(names)) as bar:
         runs = runner.run_backends(
             names, jobs, progress=bar.update, families=families, quick=arguments.quick, seed=arguments.seed,
             dtypes=dtypes, backend_modules=arguments.backend_module, data_dir=arguments.data_dir,
-            case_timeout=arguments.case_timeout or None,
+            case_timeout=arguments.case_timeout or None, quiet_workers=quiet_workers,
         )
     notes = [run.note for run in runs]
     results = [result for run in runs for result in run.results]

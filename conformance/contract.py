@@ -51,8 +51,23 @@ def edge_values(name: str) -> np.ndarray:
             values += [-1, info.min + 1]
         return np.array(values, dtype=dtype)
     info = np.finfo(dtype)
-    return np.array([0.0, -0.0, info.smallest_subnormal, -info.smallest_subnormal, info.tiny, 1.0, -1.0 / 3.0,
-                     info.max, -info.max, np.inf, -np.inf, np.nan], dtype=dtype)
+    return np.array(
+        [
+            0.0,
+            -0.0,
+            info.smallest_subnormal,
+            -info.smallest_subnormal,
+            info.tiny,
+            1.0,
+            -1.0 / 3.0,
+            info.max,
+            -info.max,
+            np.inf,
+            -np.inf,
+            np.nan,
+        ],
+        dtype=dtype,
+    )
 
 
 def identical(actual: np.ndarray, expected: np.ndarray) -> bool:
@@ -64,8 +79,11 @@ def identical(actual: np.ndarray, expected: np.ndarray) -> bool:
     if expected.dtype.kind == "f":
         same_nan = np.array_equal(np.isnan(actual), np.isnan(expected))
         numbers = ~np.isnan(expected)
-        return bool(same_nan and np.array_equal(actual[numbers], expected[numbers])
-                    and np.array_equal(np.signbit(actual[numbers]), np.signbit(expected[numbers])))
+        return bool(
+            same_nan
+            and np.array_equal(actual[numbers], expected[numbers])
+            and np.array_equal(np.signbit(actual[numbers]), np.signbit(expected[numbers]))
+        )
     return bool(np.array_equal(actual, expected))
 
 
@@ -76,8 +94,13 @@ def round_trip_case(name: str) -> Case:
         values = edge_values(name)
         square = np.resize(values, (3, 3)).copy()
         square[0, 1], square[1, 0] = values[0], values[1]  # an asymmetric square: a transpose shows
-        shapes = {"0-d": values[1].reshape(()), "1-d": values, "square": square,
-                  "non-square": np.resize(values, (2, 5)), "column": np.resize(values, (4, 1))}
+        shapes = {
+            "0-d": values[1].reshape(()),
+            "1-d": values,
+            "square": square,
+            "non-square": np.resize(values, (2, 5)),
+            "column": np.resize(values, (4, 1)),
+        }
         outputs: Outputs = {}
         for label, expected in shapes.items():
             array = backend.asarray(expected, name)
@@ -89,8 +112,11 @@ def round_trip_case(name: str) -> Case:
             # dtype=None keeps a NumPy array's dtype (JAX without x64 narrows 64-bit integers
             # that fit: the standard lets a library without int64 say so through supports)
             kept = backend.to_numpy(backend.asarray(expected))
-            outputs[f"{label} asarray(dtype=None) keeps the values"] = bool(np.array_equal(
-                np.asarray(kept, dtype=np.float64), np.asarray(expected, dtype=np.float64), equal_nan=True))
+            outputs[f"{label} asarray(dtype=None) keeps the values"] = bool(
+                np.array_equal(
+                    np.asarray(kept, dtype=np.float64), np.asarray(expected, dtype=np.float64), equal_nan=True
+                )
+            )
         return outputs
 
     return Case(FAMILY, f"asarray and to_numpy round trip {name}", compute, dtypes=("float32",))
@@ -102,8 +128,11 @@ def conversion_case(target: str) -> Case:
             raise CaseSkipped(f"{backend.name} on {backend.device} does not hold {target}")
         source = np.array([[1.5, -2.25, 0.1], [3.0, -0.0, 1e-3]])  # float64, non-square
         outputs: Outputs = {}
-        for label, given in (("NumPy float64 array", source), ("nested lists", source.tolist()),
-                             ("NumPy int64 array", np.array([[1, -2, 3], [4, 5, -6]]))):
+        for label, given in (
+            ("NumPy float64 array", source),
+            ("nested lists", source.tolist()),
+            ("NumPy int64 array", np.array([[1, -2, 3], [4, 5, -6]])),
+        ):
             array = backend.asarray(given, target)
             outputs[f"{label}: dtype"] = backend.dtype_name(array.dtype)
             outputs[f"{label}: identical"] = identical(backend.to_numpy(array), np.asarray(given).astype(target))
@@ -111,8 +140,9 @@ def conversion_case(target: str) -> Case:
         other = "float32" if target != "float32" else "int32"
         own = backend.asarray(source, other)
         outputs[f"own {other} array: dtype"] = backend.dtype_name(backend.asarray(own, target).dtype)
-        outputs[f"own {other} array: identical"] = identical(backend.to_numpy(backend.asarray(own, target)),
-                                                             source.astype(other).astype(target))
+        outputs[f"own {other} array: identical"] = identical(
+            backend.to_numpy(backend.asarray(own, target)), source.astype(other).astype(target)
+        )
         return outputs
 
     return Case(FAMILY, f"asarray(x, {target}) converts", compute, dtypes=("float32",))
@@ -131,7 +161,8 @@ def dtype_case() -> Case:
             outputs[f"supports({name!r}) agrees with dtype()"] = backend.supports(name) == creatable
         outputs["supports float32"] = backend.supports("float32")
         outputs["refuses dtypes outside the standard"] = tuple(
-            name for name in NOT_STANDARD if _supports_quietly(backend, name))
+            name for name in NOT_STANDARD if _supports_quietly(backend, name)
+        )
         return outputs
 
     return Case(FAMILY, "dtype() and supports()", compute, dtypes=("float32",))
@@ -184,8 +215,11 @@ def synchronize_case() -> Case:
         returned = backend.synchronize(tree)
         leaves, structure = tree_flatten(tree)
         returned_leaves, returned_structure = tree_flatten(returned)
-        same = returned is tree or (returned_structure == structure and len(returned_leaves) == len(leaves)
-                                    and all(a is b for a, b in zip(returned_leaves, leaves)))
+        same = returned is tree or (
+            returned_structure == structure
+            and len(returned_leaves) == len(leaves)
+            and all(a is b for a, b in zip(returned_leaves, leaves))
+        )
         single = backend.asarray(np.array([5.0]), dtype)
         return {"returns its tree": bool(same), "returns a single array": backend.synchronize(single) is single}
 
@@ -199,7 +233,10 @@ def equal_shaped_leaves_case() -> Case:
 
     def compute(backend: Backend, dtype: str) -> Outputs:
         xp = backend.xp
-        tree = {"layers": [backend.asarray(w, dtype) for w in layers], "pair": tuple(backend.asarray(u, dtype) for u in pair)}
+        tree = {
+            "layers": [backend.asarray(w, dtype) for w in layers],
+            "pair": tuple(backend.asarray(u, dtype) for u in pair),
+        }
 
         def loss(t):
             # each leaf enters with its own weight, so a gradient given to the wrong leaf shows
@@ -209,13 +246,18 @@ def equal_shaped_leaves_case() -> Case:
             return total
 
         _, grads = backend.value_and_grad(loss)(tree)
-        outputs: Outputs = {f"grad layers[{i}]": np.asarray(backend.to_numpy(g), np.float64) for i, g in enumerate(grads["layers"])}
-        outputs.update({f"grad pair[{i}]": np.asarray(backend.to_numpy(g), np.float64) for i, g in enumerate(grads["pair"])})
+        outputs: Outputs = {
+            f"grad layers[{i}]": np.asarray(backend.to_numpy(g), np.float64) for i, g in enumerate(grads["layers"])
+        }
+        outputs.update(
+            {f"grad pair[{i}]": np.asarray(backend.to_numpy(g), np.float64) for i, g in enumerate(grads["pair"])}
+        )
         # hand-derived: d/dw_i (i+1) sum(w_i^2) = 2 (i+1) w_i; d/du0 sum(u0^2) = 2 u0; d/du1 3 sum(u1) = 3
         expected = [2.0 * (i + 1) * w for i, w in enumerate(layers)] + [2.0 * pair[0], np.full(3, 3.0)]
         actual = [outputs[f"grad layers[{i}]"] for i in range(3)] + [outputs["grad pair[0]"], outputs["grad pair[1]"]]
         outputs["each leaf has its own gradient"] = all(
-            np.allclose(a, e, rtol=1e-3, atol=1e-3) for a, e in zip(actual, expected))  # apart by O(1) when swapped
+            np.allclose(a, e, rtol=1e-3, atol=1e-3) for a, e in zip(actual, expected)
+        )  # apart by O(1) when swapped
         return outputs
 
     return Case(FAMILY, "value_and_grad of equal-shaped leaves", compute, gradient=True, reduction_size=6)
@@ -224,5 +266,10 @@ def equal_shaped_leaves_case() -> Case:
 def cases(quick: bool = False, seed: int = 0) -> list[Case]:
     """Every contract case; they are cheap, so ``quick`` runs them all."""
     return [round_trip_case(name) for name in DTYPE_NAMES] + [
-        *(conversion_case(target) for target in ("float32", "float64", "int32")), dtype_case(), device_case(), owns_case(), synchronize_case(),
-        equal_shaped_leaves_case()]
+        *(conversion_case(target) for target in ("float32", "float64", "int32")),
+        dtype_case(),
+        device_case(),
+        owns_case(),
+        synchronize_case(),
+        equal_shaped_leaves_case(),
+    ]

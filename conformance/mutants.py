@@ -38,8 +38,18 @@ from portable_dl.backend import Backend
 from portable_dl.tree import tree_map
 
 CATEGORIES = (
-    "contract", "autodiff", "compile", "element-wise values", "element-wise gradients", "reductions",
-    "linear algebra", "indexing", "shapes and broadcasting", "dtypes and promotion", "creation", "front end",
+    "contract",
+    "autodiff",
+    "compile",
+    "element-wise values",
+    "element-wise gradients",
+    "reductions",
+    "linear algebra",
+    "indexing",
+    "shapes and broadcasting",
+    "dtypes and promotion",
+    "creation",
+    "front end",
 )
 
 
@@ -74,8 +84,9 @@ def namespace_with(**replacements: Any) -> types.SimpleNamespace:
     return types.SimpleNamespace(**names)
 
 
-def plant(name: str, category: str, description: str, namespace: types.SimpleNamespace | None = None,
-          **methods: Any) -> Callable[..., Backend]:
+def plant(
+    name: str, category: str, description: str, namespace: types.SimpleNamespace | None = None, **methods: Any
+) -> Callable[..., Backend]:
     """Register mutant ``name``: the NumPy backend with ``namespace`` as its ``xp`` and/or
     ``methods`` (Backend members) overridden. Returns its factory ``create(device=None)``."""
     if category not in CATEGORIES:
@@ -105,6 +116,7 @@ def _is_float32(x: Any) -> bool:
 
 # =============================================================== the Backend contract
 
+
 def _asarray_keeping_array_dtype(self, x, dtype=None):
     # the early return for "already an array" forgets the requested dtype
     if isinstance(getval(x), np.ndarray):
@@ -112,8 +124,12 @@ def _asarray_keeping_array_dtype(self, x, dtype=None):
     return NumPyBackend.asarray(self, x, dtype)
 
 
-plant("asarray-ignores-dtype-of-arrays", "contract", "asarray(x, dtype) ignores dtype when x is already a NumPy array",
-      asarray=_asarray_keeping_array_dtype)
+plant(
+    "asarray-ignores-dtype-of-arrays",
+    "contract",
+    "asarray(x, dtype) ignores dtype when x is already a NumPy array",
+    asarray=_asarray_keeping_array_dtype,
+)
 
 
 def _asarray_through_float16(self, x, dtype=None):
@@ -121,41 +137,83 @@ def _asarray_through_float16(self, x, dtype=None):
     return result.astype(np.float16).astype(np.float32) if result.dtype == np.float32 else result
 
 
-plant("asarray-float32-through-float16", "contract", "asarray to float32 rounds through float16 (a half-precision staging buffer)",
-      asarray=_asarray_through_float16)
+plant(
+    "asarray-float32-through-float16",
+    "contract",
+    "asarray to float32 rounds through float16 (a half-precision staging buffer)",
+    asarray=_asarray_through_float16,
+)
 
-plant("to-numpy-loses-negative-zero", "contract", "to_numpy adds 0.0 to floating arrays, turning -0.0 into +0.0",
-      to_numpy=lambda self, x: np.asarray(getval(x)) + 0.0 if np.asarray(getval(x)).dtype.kind == "f" else np.asarray(getval(x)))
+plant(
+    "to-numpy-loses-negative-zero",
+    "contract",
+    "to_numpy adds 0.0 to floating arrays, turning -0.0 into +0.0",
+    to_numpy=lambda self, x: (
+        np.asarray(getval(x)) + 0.0 if np.asarray(getval(x)).dtype.kind == "f" else np.asarray(getval(x))
+    ),
+)
 
-plant("to-numpy-0d-as-1d", "contract", "to_numpy returns a 0-d array as shape (1,)",
-      to_numpy=lambda self, x: np.asarray(getval(x)).reshape(1) if np.ndim(getval(x)) == 0 else np.asarray(getval(x)))
+plant(
+    "to-numpy-0d-as-1d",
+    "contract",
+    "to_numpy returns a 0-d array as shape (1,)",
+    to_numpy=lambda self, x: np.asarray(getval(x)).reshape(1) if np.ndim(getval(x)) == 0 else np.asarray(getval(x)),
+)
 
-plant("to-numpy-transposes-square", "contract", "to_numpy returns square matrices transposed (column-major buffer read row-major)",
-      to_numpy=lambda self, x: np.asarray(getval(x)).T if np.ndim(getval(x)) == 2 and len(set(np.shape(getval(x)))) == 1
-      else np.asarray(getval(x)))
+plant(
+    "to-numpy-transposes-square",
+    "contract",
+    "to_numpy returns square matrices transposed (column-major buffer read row-major)",
+    to_numpy=lambda self, x: (
+        np.asarray(getval(x)).T
+        if np.ndim(getval(x)) == 2 and len(set(np.shape(getval(x)))) == 1
+        else np.asarray(getval(x))
+    ),
+)
 
 
 def _dtype_int64_as_int32(self, dtype):
     return np.int32 if self.dtype_name(dtype) == "int64" else NumPyBackend.dtype(self, dtype)
 
 
-plant("dtype-int64-is-int32", "contract", "dtype('int64') gives int32 (a 32-bit default integer leaking in)",
-      dtype=_dtype_int64_as_int32)
+plant(
+    "dtype-int64-is-int32",
+    "contract",
+    "dtype('int64') gives int32 (a 32-bit default integer leaking in)",
+    dtype=_dtype_int64_as_int32,
+)
 
-plant("supports-says-yes-to-anything", "contract", "supports(dtype) returns True without checking the dtype",
-      supports=lambda self, dtype: True)
+plant(
+    "supports-says-yes-to-anything",
+    "contract",
+    "supports(dtype) returns True without checking the dtype",
+    supports=lambda self, dtype: True,
+)
 
-plant("owns-rejects-numpy-scalars", "contract", "owns(x) is False for NumPy scalars (0-d results of reductions)",
-      owns=lambda self, x: isinstance(getval(x), np.ndarray))
+plant(
+    "owns-rejects-numpy-scalars",
+    "contract",
+    "owns(x) is False for NumPy scalars (0-d results of reductions)",
+    owns=lambda self, x: isinstance(getval(x), np.ndarray),
+)
 
-plant("device-not-among-devices", "contract", "device reports 'cpu:0' while devices() lists 'cpu'",
-      device=property(lambda self: "cpu:0"))
+plant(
+    "device-not-among-devices",
+    "contract",
+    "device reports 'cpu:0' while devices() lists 'cpu'",
+    device=property(lambda self: "cpu:0"),
+)
 
-plant("synchronize-returns-none", "contract", "synchronize(tree) waits but returns None instead of tree",
-      synchronize=lambda self, tree=None: None)
+plant(
+    "synchronize-returns-none",
+    "contract",
+    "synchronize(tree) waits but returns None instead of tree",
+    synchronize=lambda self, tree=None: None,
+)
 
 
 # ======================================================================= autodiff
+
 
 def _value_and_grad_sorted_argnums(self, f, argnums=0, has_aux=False):
     if isinstance(argnums, int):
@@ -163,8 +221,12 @@ def _value_and_grad_sorted_argnums(self, f, argnums=0, has_aux=False):
     return NumPyBackend.value_and_grad(self, f, tuple(sorted(argnums)), has_aux)
 
 
-plant("argnums-sorted", "autodiff", "value_and_grad with argnums=(1, 0) returns the gradients in the order (0, 1)",
-      value_and_grad=_value_and_grad_sorted_argnums)
+plant(
+    "argnums-sorted",
+    "autodiff",
+    "value_and_grad with argnums=(1, 0) returns the gradients in the order (0, 1)",
+    value_and_grad=_value_and_grad_sorted_argnums,
+)
 
 
 def _value_and_grad_dropping_aux(self, f, argnums=0, has_aux=False):
@@ -179,8 +241,12 @@ def _value_and_grad_dropping_aux(self, f, argnums=0, has_aux=False):
     return without_aux
 
 
-plant("has-aux-dropped", "autodiff", "value_and_grad(has_aux=True) returns None in place of the auxiliary output",
-      value_and_grad=_value_and_grad_dropping_aux)
+plant(
+    "has-aux-dropped",
+    "autodiff",
+    "value_and_grad(has_aux=True) returns None in place of the auxiliary output",
+    value_and_grad=_value_and_grad_dropping_aux,
+)
 
 
 def _reverse_equal_shaped_lists(tree: Any) -> Any:
@@ -188,8 +254,12 @@ def _reverse_equal_shaped_lists(tree: Any) -> Any:
         return {key: _reverse_equal_shaped_lists(value) for key, value in tree.items()}
     if isinstance(tree, (list, tuple)):
         items = [_reverse_equal_shaped_lists(item) for item in tree]
-        if isinstance(tree, list) and len(items) > 1 and all(hasattr(i, "shape") for i in items) \
-                and len({np.shape(i) for i in items}) == 1:
+        if (
+            isinstance(tree, list)
+            and len(items) > 1
+            and all(hasattr(i, "shape") for i in items)
+            and len({np.shape(i) for i in items}) == 1
+        ):
             items = items[::-1]
         return type(tree)(items)
     return tree
@@ -207,9 +277,12 @@ def _value_and_grad_reversing_lists(self, f, argnums=0, has_aux=False):
     return reversed_lists
 
 
-plant("nested-list-gradients-reversed", "autodiff",
-      "gradients of the leaves of a list of equal-shaped arrays inside a pytree come back in reverse order",
-      value_and_grad=_value_and_grad_reversing_lists)
+plant(
+    "nested-list-gradients-reversed",
+    "autodiff",
+    "gradients of the leaves of a list of equal-shaped arrays inside a pytree come back in reverse order",
+    value_and_grad=_value_and_grad_reversing_lists,
+)
 
 
 def _value_and_grad_accumulating(self, f, argnums=0, has_aux=False):
@@ -227,9 +300,12 @@ def _value_and_grad_accumulating(self, f, argnums=0, has_aux=False):
     return accumulating
 
 
-plant("gradients-accumulate-across-calls", "autodiff",
-      "a value_and_grad function adds the previous call's gradient to each new one (buffer never zeroed)",
-      value_and_grad=_value_and_grad_accumulating)
+plant(
+    "gradients-accumulate-across-calls",
+    "autodiff",
+    "a value_and_grad function adds the previous call's gradient to each new one (buffer never zeroed)",
+    value_and_grad=_value_and_grad_accumulating,
+)
 
 
 def _gradients_in_float64(self, f, leaves):
@@ -237,11 +313,16 @@ def _gradients_in_float64(self, f, leaves):
     return value, aux, [g.astype(np.float64) if hasattr(g, "astype") else g for g in gradients]
 
 
-plant("gradients-in-float64", "autodiff", "gradients of float32 leaves are returned in float64",
-      _value_and_grad_of_leaves=_gradients_in_float64)
+plant(
+    "gradients-in-float64",
+    "autodiff",
+    "gradients of float32 leaves are returned in float64",
+    _value_and_grad_of_leaves=_gradients_in_float64,
+)
 
 
 # ======================================================================== compile
+
 
 def _signature(tree: Any) -> tuple:
     """Shapes and dtypes of a pytree's array leaves, with its structure: what a tracing
@@ -268,23 +349,31 @@ def _compile_caching_results(self, f):
     return compiled
 
 
-plant("compile-caches-first-result", "compile",
-      "a compiled function returns its first result again for every later call with the same shapes",
-      compile=_compile_caching_results)
+plant(
+    "compile-caches-first-result",
+    "compile",
+    "a compiled function returns its first result again for every later call with the same shapes",
+    compile=_compile_caching_results,
+)
 
 
 def _compile_to_float64(self, f):
     f = NumPyBackend.compile(self, f)
 
     def compiled(*args, **kwargs):
-        return tree_map(lambda x: x.astype(np.float64) if getattr(x, "dtype", None) == np.float32 else x,
-                        f(*args, **kwargs))
+        return tree_map(
+            lambda x: x.astype(np.float64) if getattr(x, "dtype", None) == np.float32 else x, f(*args, **kwargs)
+        )
 
     return compiled
 
 
-plant("compile-drops-float32", "compile", "a compiled function returns float32 results as float64",
-      compile=_compile_to_float64)
+plant(
+    "compile-drops-float32",
+    "compile",
+    "a compiled function returns float32 results as float64",
+    compile=_compile_to_float64,
+)
 
 
 def _compile_for_one_shape(self, f):
@@ -301,8 +390,12 @@ def _compile_for_one_shape(self, f):
     return compiled
 
 
-plant("compile-breaks-on-new-shape", "compile", "a compiled function raises when called with new input shapes",
-      compile=_compile_for_one_shape)
+plant(
+    "compile-breaks-on-new-shape",
+    "compile",
+    "a compiled function raises when called with new input shapes",
+    compile=_compile_for_one_shape,
+)
 
 
 def _compile_static_scalars(self, f):
@@ -321,21 +414,36 @@ def _compile_static_scalars(self, f):
     return compiled
 
 
-plant("compile-bakes-python-scalars", "compile",
-      "a compiled function keeps the Python-number arguments of its first call for every later call",
-      compile=_compile_static_scalars)
+plant(
+    "compile-bakes-python-scalars",
+    "compile",
+    "a compiled function keeps the Python-number arguments of its first call for every later call",
+    compile=_compile_static_scalars,
+)
 
 
 # ============================================================ element-wise values
 
-plant("round-half-away-from-zero", "element-wise values", "round(0.5) is 1 (half away from zero, not half to even)",
-      namespace_with(round=lambda x, /: anp.sign(x) * anp.floor(anp.abs(x) + 0.5)))
+plant(
+    "round-half-away-from-zero",
+    "element-wise values",
+    "round(0.5) is 1 (half away from zero, not half to even)",
+    namespace_with(round=lambda x, /: anp.sign(x) * anp.floor(anp.abs(x) + 0.5)),
+)
 
-plant("log1p-as-log-of-1-plus-x", "element-wise values", "log1p(x) computed as log(1 + x): tiny x gives 0",
-      namespace_with(log1p=lambda x, /: anp.log(1 + x)))
+plant(
+    "log1p-as-log-of-1-plus-x",
+    "element-wise values",
+    "log1p(x) computed as log(1 + x): tiny x gives 0",
+    namespace_with(log1p=lambda x, /: anp.log(1 + x)),
+)
 
-plant("expm1-as-exp-minus-1", "element-wise values", "expm1(x) computed as exp(x) - 1: tiny x gives 0",
-      namespace_with(expm1=lambda x, /: anp.exp(x) - 1))
+plant(
+    "expm1-as-exp-minus-1",
+    "element-wise values",
+    "expm1(x) computed as exp(x) - 1: tiny x gives 0",
+    namespace_with(expm1=lambda x, /: anp.exp(x) - 1),
+)
 
 
 def _sign_zero_is_one(x, /):
@@ -343,8 +451,12 @@ def _sign_zero_is_one(x, /):
     return np.where(value == 0, np.ones_like(value), np.sign(value))
 
 
-plant("sign-of-zero-is-one", "element-wise values", "sign(0) and sign(-0) give 1 (a x >= 0 test)",
-      namespace_with(sign=_sign_zero_is_one))
+plant(
+    "sign-of-zero-is-one",
+    "element-wise values",
+    "sign(0) and sign(-0) give 1 (a x >= 0 test)",
+    namespace_with(sign=_sign_zero_is_one),
+)
 
 
 @primitive
@@ -354,12 +466,21 @@ def _abs_keeping_negative_zero(x):
 
 defvjp(_abs_keeping_negative_zero, lambda ans, x: lambda g: g * np.sign(x))
 
-plant("abs-of-negative-zero", "element-wise values", "abs(-0.0) gives -0.0 (where(x < 0, -x, x))",
-      namespace_with(abs=_abs_keeping_negative_zero))
+plant(
+    "abs-of-negative-zero",
+    "element-wise values",
+    "abs(-0.0) gives -0.0 (where(x < 0, -x, x))",
+    namespace_with(abs=_abs_keeping_negative_zero),
+)
 
-plant("maximum-ignores-nan-in-second", "element-wise values", "maximum(x, NaN) gives x instead of NaN",
-      namespace_with(maximum=raises_broadcast_error(
-          lambda x1, x2, /: anp.where(anp.isnan(x2), x1, anp.maximum(x1, x2)), "maximum")))
+plant(
+    "maximum-ignores-nan-in-second",
+    "element-wise values",
+    "maximum(x, NaN) gives x instead of NaN",
+    namespace_with(
+        maximum=raises_broadcast_error(lambda x1, x2, /: anp.where(anp.isnan(x2), x1, anp.maximum(x1, x2)), "maximum")
+    ),
+)
 
 
 def _floor_divide_truncating(x1, x2, /):
@@ -369,21 +490,44 @@ def _floor_divide_truncating(x1, x2, /):
     return ns.floor_divide(x1, x2)
 
 
-plant("floor-divide-truncates", "element-wise values", "integer floor_divide rounds toward zero (-7 // 2 == -3)",
-      namespace_with(floor_divide=raises_broadcast_error(_floor_divide_truncating, "floor_divide")))
+plant(
+    "floor-divide-truncates",
+    "element-wise values",
+    "integer floor_divide rounds toward zero (-7 // 2 == -3)",
+    namespace_with(floor_divide=raises_broadcast_error(_floor_divide_truncating, "floor_divide")),
+)
 
-plant("remainder-as-fmod", "element-wise values", "remainder takes the sign of the dividend (C fmod), not of the divisor",
-      namespace_with(remainder=raises_broadcast_error(lambda x1, x2, /: np.fmod(getval(x1), getval(x2)), "remainder")))
+plant(
+    "remainder-as-fmod",
+    "element-wise values",
+    "remainder takes the sign of the dividend (C fmod), not of the divisor",
+    namespace_with(remainder=raises_broadcast_error(lambda x1, x2, /: np.fmod(getval(x1), getval(x2)), "remainder")),
+)
 
-plant("hypot-overflows", "element-wise values", "hypot computed as sqrt(x*x + y*y): overflows for large finite inputs",
-      namespace_with(hypot=raises_broadcast_error(lambda x1, x2, /: anp.sqrt(x1 * x1 + x2 * x2), "hypot")))
+plant(
+    "hypot-overflows",
+    "element-wise values",
+    "hypot computed as sqrt(x*x + y*y): overflows for large finite inputs",
+    namespace_with(hypot=raises_broadcast_error(lambda x1, x2, /: anp.sqrt(x1 * x1 + x2 * x2), "hypot")),
+)
 
-plant("logaddexp-overflows", "element-wise values", "logaddexp computed as log(exp(x) + exp(y)): overflows",
-      namespace_with(logaddexp=raises_broadcast_error(lambda x1, x2, /: anp.log(anp.exp(x1) + anp.exp(x2)), "logaddexp")))
+plant(
+    "logaddexp-overflows",
+    "element-wise values",
+    "logaddexp computed as log(exp(x) + exp(y)): overflows",
+    namespace_with(logaddexp=raises_broadcast_error(lambda x1, x2, /: anp.log(anp.exp(x1) + anp.exp(x2)), "logaddexp")),
+)
 
-plant("copysign-ignores-negative-zero", "element-wise values", "copysign(x, -0.0) gives +|x| (a y < 0 test)",
-      namespace_with(copysign=raises_broadcast_error(
-          lambda x1, x2, /: np.where(getval(x2) < 0, -np.abs(getval(x1)), np.abs(getval(x1))), "copysign")))
+plant(
+    "copysign-ignores-negative-zero",
+    "element-wise values",
+    "copysign(x, -0.0) gives +|x| (a y < 0 test)",
+    namespace_with(
+        copysign=raises_broadcast_error(
+            lambda x1, x2, /: np.where(getval(x2) < 0, -np.abs(getval(x1)), np.abs(getval(x1))), "copysign"
+        )
+    ),
+)
 
 
 def _exp_low_precision(x, /):
@@ -391,11 +535,16 @@ def _exp_low_precision(x, /):
     return anp.exp(x) * (1 + 3e-5) if _is_float32(x) else anp.exp(x)
 
 
-plant("exp-float32-relative-3e-5", "element-wise values", "float32 exp is off by a relative 3e-5 (a fast approximation)",
-      namespace_with(exp=_exp_low_precision))
+plant(
+    "exp-float32-relative-3e-5",
+    "element-wise values",
+    "float32 exp is off by a relative 3e-5 (a fast approximation)",
+    namespace_with(exp=_exp_low_precision),
+)
 
 
 # ========================================================= element-wise gradients
+
 
 def _tanh_with_vjp(derivative: Callable) -> Callable:
     @primitive
@@ -406,11 +555,19 @@ def _tanh_with_vjp(derivative: Callable) -> Callable:
     return tanh
 
 
-plant("tanh-gradient-1-minus-y", "element-wise gradients", "tanh'(x) computed as 1 - tanh(x) instead of 1 - tanh(x)**2",
-      namespace_with(tanh=_tanh_with_vjp(lambda y: 1 - y)))
+plant(
+    "tanh-gradient-1-minus-y",
+    "element-wise gradients",
+    "tanh'(x) computed as 1 - tanh(x) instead of 1 - tanh(x)**2",
+    namespace_with(tanh=_tanh_with_vjp(lambda y: 1 - y)),
+)
 
-plant("tanh-gradient-relative-1e-3", "element-wise gradients", "tanh'(x) off by a relative 1e-3",
-      namespace_with(tanh=_tanh_with_vjp(lambda y: (1 - y * y) * (1 + 1e-3))))
+plant(
+    "tanh-gradient-relative-1e-3",
+    "element-wise gradients",
+    "tanh'(x) off by a relative 1e-3",
+    namespace_with(tanh=_tanh_with_vjp(lambda y: (1 - y * y) * (1 + 1e-3))),
+)
 
 
 @primitive
@@ -419,8 +576,12 @@ def _sqrt(x):
 
 
 defvjp(_sqrt, lambda ans, x: lambda g: g * 0.5 / ans * (1 + 1e-4))
-plant("sqrt-gradient-relative-1e-4", "element-wise gradients", "sqrt'(x) off by a relative 1e-4 (caught in float32 too)",
-      namespace_with(sqrt=_sqrt))
+plant(
+    "sqrt-gradient-relative-1e-4",
+    "element-wise gradients",
+    "sqrt'(x) off by a relative 1e-4 (caught in float32 too)",
+    namespace_with(sqrt=_sqrt),
+)
 
 
 @primitive
@@ -429,8 +590,7 @@ def _abs(x):
 
 
 defvjp(_abs, lambda ans, x: lambda g: g * np.where(x >= 0, 1.0, -1.0))
-plant("abs-gradient-at-zero-is-one", "element-wise gradients", "abs'(0) is 1 instead of 0",
-      namespace_with(abs=_abs))
+plant("abs-gradient-at-zero-is-one", "element-wise gradients", "abs'(0) is 1 instead of 0", namespace_with(abs=_abs))
 
 
 @primitive
@@ -439,8 +599,12 @@ def _expm1(x):
 
 
 defvjp(_expm1, lambda ans, x: lambda g: g * ans)
-plant("expm1-gradient-forgets-the-1", "element-wise gradients", "expm1'(x) computed as expm1(x) instead of exp(x)",
-      namespace_with(expm1=_expm1))
+plant(
+    "expm1-gradient-forgets-the-1",
+    "element-wise gradients",
+    "expm1'(x) computed as expm1(x) instead of exp(x)",
+    namespace_with(expm1=_expm1),
+)
 
 
 @primitive
@@ -448,11 +612,17 @@ def _pow(x1, x2):
     return np.power(x1, x2)
 
 
-defvjp(_pow,
-       lambda ans, x1, x2: lambda g: _sum_to_shape(g * x2 * np.power(x1, x2 - 1), np.shape(x1)),
-       lambda ans, x1, x2: lambda g: np.zeros(np.shape(x2)))
-plant("pow-no-exponent-gradient", "element-wise gradients", "pow(x, y) gives no gradient to the exponent y",
-      namespace_with(pow=raises_broadcast_error(_pow, "pow")))
+defvjp(
+    _pow,
+    lambda ans, x1, x2: lambda g: _sum_to_shape(g * x2 * np.power(x1, x2 - 1), np.shape(x1)),
+    lambda ans, x1, x2: lambda g: np.zeros(np.shape(x2)),
+)
+plant(
+    "pow-no-exponent-gradient",
+    "element-wise gradients",
+    "pow(x, y) gives no gradient to the exponent y",
+    namespace_with(pow=raises_broadcast_error(_pow, "pow")),
+)
 
 
 @primitive
@@ -460,25 +630,39 @@ def _maximum(x1, x2):
     return np.maximum(x1, x2)
 
 
-defvjp(_maximum,
-       lambda ans, x1, x2: lambda g: _sum_to_shape(g * (x1 >= x2), np.shape(x1)),
-       lambda ans, x1, x2: lambda g: _sum_to_shape(g * (x2 > x1), np.shape(x2)))
-plant("maximum-ties-gradient-to-first", "element-wise gradients", "maximum(x, y) on ties gives the whole gradient to x",
-      namespace_with(maximum=raises_broadcast_error(_maximum, "maximum")))
+defvjp(
+    _maximum,
+    lambda ans, x1, x2: lambda g: _sum_to_shape(g * (x1 >= x2), np.shape(x1)),
+    lambda ans, x1, x2: lambda g: _sum_to_shape(g * (x2 > x1), np.shape(x2)),
+)
+plant(
+    "maximum-ties-gradient-to-first",
+    "element-wise gradients",
+    "maximum(x, y) on ties gives the whole gradient to x",
+    namespace_with(maximum=raises_broadcast_error(_maximum, "maximum")),
+)
 
 
 def _clip_closed(x, /, min=None, max=None):
     # less_equal where less is meant: x exactly at a bound takes the (constant) bound
     result = x
     if min is not None:
-        result = ns.where(ns.less_equal(result, min), ns.astype(ns.asarray(min), x.dtype) if hasattr(min, "shape") else min, result)
+        result = ns.where(
+            ns.less_equal(result, min), ns.astype(ns.asarray(min), x.dtype) if hasattr(min, "shape") else min, result
+        )
     if max is not None:
-        result = ns.where(ns.greater_equal(result, max), ns.astype(ns.asarray(max), x.dtype) if hasattr(max, "shape") else max, result)
+        result = ns.where(
+            ns.greater_equal(result, max), ns.astype(ns.asarray(max), x.dtype) if hasattr(max, "shape") else max, result
+        )
     return result
 
 
-plant("clip-no-gradient-at-bounds", "element-wise gradients", "clip gives zero gradient to x exactly at a bound",
-      namespace_with(clip=_clip_closed))
+plant(
+    "clip-no-gradient-at-bounds",
+    "element-wise gradients",
+    "clip gives zero gradient to x exactly at a bound",
+    namespace_with(clip=_clip_closed),
+)
 
 
 @primitive
@@ -486,9 +670,12 @@ def _where_leaking(condition, x1, x2):
     return np.where(condition, x1, x2)
 
 
-defvjp(_where_leaking, None,
-       lambda ans, c, x1, x2: lambda g: _sum_to_shape(np.where(c, g, 0.0), np.shape(x1)),
-       lambda ans, c, x1, x2: lambda g: _sum_to_shape(g, np.shape(x2)))
+defvjp(
+    _where_leaking,
+    None,
+    lambda ans, c, x1, x2: lambda g: _sum_to_shape(np.where(c, g, 0.0), np.shape(x1)),
+    lambda ans, c, x1, x2: lambda g: _sum_to_shape(g, np.shape(x2)),
+)
 
 
 def _where_gradient_leaks(condition, x1, x2, /):
@@ -496,18 +683,27 @@ def _where_gradient_leaks(condition, x1, x2, /):
     return _where_leaking(getval(condition), x1, x2)
 
 
-plant("where-gradient-leaks-to-x2", "element-wise gradients", "where(c, x1, x2) passes the whole gradient to x2, taken or not",
-      namespace_with(where=_where_gradient_leaks))
+plant(
+    "where-gradient-leaks-to-x2",
+    "element-wise gradients",
+    "where(c, x1, x2) passes the whole gradient to x2, taken or not",
+    namespace_with(where=_where_gradient_leaks),
+)
 
 
 # ===================================================================== reductions
+
 
 def _sum_ignoring_keepdims_for_tuples(x, /, *, axis=None, dtype=None, keepdims=False):
     return ns.sum(x, axis=axis, dtype=dtype, keepdims=keepdims and not isinstance(axis, tuple))
 
 
-plant("sum-keepdims-ignored-for-axis-tuples", "reductions", "sum(keepdims=True) drops the axes when axis is a tuple",
-      namespace_with(sum=_sum_ignoring_keepdims_for_tuples))
+plant(
+    "sum-keepdims-ignored-for-axis-tuples",
+    "reductions",
+    "sum(keepdims=True) drops the axes when axis is a tuple",
+    namespace_with(sum=_sum_ignoring_keepdims_for_tuples),
+)
 
 
 def _mean_dividing_by_first_axis(x, /, *, axis=None, keepdims=False):
@@ -516,8 +712,12 @@ def _mean_dividing_by_first_axis(x, /, *, axis=None, keepdims=False):
     return ns.mean(x, axis=axis, keepdims=keepdims)
 
 
-plant("mean-divides-by-first-axis", "reductions", "mean over a tuple of axes divides by the first axis' length only",
-      namespace_with(mean=_mean_dividing_by_first_axis))
+plant(
+    "mean-divides-by-first-axis",
+    "reductions",
+    "mean over a tuple of axes divides by the first axis' length only",
+    namespace_with(mean=_mean_dividing_by_first_axis),
+)
 
 
 def _normalized_axes(axis: Any, ndim: int) -> tuple:
@@ -546,11 +746,21 @@ def _max_first_vjp(ans, x, axis, keepdims):
 
 
 defvjp(_max_first, _max_first_vjp)
-plant("max-ties-gradient-to-first", "reductions", "max reduction gives the whole gradient to the first of tied maxima",
-      namespace_with(max=lambda x, /, *, axis=None, keepdims=False: _max_first(x, axis, keepdims)))
+plant(
+    "max-ties-gradient-to-first",
+    "reductions",
+    "max reduction gives the whole gradient to the first of tied maxima",
+    namespace_with(max=lambda x, /, *, axis=None, keepdims=False: _max_first(x, axis, keepdims)),
+)
 
-plant("std-ignores-correction", "reductions", "std ignores its correction argument (always divides by N)",
-      namespace_with(std=lambda x, /, *, axis=None, correction=0.0, keepdims=False: ns.std(x, axis=axis, keepdims=keepdims)))
+plant(
+    "std-ignores-correction",
+    "reductions",
+    "std ignores its correction argument (always divides by N)",
+    namespace_with(
+        std=lambda x, /, *, axis=None, correction=0.0, keepdims=False: ns.std(x, axis=axis, keepdims=keepdims)
+    ),
+)
 
 
 def _cumulative_sum_exclusive(x, /, *, axis=None, dtype=None, include_initial=False):
@@ -558,11 +768,16 @@ def _cumulative_sum_exclusive(x, /, *, axis=None, dtype=None, include_initial=Fa
     return inclusive if include_initial else inclusive - x  # an exclusive scan: off by one
 
 
-plant("cumulative-sum-exclusive", "reductions", "cumulative_sum is an exclusive scan (each sum misses its own element)",
-      namespace_with(cumulative_sum=_cumulative_sum_exclusive))
+plant(
+    "cumulative-sum-exclusive",
+    "reductions",
+    "cumulative_sum is an exclusive scan (each sum misses its own element)",
+    namespace_with(cumulative_sum=_cumulative_sum_exclusive),
+)
 
 
 # ================================================================= linear algebra
+
 
 def _matmul_transposing_square(x1, x2, /):
     if np.ndim(getval(x2)) == 2 and np.shape(getval(x2))[0] == np.shape(getval(x2))[1]:
@@ -570,8 +785,12 @@ def _matmul_transposing_square(x1, x2, /):
     return anp.matmul(x1, x2)
 
 
-plant("matmul-transposes-square-x2", "linear algebra", "matmul uses x2 transposed when x2 is a square matrix",
-      namespace_with(matmul=checks_matmul_shapes(_matmul_transposing_square)))
+plant(
+    "matmul-transposes-square-x2",
+    "linear algebra",
+    "matmul uses x2 transposed when x2 is a square matrix",
+    namespace_with(matmul=checks_matmul_shapes(_matmul_transposing_square)),
+)
 
 
 @primitive
@@ -588,9 +807,11 @@ def _batched_matmul_vjp_x2(ans, x1, x2):
     return vjp
 
 
-defvjp(_batched_matmul,
-       lambda ans, x1, x2: lambda g: _sum_to_shape(np.matmul(g, np.swapaxes(x2, -1, -2)), np.shape(x1)),
-       _batched_matmul_vjp_x2)
+defvjp(
+    _batched_matmul,
+    lambda ans, x1, x2: lambda g: _sum_to_shape(np.matmul(g, np.swapaxes(x2, -1, -2)), np.shape(x1)),
+    _batched_matmul_vjp_x2,
+)
 
 
 def _matmul_batched_gradient(x1, x2, /):
@@ -600,9 +821,12 @@ def _matmul_batched_gradient(x1, x2, /):
     return anp.matmul(x1, x2)
 
 
-plant("batched-matmul-gradient-averaged", "linear algebra",
-      "batched matmul's gradient of an operand broadcast over batch axes is averaged, not summed",
-      namespace_with(matmul=checks_matmul_shapes(_matmul_batched_gradient)))
+plant(
+    "batched-matmul-gradient-averaged",
+    "linear algebra",
+    "batched matmul's gradient of an operand broadcast over batch axes is averaged, not summed",
+    namespace_with(matmul=checks_matmul_shapes(_matmul_batched_gradient)),
+)
 
 
 def _tensordot_ignoring_axis_lists(x1, x2, /, *, axes=2):
@@ -611,18 +835,30 @@ def _tensordot_ignoring_axis_lists(x1, x2, /, *, axes=2):
     return ns.tensordot(x1, x2, axes=axes)
 
 
-plant("tensordot-ignores-axis-lists", "linear algebra",
-      "tensordot with axes=(list, list) contracts the last axes of x1 with the first of x2 instead",
-      namespace_with(tensordot=_tensordot_ignoring_axis_lists))
+plant(
+    "tensordot-ignores-axis-lists",
+    "linear algebra",
+    "tensordot with axes=(list, list) contracts the last axes of x1 with the first of x2 instead",
+    namespace_with(tensordot=_tensordot_ignoring_axis_lists),
+)
 
-plant("vecdot-ignores-axis", "linear algebra", "vecdot always contracts the last axis, whatever axis says",
-      namespace_with(vecdot=lambda x1, x2, /, *, axis=-1: ns.vecdot(x1, x2, axis=-1)))
+plant(
+    "vecdot-ignores-axis",
+    "linear algebra",
+    "vecdot always contracts the last axis, whatever axis says",
+    namespace_with(vecdot=lambda x1, x2, /, *, axis=-1: ns.vecdot(x1, x2, axis=-1)),
+)
 
-plant("matrix-transpose-reverses-all-axes", "linear algebra", "matrix_transpose reverses every axis (NumPy's .T), not the last two",
-      namespace_with(matrix_transpose=lambda x, /: anp.transpose(x)))
+plant(
+    "matrix-transpose-reverses-all-axes",
+    "linear algebra",
+    "matrix_transpose reverses every axis (NumPy's .T), not the last two",
+    namespace_with(matrix_transpose=lambda x, /: anp.transpose(x)),
+)
 
 
 # ======================================================================= indexing
+
 
 def _argmax_last(x, /, *, axis=None, keepdims=False):
     value = getval(x)
@@ -635,8 +871,12 @@ def _argmax_last(x, /, *, axis=None, keepdims=False):
     return np.expand_dims(result, axis) if keepdims else result
 
 
-plant("argmax-last-on-ties", "indexing", "argmax returns the last of tied maxima, not the first",
-      namespace_with(argmax=_argmax_last))
+plant(
+    "argmax-last-on-ties",
+    "indexing",
+    "argmax returns the last of tied maxima, not the first",
+    namespace_with(argmax=_argmax_last),
+)
 
 
 def _argsort_descending_by_flip(x, /, *, axis=-1, descending=False, stable=True):
@@ -645,9 +885,12 @@ def _argsort_descending_by_flip(x, /, *, axis=-1, descending=False, stable=True)
     return np.flip(ns.argsort(x, axis=axis, stable=stable), axis=axis)  # ties come out last-first
 
 
-plant("argsort-descending-reverses-ties", "indexing",
-      "descending argsort is the ascending one flipped, so tied elements are not in their original order",
-      namespace_with(argsort=_argsort_descending_by_flip))
+plant(
+    "argsort-descending-reverses-ties",
+    "indexing",
+    "descending argsort is the ascending one flipped, so tied elements are not in their original order",
+    namespace_with(argsort=_argsort_descending_by_flip),
+)
 
 
 def _where_by_arithmetic(condition, x1, x2, /):
@@ -656,8 +899,12 @@ def _where_by_arithmetic(condition, x1, x2, /):
     return x2 + c * (x1 - x2)  # select by arithmetic: NaN and inf leak from the branch not taken
 
 
-plant("where-by-arithmetic", "indexing", "where(c, x1, x2) computed as x2 + c * (x1 - x2): NaN/inf of the other branch leak",
-      namespace_with(where=_where_by_arithmetic))
+plant(
+    "where-by-arithmetic",
+    "indexing",
+    "where(c, x1, x2) computed as x2 + c * (x1 - x2): NaN/inf of the other branch leak",
+    namespace_with(where=_where_by_arithmetic),
+)
 
 
 @primitive
@@ -685,22 +932,35 @@ def _take_with_overwriting_gradient(x, indices, /, *, axis=None):
     return _take_overwriting(x, np.asarray(getval(indices)), axis)
 
 
-plant("take-gradient-overwrites-repeats", "indexing", "take's gradient keeps one contribution of a repeated index instead of adding",
-      namespace_with(take=_take_with_overwriting_gradient))
+plant(
+    "take-gradient-overwrites-repeats",
+    "indexing",
+    "take's gradient keeps one contribution of a repeated index instead of adding",
+    namespace_with(take=_take_with_overwriting_gradient),
+)
 
-plant("take-along-axis-ignores-axis", "indexing", "take_along_axis always gathers along the last axis",
-      namespace_with(take_along_axis=lambda x, indices, /, *, axis=-1: ns.take_along_axis(x, indices, axis=-1)))
+plant(
+    "take-along-axis-ignores-axis",
+    "indexing",
+    "take_along_axis always gathers along the last axis",
+    namespace_with(take_along_axis=lambda x, indices, /, *, axis=-1: ns.take_along_axis(x, indices, axis=-1)),
+)
 
 
 def _flip_first_axis_only(x, /, *, axis=None):
     return ns.flip(x, axis=axis[0] if isinstance(axis, tuple) else axis)
 
 
-plant("flip-tuple-flips-first-axis", "indexing", "flip over a tuple of axes flips only the first of them",
-      namespace_with(flip=_flip_first_axis_only))
+plant(
+    "flip-tuple-flips-first-axis",
+    "indexing",
+    "flip over a tuple of axes flips only the first of them",
+    namespace_with(flip=_flip_first_axis_only),
+)
 
 
 # ========================================================== shapes and broadcasting
+
 
 def _add_aligning_rows(x1, x2, /):
     x1_shape, x2_shape = np.shape(getval(x1)), np.shape(getval(x2))
@@ -709,14 +969,26 @@ def _add_aligning_rows(x1, x2, /):
     return ns.add(x1, x2)
 
 
-plant("broadcast-aligns-vector-with-rows", "shapes and broadcasting", "(m, n) + (m,) is accepted, the vector aligned with the rows",
-      namespace_with(add=_add_aligning_rows))
+plant(
+    "broadcast-aligns-vector-with-rows",
+    "shapes and broadcasting",
+    "(m, n) + (m,) is accepted, the vector aligned with the rows",
+    namespace_with(add=_add_aligning_rows),
+)
 
-plant("reshape-column-major", "shapes and broadcasting", "reshape reads and writes elements in column-major (Fortran) order",
-      namespace_with(reshape=lambda x, /, shape, *, copy=None: anp.reshape(x, tuple(shape), order="F")))
+plant(
+    "reshape-column-major",
+    "shapes and broadcasting",
+    "reshape reads and writes elements in column-major (Fortran) order",
+    namespace_with(reshape=lambda x, /, shape, *, copy=None: anp.reshape(x, tuple(shape), order="F")),
+)
 
-plant("squeeze-drops-every-unit-axis", "shapes and broadcasting", "squeeze(x, axis) removes every axis of length 1, not only axis",
-      namespace_with(squeeze=lambda x, /, axis: anp.squeeze(x)))
+plant(
+    "squeeze-drops-every-unit-axis",
+    "shapes and broadcasting",
+    "squeeze(x, axis) removes every axis of length 1, not only axis",
+    namespace_with(squeeze=lambda x, /, axis: anp.squeeze(x)),
+)
 
 
 def _concat_none_column_major(arrays, /, *, axis=0):
@@ -725,8 +997,12 @@ def _concat_none_column_major(arrays, /, *, axis=0):
     return ns.concat(arrays, axis=axis)
 
 
-plant("concat-axis-none-column-major", "shapes and broadcasting", "concat(axis=None) flattens its arrays in column-major order",
-      namespace_with(concat=_concat_none_column_major))
+plant(
+    "concat-axis-none-column-major",
+    "shapes and broadcasting",
+    "concat(axis=None) flattens its arrays in column-major order",
+    namespace_with(concat=_concat_none_column_major),
+)
 
 
 def _expand_dims_off_by_one(x, /, *, axis=0):
@@ -735,11 +1011,16 @@ def _expand_dims_off_by_one(x, /, *, axis=0):
     return ns.expand_dims(x, axis=axis)
 
 
-plant("expand-dims-negative-axis-off-by-one", "shapes and broadcasting", "expand_dims(axis=-1) inserts before the last axis",
-      namespace_with(expand_dims=_expand_dims_off_by_one))
+plant(
+    "expand-dims-negative-axis-off-by-one",
+    "shapes and broadcasting",
+    "expand_dims(axis=-1) inserts before the last axis",
+    namespace_with(expand_dims=_expand_dims_off_by_one),
+)
 
 
 # ========================================================== dtypes and promotion
+
 
 def _strong_python_float(function: Callable) -> Callable:
     def strong(x1, x2, /):
@@ -751,8 +1032,12 @@ def _strong_python_float(function: Callable) -> Callable:
     return strong
 
 
-plant("python-float-not-weak-in-multiply", "dtypes and promotion", "multiply(float32 array, Python float) gives float64",
-      namespace_with(multiply=_strong_python_float(ns.multiply)))
+plant(
+    "python-float-not-weak-in-multiply",
+    "dtypes and promotion",
+    "multiply(float32 array, Python float) gives float64",
+    namespace_with(multiply=_strong_python_float(ns.multiply)),
+)
 
 
 def _python_float_in_float32(function: Callable) -> Callable:
@@ -767,9 +1052,14 @@ def _python_float_in_float32(function: Callable) -> Callable:
     return rounded
 
 
-plant("python-float-rounded-to-float32", "dtypes and promotion",
-      "Python floats in add, subtract, multiply, divide are rounded to float32 first, also in float64",
-      namespace_with(**{name: _python_float_in_float32(getattr(ns, name)) for name in ("add", "subtract", "multiply", "divide")}))
+plant(
+    "python-float-rounded-to-float32",
+    "dtypes and promotion",
+    "Python floats in add, subtract, multiply, divide are rounded to float32 first, also in float64",
+    namespace_with(
+        **{name: _python_float_in_float32(getattr(ns, name)) for name in ("add", "subtract", "multiply", "divide")}
+    ),
+)
 
 
 def _integer_with_float32_to_float64(function: Callable) -> Callable:
@@ -783,12 +1073,28 @@ def _integer_with_float32_to_float64(function: Callable) -> Callable:
     return widened
 
 
-plant("integer-with-float32-gives-float64", "dtypes and promotion", "an integer array meeting a float32 array gives float64",
-      namespace_with(**{name: _integer_with_float32_to_float64(getattr(ns, name)) for name in ("add", "subtract", "multiply", "divide")}))
+plant(
+    "integer-with-float32-gives-float64",
+    "dtypes and promotion",
+    "an integer array meeting a float32 array gives float64",
+    namespace_with(
+        **{
+            name: _integer_with_float32_to_float64(getattr(ns, name))
+            for name in ("add", "subtract", "multiply", "divide")
+        }
+    ),
+)
 
-plant("sum-of-float32-in-float64", "dtypes and promotion", "sum of float32 accumulates and returns float64",
-      namespace_with(sum=lambda x, /, *, axis=None, dtype=None, keepdims=False:
-                     ns.sum(ns.astype(x, np.float64), axis=axis, dtype=dtype, keepdims=keepdims)))
+plant(
+    "sum-of-float32-in-float64",
+    "dtypes and promotion",
+    "sum of float32 accumulates and returns float64",
+    namespace_with(
+        sum=lambda x, /, *, axis=None, dtype=None, keepdims=False: ns.sum(
+            ns.astype(x, np.float64), axis=axis, dtype=dtype, keepdims=keepdims
+        )
+    ),
+)
 
 
 def _astype_rounding(x, dtype, /, *, copy=True, device=None):
@@ -797,8 +1103,12 @@ def _astype_rounding(x, dtype, /, *, copy=True, device=None):
     return ns.astype(x, dtype, copy=copy)
 
 
-plant("astype-float-to-int-rounds", "dtypes and promotion", "astype from float to int rounds to nearest instead of truncating",
-      namespace_with(astype=_astype_rounding))
+plant(
+    "astype-float-to-int-rounds",
+    "dtypes and promotion",
+    "astype from float to int rounds to nearest instead of truncating",
+    namespace_with(astype=_astype_rounding),
+)
 
 
 def _sum_keeping_small_integers(x, /, *, axis=None, dtype=None, keepdims=False):
@@ -807,11 +1117,16 @@ def _sum_keeping_small_integers(x, /, *, axis=None, dtype=None, keepdims=False):
     return ns.sum(x, axis=axis, dtype=dtype, keepdims=keepdims)
 
 
-plant("integer-sum-keeps-input-dtype", "dtypes and promotion", "sum of an int8 array stays int8 (and wraps around)",
-      namespace_with(sum=_sum_keeping_small_integers))
+plant(
+    "integer-sum-keeps-input-dtype",
+    "dtypes and promotion",
+    "sum of an int8 array stays int8 (and wraps around)",
+    namespace_with(sum=_sum_keeping_small_integers),
+)
 
 
 # ======================================================================= creation
+
 
 def _arange_with_stop(start, /, stop=None, step=1, *, dtype=None, device=None):
     if stop is None:
@@ -823,30 +1138,62 @@ def _arange_with_stop(start, /, stop=None, step=1, *, dtype=None, device=None):
     return result
 
 
-plant("arange-includes-stop", "creation", "arange includes stop when it falls exactly on a step",
-      namespace_with(arange=_arange_with_stop))
+plant(
+    "arange-includes-stop",
+    "creation",
+    "arange includes stop when it falls exactly on a step",
+    namespace_with(arange=_arange_with_stop),
+)
 
-plant("linspace-excludes-endpoint", "creation", "linspace leaves out the endpoint (endpoint=False by default)",
-      namespace_with(linspace=lambda start, stop, /, num, *, dtype=None, device=None, endpoint=True:
-                     ns.linspace(start, stop, num, dtype=dtype, endpoint=False)))
+plant(
+    "linspace-excludes-endpoint",
+    "creation",
+    "linspace leaves out the endpoint (endpoint=False by default)",
+    namespace_with(
+        linspace=lambda start, stop, /, num, *, dtype=None, device=None, endpoint=True: ns.linspace(
+            start, stop, num, dtype=dtype, endpoint=False
+        )
+    ),
+)
 
-plant("eye-ignores-k", "creation", "eye(n, m, k=k) ignores k (always the main diagonal)",
-      namespace_with(eye=lambda n_rows, n_cols=None, /, *, k=0, dtype=None, device=None: ns.eye(n_rows, n_cols, dtype=dtype)))
+plant(
+    "eye-ignores-k",
+    "creation",
+    "eye(n, m, k=k) ignores k (always the main diagonal)",
+    namespace_with(
+        eye=lambda n_rows, n_cols=None, /, *, k=0, dtype=None, device=None: ns.eye(n_rows, n_cols, dtype=dtype)
+    ),
+)
 
-plant("full-ignores-dtype-for-floats", "creation", "full(shape, python_float, dtype=float32) gives float64",
-      namespace_with(full=lambda shape, fill_value, *, dtype=None, device=None:
-                     ns.full(shape, fill_value, dtype=None if type(fill_value) is float else dtype)))
+plant(
+    "full-ignores-dtype-for-floats",
+    "creation",
+    "full(shape, python_float, dtype=float32) gives float64",
+    namespace_with(
+        full=lambda shape, fill_value, *, dtype=None, device=None: ns.full(
+            shape, fill_value, dtype=None if type(fill_value) is float else dtype
+        )
+    ),
+)
 
-plant("ones-like-gives-float64", "creation", "ones_like returns the default float dtype instead of x's dtype",
-      namespace_with(ones_like=lambda x, /, *, dtype=None, device=None: ns.ones_like(x, dtype=dtype or np.float64)))
+plant(
+    "ones-like-gives-float64",
+    "creation",
+    "ones_like returns the default float dtype instead of x's dtype",
+    namespace_with(ones_like=lambda x, /, *, dtype=None, device=None: ns.ones_like(x, dtype=dtype or np.float64)),
+)
 
 
 # ======================================================================= front end
 # Faults in namespace functions that the front end leans on: an optimizer's denominator,
 # a schedule's boundary test, a schedule's 0-d arithmetic.
 
-plant("sqrt-with-epsilon-inside", "front end", "sqrt(x) computed as sqrt(x + 1e-10), a 'safe' sqrt that shifts Adam's denominator",
-      namespace_with(sqrt=lambda x, /: anp.sqrt(x + 1e-10)))
+plant(
+    "sqrt-with-epsilon-inside",
+    "front end",
+    "sqrt(x) computed as sqrt(x + 1e-10), a 'safe' sqrt that shifts Adam's denominator",
+    namespace_with(sqrt=lambda x, /: anp.sqrt(x + 1e-10)),
+)
 
 
 def _less_equal_on_scalars(x1, x2, /):
@@ -855,8 +1202,12 @@ def _less_equal_on_scalars(x1, x2, /):
     return ns.less(x1, x2)
 
 
-plant("less-is-less-equal-on-0d", "front end", "less(t, n) on 0-d operands is t <= n: schedule boundaries move one step",
-      namespace_with(less=_less_equal_on_scalars))
+plant(
+    "less-is-less-equal-on-0d",
+    "front end",
+    "less(t, n) on 0-d operands is t <= n: schedule boundaries move one step",
+    namespace_with(less=_less_equal_on_scalars),
+)
 
 
 def _where_0d_in_float64(condition, x1, x2, /):
@@ -866,8 +1217,12 @@ def _where_0d_in_float64(condition, x1, x2, /):
     return result
 
 
-plant("where-0d-result-in-float64", "front end", "where with 0-d operands returns float64 (a schedule's rate leaks float64)",
-      namespace_with(where=_where_0d_in_float64))
+plant(
+    "where-0d-result-in-float64",
+    "front end",
+    "where with 0-d operands returns float64 (a schedule's rate leaks float64)",
+    namespace_with(where=_where_0d_in_float64),
+)
 
 
 def _floor_0d_rounding(x, /):
@@ -876,8 +1231,12 @@ def _floor_0d_rounding(x, /):
     return ns.floor(x)
 
 
-plant("floor-rounds-on-0d", "front end", "floor of a 0-d array rounds to nearest: step_decay's steps change early",
-      namespace_with(floor=_floor_0d_rounding))
+plant(
+    "floor-rounds-on-0d",
+    "front end",
+    "floor of a 0-d array rounds to nearest: step_decay's steps change early",
+    namespace_with(floor=_floor_0d_rounding),
+)
 
 
 def broken_backend(backend_name: str, namespace: types.SimpleNamespace) -> Callable[..., Backend]:

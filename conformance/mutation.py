@@ -67,8 +67,21 @@ class MutantRun:
 
 def command(name: str, quick: bool, families: Sequence[str] | None, output: str) -> list[str]:
     """The conformance command line that tests mutant ``name``."""
-    arguments = [sys.executable, "-m", "portable_dl.conformance", "--backends", name, "--backend-module", spec(name),
-                 "--jobs", "1", "--format", "json", "--output", output]
+    arguments = [
+        sys.executable,
+        "-m",
+        "portable_dl.conformance",
+        "--backends",
+        name,
+        "--backend-module",
+        spec(name),
+        "--jobs",
+        "1",
+        "--format",
+        "json",
+        "--output",
+        output,
+    ]
     if quick:
         arguments.append("--quick")
     if families:
@@ -76,8 +89,9 @@ def command(name: str, quick: bool, families: Sequence[str] | None, output: str)
     return arguments
 
 
-def run_mutant(name: str, quick: bool = False, families: Sequence[str] | None = None,
-               timeout: float = DEFAULT_TIMEOUT) -> MutantRun:
+def run_mutant(
+    name: str, quick: bool = False, families: Sequence[str] | None = None, timeout: float = DEFAULT_TIMEOUT
+) -> MutantRun:
     """Run the suite against mutant ``name`` in a child process; say whether it was caught and by what."""
     if name == CONTROL:
         category, description = "control", "the NumPy backend unchanged"
@@ -89,8 +103,14 @@ def run_mutant(name: str, quick: bool = False, families: Sequence[str] | None = 
         output = os.path.join(folder, "report.json")
         started = time.perf_counter()
         try:
-            completed = subprocess.run(command(name, quick, families, output), capture_output=True, text=True,
-                                       timeout=timeout, env=environment, check=False)
+            completed = subprocess.run(
+                command(name, quick, families, output),
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                env=environment,
+                check=False,
+            )
         except subprocess.TimeoutExpired:
             run.seconds = time.perf_counter() - started
             run.message = f"timed out after {timeout:g} s"
@@ -132,9 +152,14 @@ def judge(run: MutantRun, control: MutantRun | None) -> MutantRun:
     return run
 
 
-def run_all(names: Sequence[str], modes: Sequence[str], jobs: int, families: Sequence[str] | None = None,
-            timeout: float = DEFAULT_TIMEOUT, progress: Callable[[MutantRun], None] | None = None
-            ) -> tuple[list[MutantRun], dict[str, MutantRun]]:
+def run_all(
+    names: Sequence[str],
+    modes: Sequence[str],
+    jobs: int,
+    families: Sequence[str] | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    progress: Callable[[MutantRun], None] | None = None,
+) -> tuple[list[MutantRun], dict[str, MutantRun]]:
     """Every mutant of ``names`` in every mode of ``modes``, ``jobs`` at once, and the
     control in each mode; returns the mutants' runs (judged against the control, ordered by
     mode, then by ``names``) and the control's run per mode."""
@@ -146,8 +171,8 @@ def run_all(names: Sequence[str], modes: Sequence[str], jobs: int, families: Seq
             runs.append(future.result())
             if progress:
                 progress(runs[-1])
-    controls = {run.mode: run for run in runs[:len(modes)]}
-    return [judge(run, controls[run.mode]) for run in runs[len(modes):]], controls
+    controls = {run.mode: run for run in runs[: len(modes)]}
+    return [judge(run, controls[run.mode]) for run in runs[len(modes) :]], controls
 
 
 def score(runs: Sequence[MutantRun], mode: str) -> tuple[int, int]:
@@ -161,10 +186,14 @@ def control_notes(controls: dict[str, MutantRun]) -> list[str]:
     notes = []
     for mode, control in controls.items():
         if control.status == "caught":
-            notes.append(f"warning: {len(control.caught_by)} case(s) fail on the fault-free control in {mode} mode "
-                         f"and are credited with nothing: {', '.join(control.caught_by[:5])}")
+            notes.append(
+                f"warning: {len(control.caught_by)} case(s) fail on the fault-free control in {mode} mode "
+                f"and are credited with nothing: {', '.join(control.caught_by[:5])}"
+            )
         elif control.status == "error":
-            notes.append(f"warning: the control could not run in {mode} mode ({control.message}); nothing is discounted")
+            notes.append(
+                f"warning: the control could not run in {mode} mode ({control.message}); nothing is discounted"
+            )
     return notes
 
 
@@ -197,16 +226,21 @@ def table(runs: Sequence[MutantRun], modes: Sequence[str]) -> str:
     return "\n".join(lines)
 
 
-def document(runs: Sequence[MutantRun], modes: Sequence[str], settings: dict,
-             controls: dict[str, MutantRun] | None = None) -> dict:
+def document(
+    runs: Sequence[MutantRun], modes: Sequence[str], settings: dict, controls: dict[str, MutantRun] | None = None
+) -> dict:
     """The JSON report: settings, the score per mode, the control's runs and one row per (mutant, mode)."""
     scores = {}
     for mode in modes:
         caught, total = score(runs, mode)
         scores[mode] = {"caught": caught, "total": total, "score": caught / max(total, 1)}
-    return {"schema": SCHEMA, "settings": settings, "score": scores,
-            "control": {mode: asdict(run) for mode, run in (controls or {}).items()},
-            "runs": [asdict(run) for run in runs]}
+    return {
+        "schema": SCHEMA,
+        "settings": settings,
+        "score": scores,
+        "control": {mode: asdict(run) for mode, run in (controls or {}).items()},
+        "runs": [asdict(run) for run in runs],
+    }
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -216,11 +250,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--quick", action="store_true", help="run the suite in --quick mode")
     parser.add_argument("--full", action="store_true", help="run the full suite (default: both modes)")
-    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, metavar="N", help="mutants run at once (default: CPUs)")
+    parser.add_argument(
+        "--jobs", type=int, default=os.cpu_count() or 1, metavar="N", help="mutants run at once (default: CPUs)"
+    )
     parser.add_argument("--only", default="", metavar="NAMES", help="comma-separated mutants (default: all)")
     parser.add_argument("--family", default="", metavar="F", help="comma-separated families to run (default: all)")
-    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="S",
-                        help=f"seconds one mutant's run may take (default: {DEFAULT_TIMEOUT:g})")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT,
+        metavar="S",
+        help=f"seconds one mutant's run may take (default: {DEFAULT_TIMEOUT:g})",
+    )
     parser.add_argument("--format", choices=("table", "json"), default="table")
     parser.add_argument("--output", metavar="FILE", help="write the report to FILE (the score still prints)")
     parser.add_argument("--list", action="store_true", help="list the mutants and exit")
@@ -241,7 +282,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if arguments.jobs < 1 or arguments.timeout <= 0:
         print("mutation: error: --jobs and --timeout must be positive", file=sys.stderr)
         return 2
-    modes = [mode for mode, chosen in (("quick", arguments.quick), ("full", arguments.full)) if chosen] or ["quick", "full"]
+    modes = [mode for mode, chosen in (("quick", arguments.quick), ("full", arguments.full)) if chosen] or [
+        "quick",
+        "full",
+    ]
     families = [f.strip() for f in arguments.family.split(",") if f.strip()] or None
 
     started = time.perf_counter()
@@ -256,11 +300,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     if sys.stderr.isatty():
         print(file=sys.stderr)
     seconds = time.perf_counter() - started
-    summary = "\n".join([table(runs, modes), "", *control_notes(controls),
-                         f"{len(runs) + len(controls)} runs in {seconds:.0f} s with {arguments.jobs} jobs"])
-    settings = {"mutants": names, "modes": modes, "families": families or "all", "jobs": arguments.jobs,
-                "timeout": arguments.timeout, "seconds": round(seconds, 1)}
-    text = json.dumps(document(runs, modes, settings, controls), indent=2) + "\n" if arguments.format == "json" else summary + "\n"
+    summary = "\n".join(
+        [
+            table(runs, modes),
+            "",
+            *control_notes(controls),
+            f"{len(runs) + len(controls)} runs in {seconds:.0f} s with {arguments.jobs} jobs",
+        ]
+    )
+    settings = {
+        "mutants": names,
+        "modes": modes,
+        "families": families or "all",
+        "jobs": arguments.jobs,
+        "timeout": arguments.timeout,
+        "seconds": round(seconds, 1),
+    }
+    text = (
+        json.dumps(document(runs, modes, settings, controls), indent=2) + "\n"
+        if arguments.format == "json"
+        else summary + "\n"
+    )
     if arguments.output:
         with open(arguments.output, "w", encoding="utf-8") as file:
             file.write(text)

@@ -86,14 +86,38 @@ def _value_cases() -> list[Case]:
         ("logical_not", _logical("logical_not"), 1, "float64"),
         ("logical_or", _logical("logical_or"), 1, "float64"),
         ("logical_xor", _logical("logical_xor"), 1, "float64"),
-        ("squeeze one of several unit axes", lambda be, dt: be.xp.squeeze(u(be, dt, (1, 3, 1, 2), 9), axis=2), 1, "float64"),
-        ("tensordot axes ([0], [1])",
-         lambda be, dt: be.xp.tensordot(u(be, dt, (3, 4, 3), 10), u(be, dt, (3, 3), 11), axes=([0], [1])), 3, "float64"),
-        ("tensordot axes ([2, 0], [0, 1])",
-         lambda be, dt: be.xp.tensordot(u(be, dt, (2, 4, 3), 12), u(be, dt, (3, 2, 5), 13), axes=([2, 0], [0, 1])), 6, "float64"),
-        ("vecdot axis=0", lambda be, dt: be.xp.vecdot(u(be, dt, (3, 4), 14), u(be, dt, (3, 4), 15), axis=0), 3, "float64"),
-        ("take_along_axis axis=0", lambda be, dt: be.xp.take_along_axis(
-            u(be, dt, (3, 3), 16), be.asarray(np.array([[2, 0, 1], [0, 0, 2], [1, 2, 0]])), axis=0), 1, "float64"),
+        (
+            "squeeze one of several unit axes",
+            lambda be, dt: be.xp.squeeze(u(be, dt, (1, 3, 1, 2), 9), axis=2),
+            1,
+            "float64",
+        ),
+        (
+            "tensordot axes ([0], [1])",
+            lambda be, dt: be.xp.tensordot(u(be, dt, (3, 4, 3), 10), u(be, dt, (3, 3), 11), axes=([0], [1])),
+            3,
+            "float64",
+        ),
+        (
+            "tensordot axes ([2, 0], [0, 1])",
+            lambda be, dt: be.xp.tensordot(u(be, dt, (2, 4, 3), 12), u(be, dt, (3, 2, 5), 13), axes=([2, 0], [0, 1])),
+            6,
+            "float64",
+        ),
+        (
+            "vecdot axis=0",
+            lambda be, dt: be.xp.vecdot(u(be, dt, (3, 4), 14), u(be, dt, (3, 4), 15), axis=0),
+            3,
+            "float64",
+        ),
+        (
+            "take_along_axis axis=0",
+            lambda be, dt: be.xp.take_along_axis(
+                u(be, dt, (3, 3), 16), be.asarray(np.array([[2, 0, 1], [0, 0, 2], [1, 2, 0]])), axis=0
+            ),
+            1,
+            "float64",
+        ),
         ("matmul square matrices", _square_matmul, 4, "float64"),
         ("where with NaN and inf in the branch not taken", _where_not_taken, 1, "same"),
         ("empty", lambda be, dt: be.xp.zeros_like(be.xp.empty((2, 3), dtype=be.dtype(dt))), 1, "float64"),
@@ -146,7 +170,8 @@ def _dtype_functions_case() -> Case:
             "result_type(int8, int16)": backend.dtype_name(xp.result_type(d("int8"), d("int16"))),
             "result_type(uint8, int8)": backend.dtype_name(xp.result_type(d("uint8"), d("int8"))),
             f"result_type({dtype} array, float32)": backend.dtype_name(
-                xp.result_type(backend.asarray(np.ones(2), dtype), d("float32"))),
+                xp.result_type(backend.asarray(np.ones(2), dtype), d("float32"))
+            ),
             "isdtype(float32, 'real floating')": bool(xp.isdtype(d("float32"), "real floating")),
             "isdtype(int32, 'real floating')": bool(xp.isdtype(d("int32"), "real floating")),
             "isdtype(uint8, 'integral')": bool(xp.isdtype(d("uint8"), "integral")),
@@ -169,8 +194,12 @@ def bundle(name: str, cases: list[Case], dtype: str = "float32") -> list[Case]:
     judged against something else than the reference run)."""
     groups: dict[tuple, list[Case]] = {}
     for case in cases:
-        if dtype in case.dtypes and case.expected is None and case.finite_differences is None \
-                and case.independent_reference is None:
+        if (
+            dtype in case.dtypes
+            and case.expected is None
+            and case.finite_differences is None
+            and case.independent_reference is None
+        ):
             groups.setdefault(tuple(getattr(case, a) for a in _JUDGED_BY), []).append(case)
     bundles = []
     for number, (key, members) in enumerate(groups.items(), 1):
@@ -188,8 +217,16 @@ def bundle(name: str, cases: list[Case], dtype: str = "float32") -> list[Case]:
             return outputs
 
         label = name if len(groups) == 1 else f"{name} ({number} of {len(groups)})"
-        bundles.append(Case(FAMILY, label, compute, reduction_size=max(m.reduction_size for m in members),
-                            dtypes=(dtype,), **dict(zip(_JUDGED_BY, key))))
+        bundles.append(
+            Case(
+                FAMILY,
+                label,
+                compute,
+                reduction_size=max(m.reduction_size for m in members),
+                dtypes=(dtype,),
+                **dict(zip(_JUDGED_BY, key)),
+            )
+        )
     return bundles
 
 
@@ -199,9 +236,11 @@ def quick_sweeps() -> list[Case]:
 
     edges = [case for case in unary_cases() + binary_cases() if case.name.endswith("edge inputs")]
     reductions = [case for case in reduction_cases(quick=False) if "axis=(" in case.name or "axis=None" in case.name]
-    return (bundle("quick sweep: every element-wise function at edge inputs", edges)
-            + bundle("quick sweep: reductions over all axes and over a tuple of axes", reductions)
-            + bundle("quick sweep: every structured function", structured_cases()))
+    return (
+        bundle("quick sweep: every element-wise function at edge inputs", edges)
+        + bundle("quick sweep: reductions over all axes and over a tuple of axes", reductions)
+        + bundle("quick sweep: every structured function", structured_cases())
+    )
 
 
 def cases(quick: bool = False) -> list[Case]:

@@ -290,10 +290,15 @@ def use_jax_compilation_cache() -> None:
 
 
 def run_backends(names: Sequence[str], jobs: int, progress: Callable[[int], None] | None = None,
-                 *, families: Sequence[str], **settings) -> list[BackendRun]:
+                 *, families: Sequence[str], quiet_workers: bool = False, **settings) -> list[BackendRun]:
     """:func:`run_backend` for each name, in ``jobs`` worker processes (in this process
     when ``jobs`` is 1); the runs come back in the order of ``names``, their rows in the
-    order of ``families``, and ``progress(1)`` is called as each backend finishes."""
+    order of ``families``, and ``progress(1)`` is called as each backend finishes.
+
+    ``quiet_workers``: the workers' standard error goes to the null device, where the
+    frameworks' native start-up logs would otherwise bury the table (TensorFlow 2.21 writes
+    its oneDNN lines through absl before any log level applies). Nothing is lost: a worker's
+    results and exceptions come back to this process, which reports them."""
     if jobs <= 1 or len(names) <= 1:
         runs = []
         for name in names:
@@ -307,7 +312,8 @@ def run_backends(names: Sequence[str], jobs: int, progress: Callable[[int], None
     units = work_units(names, families)
     # spawn, not fork: frameworks with thread pools (TensorFlow, XLA, MLX) do not survive a fork.
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+    initializer = _silence_standard_error if quiet_workers else None
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=initializer) as pool:
         futures = [(name, pool.submit(run_backend, name, families=unit_families, **settings))
                    for name, unit_families in units]
         parts: dict[str, list[BackendRun]] = {name: [] for name in names}
@@ -320,6 +326,14 @@ def run_backends(names: Sequence[str], jobs: int, progress: Callable[[int], None
             if progress and len(parts[name]) == sum(1 for unit_name, _ in units if unit_name == name):
                 progress(1)
     return [_joined(parts[name], families) for name in names]
+
+
+def _silence_standard_error() -> None:
+    """Point this process's file descriptor 2 at the null device (native code writes there
+    directly, so replacing ``sys.stderr`` alone would not do)."""
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 2)
+    os.close(null)
 
 
 def work_units(names: Sequence[str], families: Sequence[str]) -> list[tuple[str, list[str]]]:

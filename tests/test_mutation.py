@@ -43,8 +43,11 @@ def test_the_registry_holds_at_least_40_well_formed_mutants_in_every_category():
         assert description and "\n" not in description and len(description) <= 140, name
         assert category in CATEGORIES, name
         module_name, _, attribute = spec(name).partition(":")
-        assert getattr(importlib.import_module(module_name), attribute) is factory == getattr(
-            importlib.import_module(module_name), factory_attribute(name))
+        assert (
+            getattr(importlib.import_module(module_name), attribute)
+            is factory
+            == getattr(importlib.import_module(module_name), factory_attribute(name))
+        )
     assert {mutant.category for mutant in MUTANTS.values()} == set(CATEGORIES)
 
 
@@ -60,8 +63,16 @@ def test_every_mutant_is_a_working_backend_named_after_itself(name):
 def test_a_case_that_also_fails_on_the_control_catches_nothing():
     control = mutation.MutantRun(CONTROL, "control", "", "quick", "caught", 1, ["ops/broken case [float32]"])
     only_broken = mutation.MutantRun("m", "creation", "", "quick", "caught", 1, ["ops/broken case [float32]"])
-    also_real = mutation.MutantRun("n", "creation", "", "quick", "caught", 1,
-                                   ["ops/broken case [float32]", "ops/eye [float64]"], messages={"ops/eye [float64]": "eye: differs"})
+    also_real = mutation.MutantRun(
+        "n",
+        "creation",
+        "",
+        "quick",
+        "caught",
+        1,
+        ["ops/broken case [float32]", "ops/eye [float64]"],
+        messages={"ops/eye [float64]": "eye: differs"},
+    )
     assert mutation.judge(only_broken, control).status == "survived"
     judged = mutation.judge(also_real, control)
     assert judged.status == "caught" and judged.caught_by == ["ops/eye [float64]"] and judged.message == "eye: differs"
