@@ -438,3 +438,20 @@ def complex_log1p(x: Any, log1p: Any, /, *, xp: Any, from_parts: Any) -> Any:
     vertical = xp.logical_and(xp.isfinite(a), xp.isinf(b))
     quarter_turn = xp.copysign(xp.full_like(b, math.pi / 2), b)
     return xp.where(vertical, from_parts(xp.full_like(a, float("inf")), quarter_turn), result)
+
+
+def with_clamped_diagonal_offset(function: Any) -> Any:
+    """``function(x, /, *, offset=..., **kw)`` (``diagonal``, ``trace``) with ``offset``
+    clamped to ``[-rows, columns]``: any offset outside the matrix names an empty diagonal,
+    and NumPy and XLA take the offset as a C int, overflowing at 2**31 where the standard
+    allows any Python int."""
+
+    def clamped(x: Any, /, *, offset: int = 0, **keywords: Any) -> Any:
+        shape = shape_of(x)
+        if len(shape) >= 2:
+            offset = max(-int(shape[-2]), min(int(shape[-1]), int(offset)))
+        return function(x, offset=offset, **keywords)
+
+    clamped.__name__ = getattr(function, "__name__", "clamped")
+    clamped.__doc__ = getattr(function, "__doc__", None)
+    return clamped

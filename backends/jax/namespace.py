@@ -411,6 +411,8 @@ diff = jnp.diff
 linalg = types.SimpleNamespace(**{
     name: globals()[name] if name in surface.LINEAR_ALGEBRA else getattr(jnp.linalg, name) for name in surface.LINALG
 })
+linalg.diagonal = generic.with_clamped_diagonal_offset(jnp.linalg.diagonal)
+linalg.trace = generic.with_clamped_diagonal_offset(jnp.linalg.trace)
 fft = jnp.fft
 
 import sys as _sys

@@ -374,7 +374,16 @@ logical_not = mx.logical_not
 # the gradients of tan, log2, log10 carry float32 constants: float64 arrays take the exact
 # forms of :mod:`portable_dl.backends.mlx.float64_fixes`, every other dtype MLX's own.
 exp = float64_fixes.exact_in_float64(mx.exp, float64_fixes.exp64)
-sin = float64_fixes.exact_in_float64(mx.sin, float64_fixes.sin64)
+_sin = float64_fixes.exact_in_float64(mx.sin, float64_fixes.sin64)
+
+
+def sin(x: mx.array, /) -> mx.array:
+    """Element-wise sine. MLX's CPU ``sin(-0.0)`` is ``+0.0``; the standard keeps the zero's
+    sign. ``where(x == 0, x, sin(x))`` returns the zero itself, and its derivative there is
+    1 = cos(0), so the gradient is unchanged."""
+    if not isinstance(x, mx.array) or not mx.issubdtype(x.dtype, mx.floating):
+        return _sin(x)
+    return mx.where(x == 0, x, _sin(x))
 cos = float64_fixes.exact_in_float64(mx.cos, float64_fixes.cos64)
 tan = float64_fixes.exact_in_float64(mx.tan, float64_fixes.tan64)
 log2 = float64_fixes.exact_in_float64(mx.log2, float64_fixes.log2_64)

@@ -749,7 +749,7 @@ linalg = types.SimpleNamespace(
     cholesky=_traced_or_plain(compat.linalg.cholesky, _cholesky),
     cross=_traced_or_plain(compat.linalg.cross, lambda x1, x2, /, *, axis=-1: anp.cross(x1, x2, axis=axis)),
     det=_traced_or_plain(compat.linalg.det, anp.linalg.det),
-    diagonal=_traced_or_plain(compat.linalg.diagonal, _diagonal),
+    diagonal=generic.with_clamped_diagonal_offset(_traced_or_plain(compat.linalg.diagonal, _diagonal)),
     eigh=_traced_or_plain(compat.linalg.eigh, _eigh),
     eigvalsh=_traced_or_plain(compat.linalg.eigvalsh, lambda x, /: _eigh(x).eigenvalues),
     inv=_traced_or_plain(compat.linalg.inv, anp.linalg.inv),
@@ -768,7 +768,7 @@ linalg = types.SimpleNamespace(
     svd=_traced_or_plain(compat.linalg.svd, _svd),
     svdvals=_traced_or_plain(compat.linalg.svdvals, lambda x, /: _svd(x, full_matrices=False).S),
     tensordot=tensordot,
-    trace=_traced_or_plain(compat.linalg.trace, _trace),
+    trace=generic.with_clamped_diagonal_offset(_traced_or_plain(compat.linalg.trace, _trace)),
     vecdot=vecdot,
     vector_norm=lambda x, /, *, axis=None, keepdims=False, ord=2: common_linalg.vector_norm(
         x, axis=axis, keepdims=keepdims, ord=ord, xp=_this),

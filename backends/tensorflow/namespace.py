@@ -771,9 +771,37 @@ def cumulative_sum(x: Any, /, *, axis: int | None = None, dtype: Any = None, inc
 
 
 def cumulative_prod(x: Any, /, *, axis: int | None = None, dtype: Any = None, include_initial: builtins.bool = False) -> tf.Tensor:
-    """Running products along ``axis``; with ``include_initial`` a leading one. Differentiable
-    (TensorFlow's cumprod gradient)."""
-    return _cumulative(tf.math.cumprod, 1, x, axis, dtype, include_initial)
+    """Running products along ``axis``; with ``include_initial`` a leading one. Differentiable,
+    exactly also where an element is zero (:func:`_cumprod_exact_gradient`)."""
+    return _cumulative(_cumprod, 1, x, axis, dtype, include_initial)
+
+
+def _cumprod(x: tf.Tensor, axis: int) -> tf.Tensor:
+    real = x.dtype.is_floating
+    return _cumprod_exact_gradient(x, axis) if real else tf.math.cumprod(x, axis=axis)
+
+
+@tf.custom_gradient
+def _cumprod_exact_gradient(x: tf.Tensor, axis: int) -> tf.Tensor:
+    """``cumprod`` along ``axis`` of a real tensor, with a gradient that divides by nothing.
+
+    TensorFlow's own gradient divides by ``x`` and is wrong at a zero. With ``w`` the incoming
+    gradient, d/dx_i sum_j w_j prod_{k<=j} x_k = P_i S_i, where P_i = prod_{k<i} x_k (the
+    exclusive cumprod) and S_i = sum_{j>=i} w_j prod_{i<k<=j} x_k, which obeys
+    S_i = w_i + x_{i+1} S_{i+1}: a reverse scan along the axis.
+    """
+    y = tf.math.cumprod(x, axis=axis)
+
+    def gradient(w: tf.Tensor) -> tuple:
+        perm = [axis] + [d for d in range(x.shape.rank) if d != axis]
+        inverse = [perm.index(d) for d in range(len(perm))]
+        xs, ws = tf.transpose(x, perm), tf.transpose(w, perm)
+        following = tf.concat([xs[1:], tf.zeros_like(xs[:1])], axis=0)  # x_{i+1}; the last is unused
+        suffix = tf.scan(lambda s, e: e[0] + e[1] * s, (ws, following), initializer=tf.zeros_like(ws[0]), reverse=True)
+        prefix = tf.math.cumprod(xs, axis=0, exclusive=True)
+        return tf.transpose(prefix * suffix, inverse), None
+
+    return y, gradient
 
 
 # --------------------------------------------------------------- linear algebra
