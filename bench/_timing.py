@@ -39,10 +39,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 #: Frameworks whose versions every result file records (distribution names).
 DISTRIBUTIONS = ("portable-dl", "numpy", "torch", "tensorflow", "tensorflow-cpu", "keras", "mlx", "jax", "jaxlib")
@@ -120,8 +121,9 @@ def steps_for(seconds_per_step: float, block_seconds: float) -> int:
     return max(1, min(MAX_STEPS_PER_BLOCK, round(block_seconds / seconds_per_step)))
 
 
-def compare(runners: Mapping[str, Runner], *, blocks: int, steps: int | None = None,
-            block_seconds: float = 0.5, warmup: int = 2) -> dict[str, Timing]:
+def compare(
+    runners: Mapping[str, Runner], *, blocks: int, steps: int | None = None, block_seconds: float = 0.5, warmup: int = 2
+) -> dict[str, Timing]:
     """Time every runner in interleaved blocks (see the module docstring); return a
     :class:`Timing` per name, in the order given."""
     timings: dict[str, Timing] = {}
@@ -251,8 +253,9 @@ def _json_default(value: Any) -> Any:
 
 
 # ------------------------------------------------------------ one process per framework
-def run_in_own_processes(script: str | os.PathLike, argv: Sequence[str],
-                         selections: Mapping[str, Sequence[str]]) -> dict[str, dict]:
+def run_in_own_processes(
+    script: str | os.PathLike, argv: Sequence[str], selections: Mapping[str, Sequence[str]]
+) -> dict[str, dict]:
     """Run ``script`` once per selection, each in a fresh Python process, and return the
     JSON document each wrote, by selection label.
 
@@ -276,16 +279,26 @@ def run_in_own_processes(script: str | os.PathLike, argv: Sequence[str],
     return documents
 
 
-def results_per_backend(script: str | os.PathLike, argv: Sequence[str], names: Sequence[str], in_process: bool,
-                        measure: Callable[[str], dict], unavailable: type[BaseException]) -> list[dict]:
+def results_per_backend(
+    script: str | os.PathLike,
+    argv: Sequence[str],
+    names: Sequence[str],
+    in_process: bool,
+    measure: Callable[[str], dict],
+    unavailable: type[BaseException],
+) -> list[dict]:
     """One result per backend name: ``measure(name)``, each in its own process (see
     :func:`run_in_own_processes`) when there are several names and not ``in_process``.
     A backend whose framework is missing (``unavailable`` raised) or whose process failed
     gives ``{"backend": name, "skipped": reason}``."""
     if len(names) > 1 and not in_process:
         documents = run_in_own_processes(script, argv, {name: ["--backends", name] for name in names})
-        return [documents[name]["results"][0] if "results" in documents[name]
-                else {"backend": name, "skipped": documents[name]["failed"]} for name in names]
+        return [
+            documents[name]["results"][0]
+            if "results" in documents[name]
+            else {"backend": name, "skipped": documents[name]["failed"]}
+            for name in names
+        ]
     results = []
     for name in names:
         try:
@@ -301,7 +314,7 @@ def format_number(value: float | None, digits: int = 3) -> str:
     """A number with ``digits`` significant digits, or "-" for None or NaN."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
-    return f"{value:.{digits}g}" if abs(value) < 10 ** digits else f"{value:.0f}"
+    return f"{value:.{digits}g}" if abs(value) < 10**digits else f"{value:.0f}"
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
@@ -312,7 +325,9 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     def line(row: Sequence[str]) -> str:
         return "  ".join(cell.ljust(widths[i]) if i == 0 else cell.rjust(widths[i]) for i, cell in enumerate(row))
 
-    return "\n".join([line(list(map(str, headers))), line(["-" * width for width in widths])] + [line(row) for row in cells])
+    return "\n".join(
+        [line(list(map(str, headers))), line(["-" * width for width in widths])] + [line(row) for row in cells]
+    )
 
 
 def split_names(text: str | None, known: Sequence[str]) -> list[str]:

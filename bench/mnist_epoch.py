@@ -90,8 +90,20 @@ def portable_trainer(backend: pdl.Backend, seed: int, compile: bool) -> Trainer:
 
     def train(x: np.ndarray, y: np.ndarray, epochs: int) -> float:
         params = {"layers": [{"W": backend.asarray(W), "b": backend.asarray(b)} for W, b in weights]}
-        result = pdl.fit(model, params, losses.cross_entropy, optimizers.SGD(LEARNING_RATE), backend, x, y,
-                         epochs=epochs, batch_size=BATCH_SIZE, seed=seed, compile=compile, verbose=0)
+        result = pdl.fit(
+            model,
+            params,
+            losses.cross_entropy,
+            optimizers.SGD(LEARNING_RATE),
+            backend,
+            x,
+            y,
+            epochs=epochs,
+            batch_size=BATCH_SIZE,
+            seed=seed,
+            compile=compile,
+            verbose=0,
+        )
         return result.history["loss"][-1]
 
     return train
@@ -108,12 +120,16 @@ def keras_trainer(weights: list, seed: int) -> Trainer:
         keras.utils.set_random_seed(seed)
         model = keras.Sequential(
             [keras.Input((LAYERS[0],))]
-            + [keras.layers.Dense(W.shape[1], activation="relu" if index < len(weights) - 1 else None)
-               for index, (W, _) in enumerate(weights)]
+            + [
+                keras.layers.Dense(W.shape[1], activation="relu" if index < len(weights) - 1 else None)
+                for index, (W, _) in enumerate(weights)
+            ]
         )
         model.set_weights([array for pair in weights for array in pair])
-        model.compile(optimizer=keras.optimizers.SGD(learning_rate=LEARNING_RATE),
-                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        model.compile(
+            optimizer=keras.optimizers.SGD(learning_rate=LEARNING_RATE),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        )
         history = model.fit(x, y, batch_size=BATCH_SIZE, epochs=epochs, verbose=0)
         return float(history.history["loss"][-1])
 
@@ -143,7 +159,7 @@ def torch_trainer(weights: list, seed: int) -> Trainer:
             order = torch.randperm(count, generator=generator)
             total = torch.zeros(())
             for start in range(0, count, BATCH_SIZE):
-                index = order[start:start + BATCH_SIZE]
+                index = order[start : start + BATCH_SIZE]
                 optimizer.zero_grad()
                 loss = F.cross_entropy(model(inputs[index]), labels[index])
                 loss.backward()
@@ -163,6 +179,7 @@ def time_contender(train: Trainer, x: np.ndarray, y: np.ndarray) -> dict:
     compiled for the next run (torch.compile's and XLA's caches), so only W2 - W1 is a warm
     epoch: the fixed costs of a warm run (weights, batches to the device) cancel in it. The
     first epoch is T1's fixed part, T1 - (W2 - W1), plus one warm epoch at full size."""
+
     def timed(epochs: int) -> tuple[float, float]:
         start = time.perf_counter()
         loss = train(x, y, epochs)
@@ -191,8 +208,9 @@ def contenders(arguments: argparse.Namespace) -> dict[str, Callable[[], Trainer]
     """Builders of every contender asked for, by name (built lazily: each imports its framework)."""
     built: dict[str, Callable[[], Trainer]] = {}
     for name in arguments.backends:
-        built[f"portable {name}"] = (lambda name=name: portable_trainer(pdl.backend(name), arguments.seed,
-                                                                          not arguments.no_compile))
+        built[f"portable {name}"] = lambda name=name: portable_trainer(
+            pdl.backend(name), arguments.seed, not arguments.no_compile
+        )
     if "keras" in arguments.natives:
         built[NATIVE_LABELS["keras"]] = lambda: keras_trainer(initial_weights(arguments.seed), arguments.seed)
     if "torch" in arguments.natives:
@@ -220,29 +238,61 @@ def print_results(results: dict[str, dict]) -> None:
         if result["status"] != "ok":
             rows.append([name, "-", "-", "-", "-", "-", "-", f"{result['status']}: {result['reason']}"])
             continue
-        rows.append([name, format_number(result["first_epoch_seconds"]), format_number(result["seconds_per_epoch"]),
-                     format_number(result["ms_per_step"]), format_number(result.get("ratio_to_keras")),
-                     format_number(result.get("ratio_to_torch_loop")), f"{result['loss_after_first_epoch']:.4f}",
-                     result.get("note", "")])
-    print(table(["contender", "first epoch s", "s / epoch", "ms / step", "/ keras", "/ torch loop",
-                 "loss (epoch 1)", "note"], rows))
+        rows.append(
+            [
+                name,
+                format_number(result["first_epoch_seconds"]),
+                format_number(result["seconds_per_epoch"]),
+                format_number(result["ms_per_step"]),
+                format_number(result.get("ratio_to_keras")),
+                format_number(result.get("ratio_to_torch_loop")),
+                f"{result['loss_after_first_epoch']:.4f}",
+                result.get("note", ""),
+            ]
+        )
+    print(
+        table(
+            [
+                "contender",
+                "first epoch s",
+                "s / epoch",
+                "ms / step",
+                "/ keras",
+                "/ torch loop",
+                "loss (epoch 1)",
+                "note",
+            ],
+            rows,
+        )
+    )
 
 
 def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     parser.add_argument("--backends", default=None, help="portable backends, comma-separated, or all (default)")
     parser.add_argument("--natives", default="keras,torch", help="native loops: keras, torch, both, or none")
-    parser.add_argument("--examples", type=int, default=FULL_EPOCH,
-                        help="training images per epoch (the first N); below 60000 the seconds are extrapolated")
-    parser.add_argument("--data-dir", default=None,
-                        help="folder of the MNIST IDX files (default: $PORTABLE_DL_DATA, then the cache folder "
-                             "that `portable-dl data mnist` fills)")
+    parser.add_argument(
+        "--examples",
+        type=int,
+        default=FULL_EPOCH,
+        help="training images per epoch (the first N); below 60000 the seconds are extrapolated",
+    )
+    parser.add_argument(
+        "--data-dir",
+        default=None,
+        help="folder of the MNIST IDX files (default: $PORTABLE_DL_DATA, then the cache folder "
+        "that `portable-dl data mnist` fills)",
+    )
     parser.add_argument("--no-compile", action="store_true", help="portable steps eager instead of compiled")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", default=str(DEFAULT_OUTPUT), help="the JSON file written")
-    parser.add_argument("--in-process", action="store_true",
-                        help="run every contender in this process (default: a fresh process per contender)")
+    parser.add_argument(
+        "--in-process",
+        action="store_true",
+        help="run every contender in this process (default: a fresh process per contender)",
+    )
     arguments = parser.parse_args(argv)
     arguments.backends = split_names(arguments.backends, BACKENDS)
     arguments.natives = split_names(arguments.natives, NATIVES)
@@ -254,27 +304,48 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     arguments = parse_arguments(argv)
-    settings = {"layers": list(LAYERS), "activation": "relu", "loss": "cross_entropy", "optimizer": "SGD",
-                "lr": LEARNING_RATE, "batch_size": BATCH_SIZE, "dtype": "float32", "examples": arguments.examples,
-                "extrapolated": arguments.examples < FULL_EPOCH, "compile": not arguments.no_compile,
-                "seed": arguments.seed, "data_dir": arguments.data_dir}
+    settings = {
+        "layers": list(LAYERS),
+        "activation": "relu",
+        "loss": "cross_entropy",
+        "optimizer": "SGD",
+        "lr": LEARNING_RATE,
+        "batch_size": BATCH_SIZE,
+        "dtype": "float32",
+        "examples": arguments.examples,
+        "extrapolated": arguments.examples < FULL_EPOCH,
+        "compile": not arguments.no_compile,
+        "seed": arguments.seed,
+        # The data set, not the folder it was read from: a path names one machine's layout,
+        # and load_mnist checks every file's SHA-256, so "MNIST" is the same data everywhere.
+        "data": "MNIST (SHA-256 checked)",
+    }
     try:
         x_train, y_train, _, _ = load_mnist(arguments.data_dir, download=False)
     except DatasetNotFound as error:
         print(f"MNIST not found, nothing measured: {describe_error(error)}")
         write_json(arguments.output, document("mnist_epoch", settings, skipped=describe_error(error), results={}))
         return 0
-    x = x_train[:arguments.examples].reshape(arguments.examples, -1).astype(np.float32) / 255.0
-    y = y_train[:arguments.examples].astype(np.int64)
+    x = x_train[: arguments.examples].reshape(arguments.examples, -1).astype(np.float32) / 255.0
+    y = y_train[: arguments.examples].astype(np.int64)
     extrapolated = f", seconds extrapolated from {arguments.examples} images" if settings["extrapolated"] else ""
-    print(f"MNIST epoch: MLP{list(LAYERS)} relu, SGD {LEARNING_RATE}, batch {BATCH_SIZE}, {len(x)} images per "
-          f"epoch{extrapolated}", flush=True)
-    selections = {**{f"portable {name}": ["--backends", name, "--natives", "none"] for name in arguments.backends},
-                  **{NATIVE_LABELS[name]: ["--backends", "none", "--natives", name] for name in arguments.natives}}
+    print(
+        f"MNIST epoch: MLP{list(LAYERS)} relu, SGD {LEARNING_RATE}, batch {BATCH_SIZE}, {len(x)} images per "
+        f"epoch{extrapolated}",
+        flush=True,
+    )
+    selections = {
+        **{f"portable {name}": ["--backends", name, "--natives", "none"] for name in arguments.backends},
+        **{NATIVE_LABELS[name]: ["--backends", "none", "--natives", name] for name in arguments.natives},
+    }
     if len(selections) > 1 and not arguments.in_process:
         documents = run_in_own_processes(__file__, argv, selections)
-        results = {label: documents[label]["results"][label] if "results" in documents[label]
-                   else {"status": "failed", "reason": documents[label]["failed"]} for label in selections}
+        results = {
+            label: documents[label]["results"][label]
+            if "results" in documents[label]
+            else {"status": "failed", "reason": documents[label]["failed"]}
+            for label in selections
+        }
     else:
         results = measure_in_this_process(arguments, x, y)
     for name, result in results.items():

@@ -34,16 +34,15 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
+from _timing import Runner, compare, document, format_number, ratio, results_per_backend, split_names, table, write_json
 
 import portable_dl as pdl
 from portable_dl import nn
-
-from _timing import (Runner, compare, document, format_number, ratio, results_per_backend, split_names, table,
-                     write_json)
 
 BENCH = Path(__file__).resolve().parent
 DEFAULT_OUTPUT = BENCH / "results" / "overhead.json"
@@ -206,8 +205,11 @@ def measure_backend(name: str, arguments: argparse.Namespace) -> dict:
     params = nn.MLP([784, 256, 256, 10]).init(0, backend=backend, dtype="float32")
     native = NATIVE[name](inputs, params)
     measured = [case for case in arguments.cases if case in native]
-    runners = {f"{side} {case}": Runner(calls[case], backend.synchronize)
-               for case in measured for side, calls in (("portable", portable), ("native", native))}
+    runners = {
+        f"{side} {case}": Runner(calls[case], backend.synchronize)
+        for case in measured
+        for side, calls in (("portable", portable), ("native", native))
+    }
     timings = compare(runners, blocks=arguments.blocks, block_seconds=arguments.block_seconds, warmup=arguments.warmup)
     cases = []
     for case in arguments.cases:
@@ -215,8 +217,15 @@ def measure_backend(name: str, arguments: argparse.Namespace) -> dict:
             cases.append({"case": case, "skipped": f"{name} has no native equivalent"})
             continue
         mine, theirs = timings[f"portable {case}"], timings[f"native {case}"]
-        cases.append({"case": case, "unit": "us per call", "portable": mine.as_json(unit=1e6),
-                      "native": theirs.as_json(unit=1e6), "ratio": ratio(mine, theirs)})
+        cases.append(
+            {
+                "case": case,
+                "unit": "us per call",
+                "portable": mine.as_json(unit=1e6),
+                "native": theirs.as_json(unit=1e6),
+                "ratio": ratio(mine, theirs),
+            }
+        )
     return {"backend": name, "device": backend.device, "version": backend.version, "cases": cases}
 
 
@@ -230,24 +239,41 @@ def print_results(results: list[dict]) -> None:
             if "skipped" in case:
                 rows.append([result["backend"], case["case"], "-", "-", "-", case["skipped"]])
                 continue
-            rows.append([result["backend"], case["case"], format_number(case["portable"]["median"]),
-                         format_number(case["native"]["median"]), format_number(case["ratio"]), ""])
+            rows.append(
+                [
+                    result["backend"],
+                    case["case"],
+                    format_number(case["portable"]["median"]),
+                    format_number(case["native"]["median"]),
+                    format_number(case["ratio"]),
+                    "",
+                ]
+            )
     print(table(["backend", "case", "portable us", "native us", "ratio", "note"], rows))
 
 
 def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--backends", default=None, help="comma-separated names, or all (a backend not installed is reported as skipped)")
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
+    parser.add_argument(
+        "--backends",
+        default=None,
+        help="comma-separated names, or all (a backend not installed is reported as skipped)",
+    )
     parser.add_argument("--cases", default=None, help=f"comma-separated, from {', '.join(CASES)} (default: all)")
     parser.add_argument("--blocks", type=int, default=None, help="timed blocks per call (default 7; --quick 3)")
-    parser.add_argument("--block-seconds", type=float, default=None,
-                        help="time budget of a block (default 0.1; --quick 0.02)")
+    parser.add_argument(
+        "--block-seconds", type=float, default=None, help="time budget of a block (default 0.1; --quick 0.02)"
+    )
     parser.add_argument("--warmup", type=int, default=10, help="untimed calls first")
     parser.add_argument("--quick", action="store_true", help="3 blocks of 0.02 s")
     parser.add_argument("--output", default=str(DEFAULT_OUTPUT), help="the JSON file written")
-    parser.add_argument("--in-process", action="store_true",
-                        help="time every backend in this process (default: a fresh process per backend)")
+    parser.add_argument(
+        "--in-process",
+        action="store_true",
+        help="time every backend in this process (default: a fresh process per backend)",
+    )
     arguments = parser.parse_args(argv)
     arguments.cases = split_names(arguments.cases, CASES)
     if arguments.blocks is None:
@@ -263,12 +289,26 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     arguments = parse_arguments(argv)
     names = split_names(arguments.backends, BACKENDS)
-    print(f"overhead per call on tiny inputs; {arguments.blocks} interleaved blocks of {arguments.block_seconds} s", flush=True)
-    results = results_per_backend(__file__, argv, names, arguments.in_process,
-                                  lambda name: measure_backend(name, arguments), pdl.BackendUnavailable)
+    print(
+        f"overhead per call on tiny inputs; {arguments.blocks} interleaved blocks of {arguments.block_seconds} s",
+        flush=True,
+    )
+    results = results_per_backend(
+        __file__,
+        argv,
+        names,
+        arguments.in_process,
+        lambda name: measure_backend(name, arguments),
+        pdl.BackendUnavailable,
+    )
     print_results(results)
-    settings = {"cases": arguments.cases, "blocks": arguments.blocks, "block_seconds": arguments.block_seconds,
-                "warmup": arguments.warmup, "inputs": "float32 vectors of 4, matrices 2 x 2; MLP[784, 256, 256, 10] params"}
+    settings = {
+        "cases": arguments.cases,
+        "blocks": arguments.blocks,
+        "block_seconds": arguments.block_seconds,
+        "warmup": arguments.warmup,
+        "inputs": "float32 vectors of 4, matrices 2 x 2; MLP[784, 256, 256, 10] params",
+    }
     path = write_json(arguments.output, document("overhead", settings, results=results))
     print(f"wrote {path}")
     return 0

@@ -33,17 +33,27 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
+from _timing import (
+    Runner,
+    Timing,
+    compare,
+    document,
+    format_number,
+    ratio,
+    results_per_backend,
+    split_names,
+    table,
+    write_json,
+)
 
 import portable_dl as pdl
 from portable_dl import losses, nn, optimizers
-
-from _timing import (Runner, Timing, compare, document, format_number, ratio, results_per_backend, split_names, table,
-                     write_json)
 
 BENCH = Path(__file__).resolve().parent
 DEFAULT_OUTPUT = BENCH / "results" / "train_step.json"
@@ -89,7 +99,9 @@ def portable_runner(backend: pdl.Backend, problem: Problem, compile: bool) -> Ru
         inputs, labels = batch
         return losses.cross_entropy(model.apply(params, inputs), labels)
 
-    step = pdl.make_train_step(objective, optimizers.Adam(LEARNING_RATE, betas=BETAS, eps=EPS), backend, compile=compile)
+    step = pdl.make_train_step(
+        objective, optimizers.Adam(LEARNING_RATE, betas=BETAS, eps=EPS), backend, compile=compile
+    )
     params = {"layers": [{"W": backend.asarray(W), "b": backend.asarray(b)} for W, b in problem.weights]}
     state = [params, step.init(params)]
     batch = (backend.asarray(problem.x), backend.asarray(problem.y))
@@ -204,8 +216,10 @@ def native_tensorflow(problem: Problem, device: str, compile: bool) -> Runner:
     with tf.device(tf_device):
         model = keras.Sequential(
             [keras.Input((problem.layers[0],))]
-            + [keras.layers.Dense(W.shape[1], activation="relu" if index < len(problem.weights) - 1 else None)
-               for index, (W, _) in enumerate(problem.weights)]
+            + [
+                keras.layers.Dense(W.shape[1], activation="relu" if index < len(problem.weights) - 1 else None)
+                for index, (W, _) in enumerate(problem.weights)
+            ]
         )
         model.set_weights([array for pair in problem.weights for array in pair])
         # Keras' default epsilon is 1e-7: use torch's, as the portable side does.
@@ -308,10 +322,11 @@ def native_jax(problem: Problem, device: str, compile: bool) -> Runner:
         beta1, beta2 = BETAS
         m = jax.tree.map(lambda m_, g: beta1 * m_ + (1 - beta1) * g, m, gradients)
         v = jax.tree.map(lambda v_, g: beta2 * v_ + (1 - beta2) * g * g, v, gradients)
-        step_size = LEARNING_RATE / (1 - beta1 ** t)
-        root_correction = jnp.sqrt(1 - beta2 ** t)
-        parameters = jax.tree.map(lambda p, m_, v_: p - step_size * m_ / (jnp.sqrt(v_) / root_correction + EPS),
-                                  parameters, m, v)
+        step_size = LEARNING_RATE / (1 - beta1**t)
+        root_correction = jnp.sqrt(1 - beta2**t)
+        parameters = jax.tree.map(
+            lambda p, m_, v_: p - step_size * m_ / (jnp.sqrt(v_) / root_correction + EPS), parameters, m, v
+        )
         return parameters, m, v, t, loss
 
     run = jax.jit(train_step) if compile else train_step
@@ -381,18 +396,25 @@ def measure_backend(name: str, arguments: argparse.Namespace) -> dict:
             if not compile:
                 raise
             runners[f"native {mode}"] = Runner(_raiser(error), optional=True)
-    timings = compare(runners, blocks=arguments.blocks, steps=arguments.steps,
-                      block_seconds=arguments.block_seconds, warmup=arguments.warmup)
+    timings = compare(
+        runners,
+        blocks=arguments.blocks,
+        steps=arguments.steps,
+        block_seconds=arguments.block_seconds,
+        warmup=arguments.warmup,
+    )
     rows = []
     for mode in modes:
         portable, native = timings[f"portable {mode}"], timings[f"native {mode}"]
-        rows.append({
-            "mode": mode,
-            "portable": _timing_json(portable),
-            "native": _timing_json(native),
-            "ratio": ratio(portable, native),
-            "ratio_cpu": ratio(portable, native, cpu=True),
-        })
+        rows.append(
+            {
+                "mode": mode,
+                "portable": _timing_json(portable),
+                "native": _timing_json(native),
+                "ratio": ratio(portable, native),
+                "ratio_cpu": ratio(portable, native, cpu=True),
+            }
+        )
     return {
         "backend": name,
         "device": backend.device,
@@ -406,6 +428,7 @@ def measure_backend(name: str, arguments: argparse.Namespace) -> dict:
 def _raiser(error: Exception) -> Callable[[], Any]:
     def raise_it() -> Any:
         raise error
+
     return raise_it
 
 
@@ -432,37 +455,63 @@ def print_results(results: list[dict]) -> None:
             note = "" if native["status"] == "ok" else f"native {native['status']}: {native['reason']}"
             if not note and abs(portable["first_loss"] - native["first_loss"]) > 1e-4 * abs(native["first_loss"]):
                 note = f"first losses differ: {portable['first_loss']:.6g} vs {native['first_loss']:.6g}"
-            rows.append([
-                f"{result['backend']} ({result['device']})", row["mode"],
-                format_number(portable.get("median")), format_number(native.get("median")),
-                format_number(row["ratio"]), format_number(row["ratio_cpu"]),
-                format_number(result["portable_compiled_over_native_eager"]) if row["mode"] == "compiled" else "",
-                note,
-            ])
-    print(table(["backend", "mode", "portable ms", "native ms", "ratio", "cpu ratio", "p.compiled/n.eager", "note"],
-                rows))
+            rows.append(
+                [
+                    f"{result['backend']} ({result['device']})",
+                    row["mode"],
+                    format_number(portable.get("median")),
+                    format_number(native.get("median")),
+                    format_number(row["ratio"]),
+                    format_number(row["ratio_cpu"]),
+                    format_number(result["portable_compiled_over_native_eager"]) if row["mode"] == "compiled" else "",
+                    note,
+                ]
+            )
+    print(
+        table(["backend", "mode", "portable ms", "native ms", "ratio", "cpu ratio", "p.compiled/n.eager", "note"], rows)
+    )
 
 
 def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--backends", default=None, help="comma-separated names, or all (a backend not installed is reported as skipped)")
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
+    parser.add_argument(
+        "--backends",
+        default=None,
+        help="comma-separated names, or all (a backend not installed is reported as skipped)",
+    )
     parser.add_argument("--modes", default="eager,compiled", help="eager, compiled or both")
     parser.add_argument("--blocks", type=int, default=None, help="timed blocks per runner (default 5; --quick 3)")
-    parser.add_argument("--steps", type=int, default=None,
-                        help="steps per block (default: as many as fill --block-seconds, at most 1000)")
-    parser.add_argument("--block-seconds", type=float, default=None,
-                        help="time budget of a block when --steps is not given (default 0.5; --quick 0.1)")
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="steps per block (default: as many as fill --block-seconds, at most 1000)",
+    )
+    parser.add_argument(
+        "--block-seconds",
+        type=float,
+        default=None,
+        help="time budget of a block when --steps is not given (default 0.5; --quick 0.1)",
+    )
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps before the blocks (the first compiles)")
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
-                        help="auto: torch and jax on a GPU where there is one; cuda: only torch and jax, on the GPU")
+    parser.add_argument(
+        "--device",
+        choices=("auto", "cpu", "cuda"),
+        default="auto",
+        help="auto: torch and jax on a GPU where there is one; cuda: only torch and jax, on the GPU",
+    )
     parser.add_argument("--layers", default="784,256,256,10", help="MLP sizes, input first")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="3 blocks of 0.1 s: a rough number quickly")
     parser.add_argument("--output", default=str(DEFAULT_OUTPUT), help="the JSON file written")
-    parser.add_argument("--in-process", action="store_true",
-                        help="time every backend in this process (default: a fresh process per backend)")
+    parser.add_argument(
+        "--in-process",
+        action="store_true",
+        help="time every backend in this process (default: a fresh process per backend)",
+    )
     arguments = parser.parse_args(argv)
     arguments.modes = split_names(arguments.modes, MODES)
     if arguments.blocks is None:
@@ -484,16 +533,36 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     arguments = parse_arguments(argv)
     names = split_names(arguments.backends, BACKENDS)
-    print(f"train step: MLP{list(arguments.layers)} relu, cross-entropy, Adam lr {LEARNING_RATE}, batch "
-          f"{arguments.batch_size}, float32; {arguments.blocks} interleaved blocks per runner", flush=True)
-    results = results_per_backend(__file__, argv, names, arguments.in_process,
-                                  lambda name: measure_backend(name, arguments), pdl.BackendUnavailable)
+    print(
+        f"train step: MLP{list(arguments.layers)} relu, cross-entropy, Adam lr {LEARNING_RATE}, batch "
+        f"{arguments.batch_size}, float32; {arguments.blocks} interleaved blocks per runner",
+        flush=True,
+    )
+    results = results_per_backend(
+        __file__,
+        argv,
+        names,
+        arguments.in_process,
+        lambda name: measure_backend(name, arguments),
+        pdl.BackendUnavailable,
+    )
     print_results(results)
     settings = {
-        "layers": list(arguments.layers), "activation": "relu", "loss": "cross_entropy", "optimizer": "Adam",
-        "lr": LEARNING_RATE, "betas": list(BETAS), "eps": EPS, "batch_size": arguments.batch_size,
-        "dtype": "float32", "seed": arguments.seed, "blocks": arguments.blocks, "steps": arguments.steps,
-        "block_seconds": arguments.block_seconds, "warmup": arguments.warmup, "device": arguments.device,
+        "layers": list(arguments.layers),
+        "activation": "relu",
+        "loss": "cross_entropy",
+        "optimizer": "Adam",
+        "lr": LEARNING_RATE,
+        "betas": list(BETAS),
+        "eps": EPS,
+        "batch_size": arguments.batch_size,
+        "dtype": "float32",
+        "seed": arguments.seed,
+        "blocks": arguments.blocks,
+        "steps": arguments.steps,
+        "block_seconds": arguments.block_seconds,
+        "warmup": arguments.warmup,
+        "device": arguments.device,
         "modes": arguments.modes,
     }
     path = write_json(arguments.output, document("train_step", settings, results=results))

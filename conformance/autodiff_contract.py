@@ -15,7 +15,8 @@ differences in float64 (:mod:`.numerics`), judged by the finite-difference toler
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -74,8 +75,15 @@ def argnums_case(argnums: Any, names: tuple[str, ...]) -> Case:
     def finite_differences() -> Outputs:
         return {f"grad {position}: d/d{name}": _FD[name]() for position, name in enumerate(names)}
 
-    return Case(FAMILY, f"value_and_grad argnums={argnums!r}", compute, gradient=True, reduction_size=6, expected=expected,
-                finite_differences=finite_differences)
+    return Case(
+        FAMILY,
+        f"value_and_grad argnums={argnums!r}",
+        compute,
+        gradient=True,
+        reduction_size=6,
+        expected=expected,
+        finite_differences=finite_differences,
+    )
 
 
 def repeated_argnums_case() -> Case:
@@ -93,7 +101,9 @@ def repeated_argnums_case() -> Case:
                 outputs[f"argnums={argnums}"] = error_name(error)
         return outputs
 
-    expected = lambda backend, dtype: {f"argnums={argnums}": "foreign builtins.TypeError" for argnums in ((0, 0), (0, -2), (1, -1))}
+    expected = lambda backend, dtype: {
+        f"argnums={argnums}": "foreign builtins.TypeError" for argnums in ((0, 0), (0, -2), (1, -1))
+    }
     return Case(FAMILY, "value_and_grad repeated argnums raise TypeError", compute, expected=expected)
 
 
@@ -103,7 +113,10 @@ def has_aux_case() -> Case:
 
     def f(backend: Backend) -> Callable:
         xp = backend.xp
-        return lambda a, c: (_loss(xp, a, backend.asarray(B, a.dtype), c), {"squares": xp.square(c), "label": "aux", "n": 3})
+        return lambda a, c: (
+            _loss(xp, a, backend.asarray(B, a.dtype), c),
+            {"squares": xp.square(c), "label": "aux", "n": 3},
+        )
 
     def compute(backend: Backend, dtype: str) -> Outputs:
         a, c = backend.asarray(A, dtype), backend.asarray(C, dtype)
@@ -120,14 +133,25 @@ def has_aux_case() -> Case:
         }
 
     def expected(backend: Backend, dtype: str) -> Outputs:
-        return {"value": np.float64(_loss_numpy(A, B, C)), "aux squares": C**2, "aux Python values": ("aux", 3),
-                "grad with has_aux: aux squares": C**2}
+        return {
+            "value": np.float64(_loss_numpy(A, B, C)),
+            "aux squares": C**2,
+            "aux Python values": ("aux", 3),
+            "grad with has_aux: aux squares": C**2,
+        }
 
     def finite_differences() -> Outputs:
         return {"grad a": _FD["a"](), "grad c": _FD["c"](), "grad with has_aux: gradient": _FD["c"]()}
 
-    return Case(FAMILY, "value_and_grad and grad with has_aux", compute, gradient=True, reduction_size=6, expected=expected,
-                finite_differences=finite_differences)
+    return Case(
+        FAMILY,
+        "value_and_grad and grad with has_aux",
+        compute,
+        gradient=True,
+        reduction_size=6,
+        expected=expected,
+        finite_differences=finite_differences,
+    )
 
 
 #: A nested pytree: dicts, lists and tuples, leaves of different shapes.
@@ -144,8 +168,10 @@ def pytree_case() -> Case:
 
     def compute(backend: Backend, dtype: str) -> Outputs:
         xp = backend.xp
-        tree = {"dense": [backend.asarray(A, dtype), (backend.asarray(B, dtype), {"deep": backend.asarray(C, dtype)})],
-                "scale": (backend.asarray(TREE["scale"][0], dtype),)}
+        tree = {
+            "dense": [backend.asarray(A, dtype), (backend.asarray(B, dtype), {"deep": backend.asarray(C, dtype)})],
+            "scale": (backend.asarray(TREE["scale"][0], dtype),),
+        }
 
         def loss(t):
             a, (b, inner) = t["dense"]
@@ -165,6 +191,7 @@ def pytree_case() -> Case:
         leaves, treedef = tree_flatten(TREE)
         outputs: Outputs = {}
         for index, leaf in enumerate(leaves):
+
             def partial(v, index=index):
                 values = list(leaves)
                 values[index] = v
@@ -173,8 +200,15 @@ def pytree_case() -> Case:
             outputs[f"grad leaf {index}"] = central_differences(partial, leaf)
         return outputs
 
-    return Case(FAMILY, "value_and_grad of a nested dict/list/tuple pytree", compute, gradient=True, reduction_size=6,
-                expected=expected, finite_differences=finite_differences)
+    return Case(
+        FAMILY,
+        "value_and_grad of a nested dict/list/tuple pytree",
+        compute,
+        gradient=True,
+        reduction_size=6,
+        expected=expected,
+        finite_differences=finite_differences,
+    )
 
 
 def _structure(tree: Any) -> str:
@@ -205,28 +239,48 @@ def batched_matmul_case(shape1: tuple, shape2: tuple) -> Case:
         xp = backend.xp
         w = backend.asarray(w0, dtype)
         loss = lambda a, b: xp.sum(xp.multiply(w, xp.square(xp.matmul(a, b))))
-        value, (grad_a, grad_b) = backend.value_and_grad(loss, argnums=(0, 1))(backend.asarray(a0, dtype), backend.asarray(b0, dtype))
-        return {"value": as_float64(backend, value), "grad a": as_float64(backend, grad_a), "grad b": as_float64(backend, grad_b),
-                "grad a shape": _shape(grad_a), "grad b shape": _shape(grad_b)}
+        value, (grad_a, grad_b) = backend.value_and_grad(loss, argnums=(0, 1))(
+            backend.asarray(a0, dtype), backend.asarray(b0, dtype)
+        )
+        return {
+            "value": as_float64(backend, value),
+            "grad a": as_float64(backend, grad_a),
+            "grad b": as_float64(backend, grad_b),
+            "grad a shape": _shape(grad_a),
+            "grad b shape": _shape(grad_b),
+        }
 
     def expected(backend: Backend, dtype: str) -> Outputs:
         return {"value": np.float64(numpy_loss(a0, b0)), "grad a shape": shape1, "grad b shape": shape2}
 
     def finite_differences() -> Outputs:
-        return {"grad a": central_differences(lambda a: numpy_loss(a, b0), a0),
-                "grad b": central_differences(lambda b: numpy_loss(a0, b), b0)}
+        return {
+            "grad a": central_differences(lambda a: numpy_loss(a, b0), a0),
+            "grad b": central_differences(lambda b: numpy_loss(a0, b), b0),
+        }
 
     # The most terms in one gradient element: the inner dimension times the broadcast batch.
     size = max(shape1[-1], 1) * int(np.prod(np.matmul(a0, b0).shape))
-    return Case(FAMILY, f"batched matmul gradient {shape1}@{shape2}", compute, gradient=True, reduction_size=size,
-                expected=expected, finite_differences=finite_differences)
+    return Case(
+        FAMILY,
+        f"batched matmul gradient {shape1}@{shape2}",
+        compute,
+        gradient=True,
+        reduction_size=size,
+        expected=expected,
+        finite_differences=finite_differences,
+    )
 
 
 def cases(quick: bool = False) -> list[Case]:
     """Every contract case; ``quick``: (1, 0), -1, repeated, has_aux, the pytree and the
     first batched matmul."""
-    argnums = [argnums_case((1, 0), ("b", "a")), argnums_case(-1, ("c",)), argnums_case((2, -3), ("c", "a")),
-               argnums_case(1, ("b",))]
+    argnums = [
+        argnums_case((1, 0), ("b", "a")),
+        argnums_case(-1, ("c",)),
+        argnums_case((2, -3), ("c", "a")),
+        argnums_case(1, ("b",)),
+    ]
     contract = [repeated_argnums_case(), has_aux_case(), pytree_case()]
     matmuls = [batched_matmul_case(s1, s2) for s1, s2 in MATMUL_SHAPES]
     if quick:

@@ -9,10 +9,12 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
-from hypothesis import given, seed as hypothesis_seed, settings, strategies as st, HealthCheck
+from hypothesis import HealthCheck, given, settings
+from hypothesis import seed as hypothesis_seed
+from hypothesis import strategies as st
 
 from portable_dl.backend import Backend
 
@@ -38,8 +40,15 @@ CLASSIC = [
 #: Binary element-wise functions checked on random shapes, and the domain of their
 #: second argument (division by values near zero would only measure conditioning).
 BINARY_FUNCTIONS = {
-    "add": "any", "subtract": "any", "multiply": "any", "divide": "away_from_zero",
-    "maximum": "any", "minimum": "any", "pow": "any", "logaddexp": "any", "atan2": "away_from_zero",
+    "add": "any",
+    "subtract": "any",
+    "multiply": "any",
+    "divide": "away_from_zero",
+    "maximum": "any",
+    "minimum": "any",
+    "pow": "any",
+    "logaddexp": "any",
+    "atan2": "away_from_zero",
 }
 
 
@@ -51,7 +60,9 @@ def _values(rng: np.random.Generator, shape: tuple, domain: str) -> np.ndarray:
     return rng.uniform(-2.0, 2.0, shape)
 
 
-def binary_outcome(backend: Backend, dtype: str, function: str, shape1: tuple, shape2: tuple, case_seed: int) -> Outputs:
+def binary_outcome(
+    backend: Backend, dtype: str, function: str, shape1: tuple, shape2: tuple, case_seed: int
+) -> Outputs:
     """The outcome of ``xp.<function>(a, b)`` for arrays of the two shapes."""
     rng = np.random.default_rng(case_seed)
     first_domain = "positive" if function == "pow" else "any"
@@ -110,8 +121,9 @@ def draw_examples(strategy, count: int, seed: int) -> list:
     examples: list = []
 
     @hypothesis_seed(seed)
-    @settings(max_examples=count, database=None, deadline=None, phases=["generate"],
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=count, database=None, deadline=None, phases=["generate"], suppress_health_check=list(HealthCheck)
+    )
     @given(strategy)
     def collect(example):
         examples.append(example)
@@ -168,7 +180,9 @@ def broadcast_gradient_case(shape1: tuple, shape2: tuple) -> Case:
         xp = backend.xp
         w = backend.asarray(w0, dtype)
         loss = lambda a, b: xp.sum(xp.multiply(w, xp.square(xp.add(a, b))))
-        value, (grad_a, grad_b) = backend.value_and_grad(loss, argnums=(0, 1))(backend.asarray(a0, dtype), backend.asarray(b0, dtype))
+        value, (grad_a, grad_b) = backend.value_and_grad(loss, argnums=(0, 1))(
+            backend.asarray(a0, dtype), backend.asarray(b0, dtype)
+        )
         return {
             "value": np.asarray(backend.to_numpy(value), np.float64),
             "grad_a": np.asarray(backend.to_numpy(grad_a), np.float64),
@@ -184,8 +198,14 @@ def broadcast_gradient_case(shape1: tuple, shape2: tuple) -> Case:
         }
 
     size = int(np.prod(out_shape)) // max(int(np.prod(shape2)), 1)
-    return Case(FAMILY, f"gradient {shape1}+{shape2}", compute, reduction_size=max(size, 1) * 2, gradient=True,
-                finite_differences=finite_differences)
+    return Case(
+        FAMILY,
+        f"gradient {shape1}+{shape2}",
+        compute,
+        reduction_size=max(size, 1) * 2,
+        gradient=True,
+        finite_differences=finite_differences,
+    )
 
 
 def dense_bias_gradient_case() -> Case:
@@ -214,8 +234,14 @@ def dense_bias_gradient_case() -> Case:
             "grad_b": central_differences(lambda b: numpy_loss(W0, b), b0),
         }
 
-    return Case(FAMILY, "dense layer bias gradient sums over the batch", compute, reduction_size=16 * 5, gradient=True,
-                finite_differences=finite_differences)
+    return Case(
+        FAMILY,
+        "dense layer bias gradient sums over the batch",
+        compute,
+        reduction_size=16 * 5,
+        gradient=True,
+        finite_differences=finite_differences,
+    )
 
 
 def cases(quick: bool = False, seed: int = 0) -> list[Case]:

@@ -14,8 +14,9 @@ values. The runner computes the same case on the NumPy reference backend and com
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 

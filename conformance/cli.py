@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 import portable_dl
 from portable_dl import registry
@@ -32,21 +32,43 @@ def build_parser() -> argparse.ArgumentParser:
         "broadcasting and optimizer trajectories as the NumPy float64 reference.",
     )
     parser.add_argument("--backends", default="all", help="comma-separated backend names, or 'all' (default: all)")
-    parser.add_argument("--backend-module", action="append", default=[], metavar="MODULE:FACTORY",
-                        help="also test the backend made by FACTORY(device=None) in MODULE (repeatable)")
-    parser.add_argument("--dtype", choices=DTYPES, action="append",
-                        help="dtype to run in (repeatable; default: float32 and float64)")
-    parser.add_argument("--family", default="all", help=f"comma-separated families: {','.join(FAMILIES)} (default: all)")
-    parser.add_argument("--data-dir", metavar="DIR", help="folder holding MNIST for the training family "
-                        "(default: $PORTABLE_DL_DATA, then the cache folder; never downloaded here)")
+    parser.add_argument(
+        "--backend-module",
+        action="append",
+        default=[],
+        metavar="MODULE:FACTORY",
+        help="also test the backend made by FACTORY(device=None) in MODULE (repeatable)",
+    )
+    parser.add_argument(
+        "--dtype", choices=DTYPES, action="append", help="dtype to run in (repeatable; default: float32 and float64)"
+    )
+    parser.add_argument(
+        "--family", default="all", help=f"comma-separated families: {','.join(FAMILIES)} (default: all)"
+    )
+    parser.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help="folder holding MNIST for the training family "
+        "(default: $PORTABLE_DL_DATA, then the cache folder; never downloaded here)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the random inputs and shapes (default: 0)")
     parser.add_argument("--quick", action="store_true", help="fewer cases and steps: a smoke test in seconds")
     parser.add_argument("--format", choices=("table", "json", "markdown"), default="table", help="report format")
     parser.add_argument("--output", metavar="FILE", help="write the report to FILE (the table summary still prints)")
-    parser.add_argument("--jobs", type=int, default=None, metavar="N",
-                        help="backends run at once, each in its own process (default: the number of CPUs; 1: in this process)")
-    parser.add_argument("--case-timeout", type=float, default=runner.CASE_TIMEOUT, metavar="SECONDS",
-                        help=f"a case running longer fails as hung and the run goes on (default: {runner.CASE_TIMEOUT:g}; 0: no limit)")
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        metavar="N",
+        help="backends run at once, each in its own process (default: the number of CPUs; 1: in this process)",
+    )
+    parser.add_argument(
+        "--case-timeout",
+        type=float,
+        default=runner.CASE_TIMEOUT,
+        metavar="SECONDS",
+        help=f"a case running longer fails as hung and the run goes on (default: {runner.CASE_TIMEOUT:g}; 0: no limit)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="show every row, not only failures")
     return parser
 
@@ -125,14 +147,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     with _progress_bar(len(names)) as bar:
         runs = runner.run_backends(
-            names, jobs, progress=bar.update, families=families, quick=arguments.quick, seed=arguments.seed,
-            dtypes=dtypes, backend_modules=arguments.backend_module, data_dir=arguments.data_dir,
-            case_timeout=arguments.case_timeout or None, quiet_workers=quiet_workers,
+            names,
+            jobs,
+            progress=bar.update,
+            families=families,
+            quick=arguments.quick,
+            seed=arguments.seed,
+            dtypes=dtypes,
+            backend_modules=arguments.backend_module,
+            data_dir=arguments.data_dir,
+            case_timeout=arguments.case_timeout or None,
+            quiet_workers=quiet_workers,
         )
     notes = [run.note for run in runs]
     results = [result for run in runs for result in run.results]
 
-    settings = {"backends": names, "dtypes": dtypes, "families": families, "seed": arguments.seed, "quick": arguments.quick}
+    settings = {
+        "backends": names,
+        "dtypes": dtypes,
+        "families": families,
+        "seed": arguments.seed,
+        "quick": arguments.quick,
+    }
     summary = report.table(results, verbose=arguments.verbose, backend_notes=notes)
     if arguments.format == "table":
         text = summary + "\n"

@@ -36,7 +36,9 @@ def compare_numeric(name: str, actual: Any, expected: Any, tolerance: float) -> 
     special_mismatch = ~finite & ~((actual == expected) | (np.isnan(actual) & np.isnan(expected)))
     if special_mismatch.any():
         index = tuple(int(i) for i in np.argwhere(special_mismatch)[0])
-        return Comparison(False, np.inf, np.inf, tolerance, f"{name}{list(index)}: {actual[index]}, reference {expected[index]}")
+        return Comparison(
+            False, np.inf, np.inf, tolerance, f"{name}{list(index)}: {actual[index]}, reference {expected[index]}"
+        )
     if not finite.any():
         return Comparison(True, 0.0, 0.0, tolerance)
     difference = np.abs(actual[finite] - expected[finite])
@@ -49,8 +51,9 @@ def compare_numeric(name: str, actual: Any, expected: Any, tolerance: float) -> 
     return Comparison(passed, max_abs, max_rel, tolerance, message)
 
 
-def compare_elementwise(name: str, actual: Any, expected: Any, tolerance: float, dtype: str,
-                        zero_sign: bool = True) -> Comparison:
+def compare_elementwise(
+    name: str, actual: Any, expected: Any, tolerance: float, dtype: str, zero_sign: bool = True
+) -> Comparison:
     """Element-by-element comparison (see :mod:`.tolerances`): each element within
     ``tolerance`` of its own reference value, relative to that value (absolute below the
     smallest normal number of ``dtype``, where flushing subnormals to zero is a platform's
@@ -66,11 +69,18 @@ def compare_elementwise(name: str, actual: Any, expected: Any, tolerance: float,
     exact = ~np.isfinite(expected) | (expected == 0)
     same_sign = (np.signbit(actual) == np.signbit(expected)) | (not zero_sign)
     exact_mismatch = exact & ~both_nan & ~((actual == expected) & same_sign)
-    exact_mismatch &= ~((expected == 0) & (np.abs(actual) < _smallest_normal(dtype)) & (actual != 0))  # flushed subnormals
+    exact_mismatch &= ~(
+        (expected == 0) & (np.abs(actual) < _smallest_normal(dtype)) & (actual != 0)
+    )  # flushed subnormals
     if exact_mismatch.any():
         index = tuple(int(i) for i in np.argwhere(exact_mismatch)[0])
-        return Comparison(False, np.inf, np.inf, tolerance,
-                          f"{name}{list(index)}: {actual[index]!r}, reference {expected[index]!r} (exactly)")
+        return Comparison(
+            False,
+            np.inf,
+            np.inf,
+            tolerance,
+            f"{name}{list(index)}: {actual[index]!r}, reference {expected[index]!r} (exactly)",
+        )
     with np.errstate(invalid="ignore", over="ignore"):
         difference = np.where(both_nan, 0.0, np.abs(actual - expected))
         difference = np.where(np.isnan(difference), np.inf, difference)
@@ -80,9 +90,13 @@ def compare_elementwise(name: str, actual: Any, expected: Any, tolerance: float,
     max_rel = float(relative[worst])
     max_abs = float(np.where(exact, 0.0, difference).max())
     passed = max_rel <= tolerance
-    message = "" if passed else (
-        f"{name}{[int(i) for i in worst]}: {actual[worst]!r}, reference {expected[worst]!r}: "
-        f"relative error {max_rel:.3g} (tolerance {tolerance:.3g}, element by element)"
+    message = (
+        ""
+        if passed
+        else (
+            f"{name}{[int(i) for i in worst]}: {actual[worst]!r}, reference {expected[worst]!r}: "
+            f"relative error {max_rel:.3g} (tolerance {tolerance:.3g}, element by element)"
+        )
     )
     return Comparison(passed, max_abs, max_rel, tolerance, message)
 
@@ -99,8 +113,15 @@ def compare_exact(name: str, actual: Any, expected: Any, against: str = "referen
 
 
 def compare_outputs(
-    actual: Outputs, numeric_reference: Outputs, exact_reference: Outputs, tolerance: float, label: str = "",
-    elementwise: bool = False, dtype: str = "float64", zero_sign: bool = True, against: str = "reference",
+    actual: Outputs,
+    numeric_reference: Outputs,
+    exact_reference: Outputs,
+    tolerance: float,
+    label: str = "",
+    elementwise: bool = False,
+    dtype: str = "float64",
+    zero_sign: bool = True,
+    against: str = "reference",
 ) -> Comparison:
     """Compare every output (numeric ones element by element when ``elementwise``, in
     ``dtype``'s range); return the failing one, or the worst passing one."""

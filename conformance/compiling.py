@@ -31,8 +31,10 @@ FAMILY = "compile"
 
 def _inputs(seed: int, batch: int) -> tuple[dict, tuple]:
     rng = np.random.default_rng(seed)
-    params = {"dense": [{"W": rng.uniform(-1, 1, (3, 4)), "b": rng.uniform(-0.5, 0.5, (4,))}],
-              "head": (rng.uniform(-1, 1, (4, 2)),)}
+    params = {
+        "dense": [{"W": rng.uniform(-1, 1, (3, 4)), "b": rng.uniform(-0.5, 0.5, (4,))}],
+        "head": (rng.uniform(-1, 1, (4, 2)),),
+    }
     x, y = rng.uniform(-1, 1, (batch, 3)), rng.uniform(-1, 1, (batch, 2))
     return params, (x, y)
 
@@ -63,8 +65,12 @@ def make_step(backend: Backend):
         value, grads = value_and_grad(params, *batch)
         size = lr / steps
         updated = {
-            "dense": [{key: xp.subtract(params["dense"][0][key], xp.multiply(grads["dense"][0][key], size))
-                       for key in ("W", "b")}],
+            "dense": [
+                {
+                    key: xp.subtract(params["dense"][0][key], xp.multiply(grads["dense"][0][key], size))
+                    for key in ("W", "b")
+                }
+            ],
             "head": (xp.subtract(params["head"][0], xp.multiply(grads["head"][0], size)),),
         }
         return {"params": updated, "loss": value, "counts": xp.add(counts, 1)}
@@ -74,11 +80,13 @@ def make_step(backend: Backend):
 
 def _describe(backend: Backend, result: dict, prefix: str) -> Outputs:
     leaves, treedef = tree_flatten(result["params"])
-    outputs: Outputs = {f"{prefix}loss": as_float64(backend, result["loss"]),
-                        f"{prefix}counts": as_float64(backend, result["counts"]),
-                        f"{prefix}dtypes": tuple(backend.dtype_name(leaf.dtype) for leaf in leaves)
-                        + (backend.dtype_name(result["loss"].dtype), backend.dtype_name(result["counts"].dtype)),
-                        f"{prefix}structure": str(treedef)}
+    outputs: Outputs = {
+        f"{prefix}loss": as_float64(backend, result["loss"]),
+        f"{prefix}counts": as_float64(backend, result["counts"]),
+        f"{prefix}dtypes": tuple(backend.dtype_name(leaf.dtype) for leaf in leaves)
+        + (backend.dtype_name(result["loss"].dtype), backend.dtype_name(result["counts"].dtype)),
+        f"{prefix}structure": str(treedef),
+    }
     for index, leaf in enumerate(leaves):
         outputs[f"{prefix}param {index}"] = as_float64(backend, leaf)
     return outputs
@@ -93,8 +101,13 @@ def compile_case(quick: bool) -> Case:
         outputs: Outputs = {}
         for number, (seed, batch, lr, steps) in enumerate(calls):
             params, (x, y) = _inputs(seed, batch)
-            args = (backend.tree_asarray(params, dtype), (backend.asarray(x, dtype), backend.asarray(y, dtype)), lr, steps,
-                    backend.asarray(np.array([seed, 7], dtype=np.int32)))
+            args = (
+                backend.tree_asarray(params, dtype),
+                (backend.asarray(x, dtype), backend.asarray(y, dtype)),
+                lr,
+                steps,
+                backend.asarray(np.array([seed, 7], dtype=np.int32)),
+            )
             call = f"call {number + 1} (values {seed}, batch {batch}, lr {lr}, steps {steps}) "
             outputs.update(_describe(backend, backend.synchronize(compiled(*args)), call + "compiled "))
             if number == 0:
@@ -104,8 +117,14 @@ def compile_case(quick: bool) -> Case:
     names = "new values, a new shape, new Python scalars"
     # --quick compiles in float32 only: each dtype is a compilation of its own, and
     # torch.compile's take seconds each.
-    return Case(FAMILY, f"compiled step on a pytree with Python scalars: {names}", compute, gradient=True,
-                reduction_size=7 * 4, dtypes=("float32",) if quick else ("float32", "float64"))
+    return Case(
+        FAMILY,
+        f"compiled step on a pytree with Python scalars: {names}",
+        compute,
+        gradient=True,
+        reduction_size=7 * 4,
+        dtypes=("float32",) if quick else ("float32", "float64"),
+    )
 
 
 def cases(quick: bool = False, seed: int = 0) -> list[Case]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from . import broadcasting, compiling, contract, gradients, ops, optimizers, training
 from .cases import Case

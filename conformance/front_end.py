@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import zlib
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -19,7 +19,8 @@ from portable_dl.backend import Backend
 
 from .cases import Case, Outputs
 from .gradients import FAMILY
-from .numerics import as_float64, central_differences as central, scalar_function_case
+from .numerics import as_float64, scalar_function_case
+from .numerics import central_differences as central
 
 _erf = np.vectorize(math.erf)
 
@@ -39,12 +40,17 @@ def _activations() -> dict[str, tuple[Callable, Callable]]:
         "sigmoid": (a.sigmoid, lambda x: 0.5 * (1 + np.tanh(x / 2))),
         "tanh": (a.tanh, np.tanh),
         "gelu": (a.gelu, lambda x: 0.5 * x * (1 + _erf(x / math.sqrt(2)))),
-        "gelu tanh approximation": (lambda x: a.gelu(x, approximate="tanh"),
-                                    lambda x: 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)))),
+        "gelu tanh approximation": (
+            lambda x: a.gelu(x, approximate="tanh"),
+            lambda x: 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3))),
+        ),
         "softplus": (a.softplus, lambda x: np.logaddexp(0.0, x)),
         "softmax": (lambda x: a.softmax(x, axis=-1), lambda x: np.exp(_log_softmax(x))),
         "log_softmax": (lambda x: a.log_softmax(x, axis=-1), _log_softmax),
-        "logsumexp": (lambda x: a.logsumexp(x, axis=1, keepdims=True), lambda x: np.logaddexp.reduce(x, axis=1, keepdims=True)),
+        "logsumexp": (
+            lambda x: a.logsumexp(x, axis=1, keepdims=True),
+            lambda x: np.logaddexp.reduce(x, axis=1, keepdims=True),
+        ),
     }
 
 
@@ -68,13 +74,15 @@ def activation_cases(quick: bool) -> list[Case]:
             continue
         # Stability: +-1000 must give finite values and gradients in float32 too.
         extreme = np.array([[-1000.0, -100.0, -10.0, -1.0, 1.0, 10.0, 100.0, 1000.0]])
-        cases.append(scalar_function_case(
-            f"activation {name} at +-1000",
-            {"x": extreme},
-            lambda backend, a, dtype, front_end=front_end: backend.xp.sum(front_end(a["x"])),
-            None,
-            reduction_size=8,
-        ))
+        cases.append(
+            scalar_function_case(
+                f"activation {name} at +-1000",
+                {"x": extreme},
+                lambda backend, a, dtype, front_end=front_end: backend.xp.sum(front_end(a["x"])),
+                None,
+                reduction_size=8,
+            )
+        )
     return cases
 
 
@@ -93,31 +101,61 @@ def loss_cases() -> list[Case]:
         return backend.asarray(labels)
 
     table = {
-        "mse": (lambda be, a, dt: losses.mse(a["p"], be.asarray(targets, dt)), lambda a: np.mean((a["p"] - targets) ** 2), residual_safe),
-        "mae": (lambda be, a, dt: losses.mae(a["p"], be.asarray(targets, dt)), lambda a: np.mean(np.abs(a["p"] - targets)), residual_safe),
-        "huber": (lambda be, a, dt: losses.huber(a["p"], be.asarray(targets, dt)), lambda a: np.mean(huber_numpy(a["p"] - targets)), residual_safe),
-        "mse sum": (lambda be, a, dt: losses.mse(a["p"], be.asarray(targets, dt), reduction="sum"), lambda a: np.sum((a["p"] - targets) ** 2), residual_safe),
+        "mse": (
+            lambda be, a, dt: losses.mse(a["p"], be.asarray(targets, dt)),
+            lambda a: np.mean((a["p"] - targets) ** 2),
+            residual_safe,
+        ),
+        "mae": (
+            lambda be, a, dt: losses.mae(a["p"], be.asarray(targets, dt)),
+            lambda a: np.mean(np.abs(a["p"] - targets)),
+            residual_safe,
+        ),
+        "huber": (
+            lambda be, a, dt: losses.huber(a["p"], be.asarray(targets, dt)),
+            lambda a: np.mean(huber_numpy(a["p"] - targets)),
+            residual_safe,
+        ),
+        "mse sum": (
+            lambda be, a, dt: losses.mse(a["p"], be.asarray(targets, dt), reduction="sum"),
+            lambda a: np.sum((a["p"] - targets) ** 2),
+            residual_safe,
+        ),
         "binary_cross_entropy": (
             lambda be, a, dt: losses.binary_cross_entropy(a["p"], be.asarray(binary, dt)),
-            lambda a: np.mean(-(binary * np.log(a["p"]) + (1 - binary) * np.log(1 - a["p"]))), probabilities),
+            lambda a: np.mean(-(binary * np.log(a["p"]) + (1 - binary) * np.log(1 - a["p"]))),
+            probabilities,
+        ),
         "binary_cross_entropy_with_logits": (
             lambda be, a, dt: losses.binary_cross_entropy_with_logits(a["p"], be.asarray(binary, dt)),
-            lambda a: np.mean(np.logaddexp(0, a["p"]) - binary * a["p"]), predictions),
+            lambda a: np.mean(np.logaddexp(0, a["p"]) - binary * a["p"]),
+            predictions,
+        ),
         "cross_entropy integer labels": (
             lambda be, a, dt: losses.cross_entropy(a["p"], label_array(be)),
-            lambda a: -np.mean(_log_softmax(a["p"])[np.arange(6), labels]), logits),
+            lambda a: -np.mean(_log_softmax(a["p"])[np.arange(6), labels]),
+            logits,
+        ),
         "cross_entropy probabilities": (
             lambda be, a, dt: losses.cross_entropy(a["p"], be.asarray(soft_targets, dt)),
-            lambda a: -np.mean(np.sum(soft_targets * _log_softmax(a["p"]), axis=1)), logits),
+            lambda a: -np.mean(np.sum(soft_targets * _log_softmax(a["p"]), axis=1)),
+            logits,
+        ),
         "cross_entropy label_smoothing 0.1": (
             lambda be, a, dt: losses.cross_entropy(a["p"], label_array(be), label_smoothing=0.1),
-            lambda a: -np.mean(np.sum((0.9 * np.eye(4)[labels] + 0.1 / 4) * _log_softmax(a["p"]), axis=1)), logits),
+            lambda a: -np.mean(np.sum((0.9 * np.eye(4)[labels] + 0.1 / 4) * _log_softmax(a["p"]), axis=1)),
+            logits,
+        ),
         "nll": (
             lambda be, a, dt: losses.nll(a["p"], label_array(be)),
-            lambda a: -np.mean(a["p"][np.arange(6), labels]), _log_softmax(logits)),
+            lambda a: -np.mean(a["p"][np.arange(6), labels]),
+            _log_softmax(logits),
+        ),
         "l2_penalty": (
             lambda be, a, dt: losses.l2_penalty({"W": a["p"]}, 0.01),
-            lambda a: 0.01 * np.sum(a["p"] ** 2), predictions),
+            lambda a: 0.01 * np.sum(a["p"] ** 2),
+            predictions,
+        ),
     }
     return [
         scalar_function_case(f"loss {name}", {"p": inputs}, backend_loss, numpy_loss, reduction_size=24)
@@ -160,16 +198,23 @@ def mlp_case() -> Case:
         result: Outputs = {}
         for index, layer in enumerate(initial["layers"]):
             for key in ("W", "b"):
+
                 def partial(v, index=index, key=key):
-                    params = {"layers": [dict(l) for l in initial["layers"]]}
+                    params = {"layers": [dict(layer) for layer in initial["layers"]]}
                     params["layers"][index][key] = v
                     return numpy_loss(params)
 
                 result[f"grad layers.{index}.{key}"] = central(partial, layer[key])
         return result
 
-    return Case(FAMILY, "MLP([6, 8, 8, 3]) with cross_entropy", compute, reduction_size=10 * 8, gradient=True,
-                finite_differences=finite_differences)
+    return Case(
+        FAMILY,
+        "MLP([6, 8, 8, 3]) with cross_entropy",
+        compute,
+        reduction_size=10 * 8,
+        gradient=True,
+        finite_differences=finite_differences,
+    )
 
 
 def dense_case() -> Case:
@@ -185,14 +230,22 @@ def dense_case() -> Case:
         params = layer.init(6, backend, dtype)
         bx, bt = backend.asarray(x, dtype), backend.asarray(t, dtype)
         value, grads = backend.value_and_grad(lambda p: losses.mse(layer.apply(p, bx), bt))(params)
-        return {"value": as_float64(backend, value), "grad W": as_float64(backend, grads["W"]), "grad b": as_float64(backend, grads["b"])}
+        return {
+            "value": as_float64(backend, value),
+            "grad W": as_float64(backend, grads["W"]),
+            "grad b": as_float64(backend, grads["b"]),
+        }
 
     def finite_differences() -> Outputs:
         loss = lambda W, b: float(np.mean((x @ W + b - t) ** 2))
-        return {"grad W": central(lambda W: loss(W, initial["b"]), initial["W"]),
-                "grad b": central(lambda b: loss(initial["W"], b), initial["b"])}
+        return {
+            "grad W": central(lambda W: loss(W, initial["b"]), initial["W"]),
+            "grad b": central(lambda b: loss(initial["W"], b), initial["b"]),
+        }
 
-    return Case(FAMILY, "Dense(4, 3)", compute, reduction_size=7 * 4, gradient=True, finite_differences=finite_differences)
+    return Case(
+        FAMILY, "Dense(4, 3)", compute, reduction_size=7 * 4, gradient=True, finite_differences=finite_differences
+    )
 
 
 def frozen_case() -> Case:
@@ -219,7 +272,9 @@ def frozen_case() -> Case:
             "value": as_float64(backend, value),
             "frozen layer has no gradient": grads["layers"][0]["W"] is None and grads["layers"][0]["b"] is None,
             "frozen layer unchanged": bool(np.array_equal(backend.to_numpy(after["layers"][0]["W"]), before_first)),
-            "trained layer moved": not np.array_equal(backend.to_numpy(after["layers"][1]["W"]), backend.to_numpy(params["layers"][1]["W"])),
+            "trained layer moved": not np.array_equal(
+                backend.to_numpy(after["layers"][1]["W"]), backend.to_numpy(params["layers"][1]["W"])
+            ),
             "grad layers.1.W": as_float64(backend, grads["layers"][1]["W"]),
             "updated layers.1.b": as_float64(backend, after["layers"][1]["b"]),
         }

@@ -12,7 +12,7 @@ against central finite differences.
 from __future__ import annotations
 
 import zlib
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -25,23 +25,43 @@ FAMILY = "gradients"
 
 #: Differentiable unary functions: (NumPy form, input bounds away from singularities).
 UNARY = {
-    "exp": (np.exp, (-2, 2)), "expm1": (np.expm1, (-2, 2)), "log": (np.log, (0.2, 3)),
-    "log1p": (np.log1p, (-0.5, 3)), "log2": (np.log2, (0.2, 3)), "log10": (np.log10, (0.2, 3)),
-    "sqrt": (np.sqrt, (0.2, 3)), "square": (np.square, (-2, 2)), "reciprocal": (np.reciprocal, (0.5, 2)),
-    "sin": (np.sin, (-3, 3)), "cos": (np.cos, (-3, 3)), "tan": (np.tan, (-1, 1)),
-    "asin": (np.arcsin, (-0.8, 0.8)), "acos": (np.arccos, (-0.8, 0.8)), "atan": (np.arctan, (-3, 3)),
-    "sinh": (np.sinh, (-2, 2)), "cosh": (np.cosh, (-2, 2)), "tanh": (np.tanh, (-3, 3)),
-    "asinh": (np.arcsinh, (-2, 2)), "acosh": (np.arccosh, (1.2, 3)), "atanh": (np.arctanh, (-0.8, 0.8)),
-    "abs": (np.abs, (0.2, 2)), "negative": (np.negative, (-2, 2)),
+    "exp": (np.exp, (-2, 2)),
+    "expm1": (np.expm1, (-2, 2)),
+    "log": (np.log, (0.2, 3)),
+    "log1p": (np.log1p, (-0.5, 3)),
+    "log2": (np.log2, (0.2, 3)),
+    "log10": (np.log10, (0.2, 3)),
+    "sqrt": (np.sqrt, (0.2, 3)),
+    "square": (np.square, (-2, 2)),
+    "reciprocal": (np.reciprocal, (0.5, 2)),
+    "sin": (np.sin, (-3, 3)),
+    "cos": (np.cos, (-3, 3)),
+    "tan": (np.tan, (-1, 1)),
+    "asin": (np.arcsin, (-0.8, 0.8)),
+    "acos": (np.arccos, (-0.8, 0.8)),
+    "atan": (np.arctan, (-3, 3)),
+    "sinh": (np.sinh, (-2, 2)),
+    "cosh": (np.cosh, (-2, 2)),
+    "tanh": (np.tanh, (-3, 3)),
+    "asinh": (np.arcsinh, (-2, 2)),
+    "acosh": (np.arccosh, (1.2, 3)),
+    "atanh": (np.arctanh, (-0.8, 0.8)),
+    "abs": (np.abs, (0.2, 2)),
+    "negative": (np.negative, (-2, 2)),
 }
 
 #: Differentiable binary functions: (NumPy form, bounds of the first and second inputs).
 BINARY = {
-    "add": (np.add, (-2, 2), (-2, 2)), "subtract": (np.subtract, (-2, 2), (-2, 2)),
-    "multiply": (np.multiply, (-2, 2), (-2, 2)), "divide": (np.divide, (-2, 2), (0.5, 2)),
-    "pow": (np.power, (0.5, 2), (-2, 2)), "atan2": (np.arctan2, (-2, 2), (0.5, 2)),
-    "hypot": (np.hypot, (0.5, 2), (0.5, 2)), "logaddexp": (np.logaddexp, (-3, 3), (-3, 3)),
-    "maximum": (np.maximum, (-2, 2), (-2, 2)), "minimum": (np.minimum, (-2, 2), (-2, 2)),
+    "add": (np.add, (-2, 2), (-2, 2)),
+    "subtract": (np.subtract, (-2, 2), (-2, 2)),
+    "multiply": (np.multiply, (-2, 2), (-2, 2)),
+    "divide": (np.divide, (-2, 2), (0.5, 2)),
+    "pow": (np.power, (0.5, 2), (-2, 2)),
+    "atan2": (np.arctan2, (-2, 2), (0.5, 2)),
+    "hypot": (np.hypot, (0.5, 2), (0.5, 2)),
+    "logaddexp": (np.logaddexp, (-3, 3), (-3, 3)),
+    "maximum": (np.maximum, (-2, 2), (-2, 2)),
+    "minimum": (np.minimum, (-2, 2), (-2, 2)),
 }
 
 
@@ -90,31 +110,78 @@ def structured_cases() -> list[Case]:
     x = rng.uniform(0.5, 1.5, (3, 4))
     m = rng.uniform(-1, 1, (4, 5))
     forms: dict[str, tuple[Callable, Callable, int]] = {
-        "sum axis=1": (lambda xp, a: xp.sum(xp.square(xp.sum(a["x"], axis=1))), lambda a: np.sum(np.sum(a["x"], axis=1) ** 2), 4),
+        "sum axis=1": (
+            lambda xp, a: xp.sum(xp.square(xp.sum(a["x"], axis=1))),
+            lambda a: np.sum(np.sum(a["x"], axis=1) ** 2),
+            4,
+        ),
         "mean": (lambda xp, a: xp.square(xp.mean(a["x"])), lambda a: np.mean(a["x"]) ** 2, 12),
         "max without ties": (lambda xp, a: xp.sum(xp.max(a["x"], axis=0)), lambda a: np.sum(np.max(a["x"], axis=0)), 1),
         "min without ties": (lambda xp, a: xp.sum(xp.min(a["x"], axis=1)), lambda a: np.sum(np.min(a["x"], axis=1)), 1),
         "prod": (lambda xp, a: xp.sum(xp.prod(a["x"], axis=1)), lambda a: np.sum(np.prod(a["x"], axis=1)), 4),
-        "var": (lambda xp, a: xp.sum(xp.var(a["x"], axis=0, correction=1)), lambda a: np.sum(np.var(a["x"], axis=0, ddof=1)), 3),
+        "var": (
+            lambda xp, a: xp.sum(xp.var(a["x"], axis=0, correction=1)),
+            lambda a: np.sum(np.var(a["x"], axis=0, ddof=1)),
+            3,
+        ),
         "std": (lambda xp, a: xp.sum(xp.std(a["x"], axis=1)), lambda a: np.sum(np.std(a["x"], axis=1)), 4),
-        "matmul": (lambda xp, a: xp.sum(xp.square(xp.matmul(a["x"], a["m"]))), lambda a: np.sum((a["x"] @ a["m"]) ** 2), 4),
-        "tensordot": (lambda xp, a: xp.sum(xp.tanh(xp.tensordot(a["x"], a["m"], axes=1))), lambda a: np.sum(np.tanh(np.tensordot(a["x"], a["m"], axes=1))), 4),
-        "vecdot": (lambda xp, a: xp.sum(xp.square(xp.vecdot(a["x"], a["m"][:, 0]))), lambda a: np.sum((a["x"] @ a["m"][:, 0]) ** 2), 4),
+        "matmul": (
+            lambda xp, a: xp.sum(xp.square(xp.matmul(a["x"], a["m"]))),
+            lambda a: np.sum((a["x"] @ a["m"]) ** 2),
+            4,
+        ),
+        "tensordot": (
+            lambda xp, a: xp.sum(xp.tanh(xp.tensordot(a["x"], a["m"], axes=1))),
+            lambda a: np.sum(np.tanh(np.tensordot(a["x"], a["m"], axes=1))),
+            4,
+        ),
+        "vecdot": (
+            lambda xp, a: xp.sum(xp.square(xp.vecdot(a["x"], a["m"][:, 0]))),
+            lambda a: np.sum((a["x"] @ a["m"][:, 0]) ** 2),
+            4,
+        ),
         "matrix_transpose and reshape": (
-            lambda xp, a: xp.sum(xp.multiply(xp.reshape(xp.matrix_transpose(a["x"]), (2, 6)), xp.reshape(a["m"][:3, :4], (2, 6)))),
-            lambda a: np.sum(a["x"].T.reshape(2, 6) * a["m"][:3, :4].reshape(2, 6)), 1),
+            lambda xp, a: xp.sum(
+                xp.multiply(xp.reshape(xp.matrix_transpose(a["x"]), (2, 6)), xp.reshape(a["m"][:3, :4], (2, 6)))
+            ),
+            lambda a: np.sum(a["x"].T.reshape(2, 6) * a["m"][:3, :4].reshape(2, 6)),
+            1,
+        ),
         "concat, stack, flip": (
-            lambda xp, a: xp.sum(xp.square(xp.flip(xp.stack([xp.concat([a["x"], a["x"]], axis=0), xp.square(xp.concat([a["x"], a["x"]], axis=0))]), axis=1))),
-            lambda a: np.sum(np.stack([np.concatenate([a["x"]] * 2), np.concatenate([a["x"]] * 2) ** 2]) ** 2), 1),
+            lambda xp, a: xp.sum(
+                xp.square(
+                    xp.flip(
+                        xp.stack([xp.concat([a["x"], a["x"]], axis=0), xp.square(xp.concat([a["x"], a["x"]], axis=0))]),
+                        axis=1,
+                    )
+                )
+            ),
+            lambda a: np.sum(np.stack([np.concatenate([a["x"]] * 2), np.concatenate([a["x"]] * 2) ** 2]) ** 2),
+            1,
+        ),
         "take with repeated indices": (
             lambda xp, a: xp.sum(xp.square(xp.take(a["x"], a["_indices"], axis=1))),
-            lambda a: np.sum(np.take(a["x"], [0, 2, 2], axis=1) ** 2), 1),
+            lambda a: np.sum(np.take(a["x"], [0, 2, 2], axis=1) ** 2),
+            1,
+        ),
         "where, expand_dims, broadcast_to": (
-            lambda xp, a: xp.sum(xp.where(xp.greater(a["x"], 1.0), xp.broadcast_to(xp.expand_dims(a["m"][0, :4], axis=0), (3, 4)), xp.square(a["x"]))),
-            lambda a: np.sum(np.where(a["x"] > 1.0, np.broadcast_to(a["m"][0, :4][None], (3, 4)), a["x"] ** 2)), 1),
+            lambda xp, a: xp.sum(
+                xp.where(
+                    xp.greater(a["x"], 1.0),
+                    xp.broadcast_to(xp.expand_dims(a["m"][0, :4], axis=0), (3, 4)),
+                    xp.square(a["x"]),
+                )
+            ),
+            lambda a: np.sum(np.where(a["x"] > 1.0, np.broadcast_to(a["m"][0, :4][None], (3, 4)), a["x"] ** 2)),
+            1,
+        ),
         "permute_dims and squeeze": (
-            lambda xp, a: xp.sum(xp.multiply(xp.squeeze(xp.permute_dims(xp.expand_dims(a["x"], axis=0), (1, 0, 2)), axis=1), a["x"])),
-            lambda a: np.sum(a["x"] * a["x"]), 1),
+            lambda xp, a: xp.sum(
+                xp.multiply(xp.squeeze(xp.permute_dims(xp.expand_dims(a["x"], axis=0), (1, 0, 2)), axis=1), a["x"])
+            ),
+            lambda a: np.sum(a["x"] * a["x"]),
+            1,
+        ),
     }
     cases = []
     for name, (backend_form, numpy_form, size) in forms.items():
@@ -139,27 +206,57 @@ def convention_cases() -> list[Case]:
             grads = backend.grad(lambda a: backend_loss(backend.xp, a))(arrays)
             outputs = {f"grad {key}": as_float64(backend, grads[key]) for key in inputs}
             # Exact: the convention is a statement about these numbers, not an approximation.
-            outputs["matches the convention"] = all(np.array_equal(outputs[f"grad {k}"], np.array(v, dtype=float)) for k, v in expected.items())
+            outputs["matches the convention"] = all(
+                np.array_equal(outputs[f"grad {k}"], np.array(v, dtype=float)) for k, v in expected.items()
+            )
             return outputs
 
         return Case(FAMILY, name, compute, gradient=True)
 
     return [
-        case("relu'(0) = 0 (where(x > 0, x, 0))", {"x": [-1.0, 0.0, 2.0]},
-             lambda xp, a: xp.sum(xp.where(xp.greater(a["x"], 0.0), a["x"], 0.0)), {"x": [0, 0, 1]}),
-        case("maximum splits ties evenly", {"x": [1.0, 2.0, 3.0], "y": [2.0, 2.0, 2.0]},
-             lambda xp, a: xp.sum(xp.maximum(a["x"], a["y"])), {"x": [0, 0.5, 1], "y": [1, 0.5, 0]}),
-        case("minimum splits ties evenly", {"x": [1.0, 2.0, 3.0], "y": [2.0, 2.0, 2.0]},
-             lambda xp, a: xp.sum(xp.minimum(a["x"], a["y"])), {"x": [1, 0.5, 0], "y": [0, 0.5, 1]}),
-        case("max reduction splits ties evenly", {"x": [[1.0, 3.0, 3.0, 0.0], [2.0, 2.0, 2.0, 2.0]]},
-             lambda xp, a: xp.sum(xp.max(a["x"], axis=1)), {"x": [[0, 0.5, 0.5, 0], [0.25, 0.25, 0.25, 0.25]]}),
-        case("min reduction splits ties evenly", {"x": [1.0, 0.0, 0.0]},
-             lambda xp, a: xp.min(a["x"]), {"x": [0, 0.5, 0.5]}),
-        case("clip passes gradient at its bounds", {"x": [-2.0, -1.0, 0.0, 1.0, 2.0]},
-             lambda xp, a: xp.sum(xp.clip(a["x"], min=-1.0, max=1.0)), {"x": [0, 1, 1, 1, 0]}),
+        case(
+            "relu'(0) = 0 (where(x > 0, x, 0))",
+            {"x": [-1.0, 0.0, 2.0]},
+            lambda xp, a: xp.sum(xp.where(xp.greater(a["x"], 0.0), a["x"], 0.0)),
+            {"x": [0, 0, 1]},
+        ),
+        case(
+            "maximum splits ties evenly",
+            {"x": [1.0, 2.0, 3.0], "y": [2.0, 2.0, 2.0]},
+            lambda xp, a: xp.sum(xp.maximum(a["x"], a["y"])),
+            {"x": [0, 0.5, 1], "y": [1, 0.5, 0]},
+        ),
+        case(
+            "minimum splits ties evenly",
+            {"x": [1.0, 2.0, 3.0], "y": [2.0, 2.0, 2.0]},
+            lambda xp, a: xp.sum(xp.minimum(a["x"], a["y"])),
+            {"x": [1, 0.5, 0], "y": [0, 0.5, 1]},
+        ),
+        case(
+            "max reduction splits ties evenly",
+            {"x": [[1.0, 3.0, 3.0, 0.0], [2.0, 2.0, 2.0, 2.0]]},
+            lambda xp, a: xp.sum(xp.max(a["x"], axis=1)),
+            {"x": [[0, 0.5, 0.5, 0], [0.25, 0.25, 0.25, 0.25]]},
+        ),
+        case(
+            "min reduction splits ties evenly",
+            {"x": [1.0, 0.0, 0.0]},
+            lambda xp, a: xp.min(a["x"]),
+            {"x": [0, 0.5, 0.5]},
+        ),
+        case(
+            "clip passes gradient at its bounds",
+            {"x": [-2.0, -1.0, 0.0, 1.0, 2.0]},
+            lambda xp, a: xp.sum(xp.clip(a["x"], min=-1.0, max=1.0)),
+            {"x": [0, 1, 1, 1, 0]},
+        ),
         case("abs'(0) = 0", {"x": [-1.0, 0.0, 1.0]}, lambda xp, a: xp.sum(xp.abs(a["x"])), {"x": [-1, 0, 1]}),
-        case("sign, floor, round have zero gradient", {"x": [-1.5, 0.3, 2.7]},
-             lambda xp, a: xp.sum(xp.add(xp.add(xp.sign(a["x"]), xp.floor(a["x"])), xp.round(a["x"]))), {"x": [0, 0, 0]}),
+        case(
+            "sign, floor, round have zero gradient",
+            {"x": [-1.5, 0.3, 2.7]},
+            lambda xp, a: xp.sum(xp.add(xp.add(xp.sign(a["x"]), xp.floor(a["x"])), xp.round(a["x"]))),
+            {"x": [0, 0, 0]},
+        ),
     ]
 
 
@@ -170,11 +267,17 @@ def cases(quick: bool = False, seed: int = 0) -> list[Case]:
     element_wise, structured, conventions = unary_cases() + binary_cases(), structured_cases(), convention_cases()
     if quick:
         element_wise, structured, conventions = element_wise[::8], structured[::5], conventions
+    from . import autodiff_contract
     from .standard_functions import gradient_cases as standard_function_cases  # issue 14: the functions 2024.12 added
 
-    from . import autodiff_contract
-
-    return element_wise + structured + conventions + autodiff_contract.cases(quick) + front_end_cases(quick) + standard_function_cases(quick, seed)
+    return (
+        element_wise
+        + structured
+        + conventions
+        + autodiff_contract.cases(quick)
+        + front_end_cases(quick)
+        + standard_function_cases(quick, seed)
+    )
 
 
 def front_end_cases(quick: bool) -> list[Case]:

@@ -7,7 +7,8 @@ change to how finite differences are taken (their step, below) is made once.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -19,7 +20,9 @@ from .tolerances import FINITE_DIFFERENCE_STEP
 __all__ = ["central_differences", "as_float64", "scalar_function_case"]
 
 
-def central_differences(f: Callable[[np.ndarray], float], x: np.ndarray, step: float = FINITE_DIFFERENCE_STEP) -> np.ndarray:
+def central_differences(
+    f: Callable[[np.ndarray], float], x: np.ndarray, step: float = FINITE_DIFFERENCE_STEP
+) -> np.ndarray:
     """The gradient of the scalar NumPy function ``f`` at ``x`` (any shape), by central
     differences ``(f(x + h e_i) - f(x - h e_i)) / 2h`` in float64, element by element."""
     x = np.array(x, dtype=np.float64)
@@ -70,4 +73,6 @@ def scalar_function_case(
                 result[f"grad {key}"] = central_differences(lambda v, key=key: numpy_loss({**inputs, key: v}), value)
             return result
 
-    return Case(family, name, compute, reduction_size=reduction_size, gradient=True, finite_differences=finite_differences)
+    return Case(
+        family, name, compute, reduction_size=reduction_size, gradient=True, finite_differences=finite_differences
+    )

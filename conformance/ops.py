@@ -8,7 +8,8 @@ shape (exactly). The dtype cases check the standard's type promotion.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -21,7 +22,25 @@ FAMILY = "ops"
 
 #: Edge inputs for element-wise functions: signed zeros, small and large magnitudes, the
 #: largest finite float32, infinities and NaN.
-EDGE_VALUES = [0.0, -0.0, 1e-30, -1e-30, 0.5, -0.5, 1.0, -1.0, 30.0, -30.0, 88.0, 1e30, -1e30, 3e38, np.inf, -np.inf, np.nan]
+EDGE_VALUES = [
+    0.0,
+    -0.0,
+    1e-30,
+    -1e-30,
+    0.5,
+    -0.5,
+    1.0,
+    -1.0,
+    30.0,
+    -30.0,
+    88.0,
+    1e30,
+    -1e30,
+    3e38,
+    np.inf,
+    -np.inf,
+    np.nan,
+]
 
 DOMAINS: dict[str, Callable[[np.random.Generator, tuple], np.ndarray]] = {
     "any": lambda rng, shape: rng.uniform(-3, 3, shape),
@@ -33,19 +52,58 @@ DOMAINS: dict[str, Callable[[np.random.Generator, tuple], np.ndarray]] = {
 }
 
 UNARY = {
-    "abs": "any", "negative": "any", "positive": "any", "sign": "any", "exp": "any", "expm1": "any",
-    "log": "positive", "log1p": "positive", "log2": "positive", "log10": "positive", "sqrt": "positive",
-    "square": "any", "reciprocal": "away_from_zero", "sin": "any", "cos": "any", "tan": "unit",
-    "asin": "unit", "acos": "unit", "atan": "any", "sinh": "any", "cosh": "any", "tanh": "any",
-    "asinh": "any", "acosh": "above_one", "atanh": "unit", "floor": "any", "ceil": "any",
-    "trunc": "any", "round": "quarter_steps", "isnan": "any", "isinf": "any", "isfinite": "any",
+    "abs": "any",
+    "negative": "any",
+    "positive": "any",
+    "sign": "any",
+    "exp": "any",
+    "expm1": "any",
+    "log": "positive",
+    "log1p": "positive",
+    "log2": "positive",
+    "log10": "positive",
+    "sqrt": "positive",
+    "square": "any",
+    "reciprocal": "away_from_zero",
+    "sin": "any",
+    "cos": "any",
+    "tan": "unit",
+    "asin": "unit",
+    "acos": "unit",
+    "atan": "any",
+    "sinh": "any",
+    "cosh": "any",
+    "tanh": "any",
+    "asinh": "any",
+    "acosh": "above_one",
+    "atanh": "unit",
+    "floor": "any",
+    "ceil": "any",
+    "trunc": "any",
+    "round": "quarter_steps",
+    "isnan": "any",
+    "isinf": "any",
+    "isfinite": "any",
 }
 
 BINARY = {
-    "add": "any", "subtract": "any", "multiply": "any", "divide": "away_from_zero", "pow": "any",
-    "maximum": "any", "minimum": "any", "atan2": "away_from_zero", "hypot": "any", "copysign": "away_from_zero",
-    "logaddexp": "any", "equal": "any", "not_equal": "any", "less": "any", "less_equal": "any",
-    "greater": "any", "greater_equal": "any",
+    "add": "any",
+    "subtract": "any",
+    "multiply": "any",
+    "divide": "away_from_zero",
+    "pow": "any",
+    "maximum": "any",
+    "minimum": "any",
+    "atan2": "away_from_zero",
+    "hypot": "any",
+    "copysign": "away_from_zero",
+    "logaddexp": "any",
+    "equal": "any",
+    "not_equal": "any",
+    "less": "any",
+    "less_equal": "any",
+    "greater": "any",
+    "greater_equal": "any",
 }
 
 
@@ -81,8 +139,16 @@ def unary_cases() -> list[Case]:
 
         zero_sign = name not in UNSPECIFIED_ZERO_SIGN
         cases.append(Case(FAMILY, name, compute, elementwise=True, zero_sign=zero_sign))
-        cases.append(Case(FAMILY, f"{name} edge inputs", compute_edges, reference_dtype="same", elementwise=True,
-                          zero_sign=zero_sign))
+        cases.append(
+            Case(
+                FAMILY,
+                f"{name} edge inputs",
+                compute_edges,
+                reference_dtype="same",
+                elementwise=True,
+                zero_sign=zero_sign,
+            )
+        )
     return cases
 
 
@@ -109,21 +175,31 @@ def binary_cases() -> list[Case]:
         zero_sign = name not in UNSPECIFIED_ZERO_SIGN
         cases.append(Case(FAMILY, name, compute, elementwise=True, zero_sign=zero_sign))
         if name != "pow":  # pow's edge table (0**-inf, (-1)**inf, ...) is IEEE's, not the standard's subject
-            cases.append(Case(FAMILY, f"{name} edge inputs", compute_edges, reference_dtype="same", elementwise=True,
-                              zero_sign=zero_sign))
+            cases.append(
+                Case(
+                    FAMILY,
+                    f"{name} edge inputs",
+                    compute_edges,
+                    reference_dtype="same",
+                    elementwise=True,
+                    zero_sign=zero_sign,
+                )
+            )
     return cases
 
 
 def reduction_cases(quick: bool = False) -> list[Case]:
     cases = []
     for name in ("sum", "mean", "max", "min", "prod", "var", "std"):
-        for axis in ((1,) if quick else (None, 1, (0, 2))):
+        for axis in (1,) if quick else (None, 1, (0, 2)):
 
             def compute(backend, dtype, name=name, axis=axis):
                 x = backend.asarray(draw("positive" if name == "prod" else "any", (3, 4, 5), 4), dtype)
                 keyword = {"correction": 1} if name in ("var", "std") else {}
                 outputs = as_outputs(backend, getattr(backend.xp, name)(x, axis=axis, **keyword))
-                outputs.update(as_outputs(backend, getattr(backend.xp, name)(x, axis=axis, keepdims=True, **keyword), "keepdims "))
+                outputs.update(
+                    as_outputs(backend, getattr(backend.xp, name)(x, axis=axis, keepdims=True, **keyword), "keepdims ")
+                )
                 return outputs
 
             cases.append(Case(FAMILY, f"{name} axis={axis}", compute, reduction_size=60))
@@ -191,7 +267,11 @@ def structured_cases() -> list[Case]:
         ("argmax", lambda be, dt: be.xp.argmax(a(be, dt), axis=1), 1),
         ("argmin", lambda be, dt: be.xp.argmin(a(be, dt), axis=-1, keepdims=True), 1),
         ("take", lambda be, dt: be.xp.take(a(be, dt), be.asarray(np.array([3, 0, 3])), axis=2), 1),
-        ("take_along_axis", lambda be, dt: be.xp.take_along_axis(a(be, dt), be.asarray(np.array([[[0], [3], [1]]] * 2)), axis=2), 1),
+        (
+            "take_along_axis",
+            lambda be, dt: be.xp.take_along_axis(a(be, dt), be.asarray(np.array([[[0], [3], [1]]] * 2)), axis=2),
+            1,
+        ),
         ("sort", lambda be, dt: be.xp.sort(a(be, dt), axis=1), 1),
         ("sort descending", lambda be, dt: be.xp.sort(a(be, dt), axis=-1, descending=True), 1),
         ("argsort", lambda be, dt: be.xp.argsort(a(be, dt), axis=1), 1),
@@ -231,17 +311,36 @@ def promotion_cases() -> list[Case]:
         ("promotion int8 + int16", lambda be, dt: binary(be, *arrays(be, "int8", "int16"))),
         ("promotion uint8 + int8", lambda be, dt: binary(be, *arrays(be, "uint8", "int8"))),
         ("promotion int32 + Python int", lambda be, dt: binary(be, arrays(be, "int32")[0], 7)),
-        ("promotion bool and bool", lambda be, dt: {"dtype": be.dtype_name(be.xp.logical_and(*arrays(be, "bool", "bool")).dtype)}),
-        ("integer sum uses the default integer", lambda be, dt: {
-            **_index_dtype_outputs(be, be.xp.sum(be.asarray(np.full(300, 100, dtype="int8"))), "integral"),
-            "value": float(be.to_numpy(be.xp.sum(be.asarray(np.full(300, 100, dtype="int8"))))),
-        }),
-        ("argmax gives the default index dtype", lambda be, dt: _index_dtype_outputs(be, be.xp.argmax(be.asarray(np.arange(4.0), dt)), "indexing")),
-        ("integer floor_divide and remainder", lambda be, dt: {
-            "floor_divide": be.to_numpy(be.xp.floor_divide(be.asarray(np.array([7, -7, 7, -7])), be.asarray(np.array([2, 2, -2, -2])))).astype(np.float64),
-            "remainder": be.to_numpy(be.xp.remainder(be.asarray(np.array([7, -7, 7, -7])), be.asarray(np.array([2, 2, -2, -2])))).astype(np.float64),
-        }),
-        ("astype float to int truncates", lambda be, dt: as_outputs(be, be.xp.astype(be.asarray(np.array([1.7, -1.7, 2.5]), dt), be.dtype("int32")))),
+        (
+            "promotion bool and bool",
+            lambda be, dt: {"dtype": be.dtype_name(be.xp.logical_and(*arrays(be, "bool", "bool")).dtype)},
+        ),
+        (
+            "integer sum uses the default integer",
+            lambda be, dt: {
+                **_index_dtype_outputs(be, be.xp.sum(be.asarray(np.full(300, 100, dtype="int8"))), "integral"),
+                "value": float(be.to_numpy(be.xp.sum(be.asarray(np.full(300, 100, dtype="int8"))))),
+            },
+        ),
+        (
+            "argmax gives the default index dtype",
+            lambda be, dt: _index_dtype_outputs(be, be.xp.argmax(be.asarray(np.arange(4.0), dt)), "indexing"),
+        ),
+        (
+            "integer floor_divide and remainder",
+            lambda be, dt: {
+                "floor_divide": be.to_numpy(
+                    be.xp.floor_divide(be.asarray(np.array([7, -7, 7, -7])), be.asarray(np.array([2, 2, -2, -2])))
+                ).astype(np.float64),
+                "remainder": be.to_numpy(
+                    be.xp.remainder(be.asarray(np.array([7, -7, 7, -7])), be.asarray(np.array([2, 2, -2, -2])))
+                ).astype(np.float64),
+            },
+        ),
+        (
+            "astype float to int truncates",
+            lambda be, dt: as_outputs(be, be.xp.astype(be.asarray(np.array([1.7, -1.7, 2.5]), dt), be.dtype("int32"))),
+        ),
     ]
     cases = [Case(FAMILY, name, compute) for name, compute in table]
 
@@ -282,19 +381,29 @@ def tie_cases() -> list[Case]:
 
     table: dict[str, tuple[Callable, Callable[[], tuple]]] = {
         "argmax ties give the first occurrence": (
-            lambda be, x: be.xp.argmax(x, axis=1), lambda: tuple(_first_occurrences(TIES, max))),
+            lambda be, x: be.xp.argmax(x, axis=1),
+            lambda: tuple(_first_occurrences(TIES, max)),
+        ),
         "argmin ties give the first occurrence": (
-            lambda be, x: be.xp.argmin(x, axis=1), lambda: tuple(_first_occurrences(TIES, min))),
+            lambda be, x: be.xp.argmin(x, axis=1),
+            lambda: tuple(_first_occurrences(TIES, min)),
+        ),
         "argmax ties over the flattened array": (
-            lambda be, x: be.xp.argmax(x), lambda: (FLAT_TIES.index(max(FLAT_TIES)),)),
+            lambda be, x: be.xp.argmax(x),
+            lambda: (FLAT_TIES.index(max(FLAT_TIES)),),
+        ),
         "argsort is stable": (
-            lambda be, x: be.xp.argsort(x, axis=1), lambda: tuple(i for row in TIES for i in _stable_order(row, False))),
+            lambda be, x: be.xp.argsort(x, axis=1),
+            lambda: tuple(i for row in TIES for i in _stable_order(row, False)),
+        ),
         "argsort descending is stable": (
             lambda be, x: be.xp.argsort(x, axis=1, descending=True),
-            lambda: tuple(i for row in TIES for i in _stable_order(row, True))),
+            lambda: tuple(i for row in TIES for i in _stable_order(row, True)),
+        ),
         "sort keeps signed zeros in order": (
             lambda be, x: np.signbit(be.to_numpy(be.xp.sort(x, axis=1))),
-            lambda: tuple(int(np.signbit(row[i])) for row in TIES for i in _stable_order(row, False))),
+            lambda: tuple(int(np.signbit(row[i])) for row in TIES for i in _stable_order(row, False)),
+        ),
     }
     cases = []
     for name, (function, expected_indices) in table.items():
@@ -316,9 +425,16 @@ def cases(quick: bool = False, seed: int = 0) -> list[Case]:
     if quick:
         element_wise, reductions, structured = element_wise[::8], reductions[::3], structured[::3]
     from . import type_promotion
-
+    from .ops_coverage import cases as coverage_cases  # arguments and functions the cases above never reach
     from .standard_functions import ops_cases as standard_function_cases  # issue 14: the functions 2024.12 added
 
-    from .ops_coverage import cases as coverage_cases  # arguments and functions the cases above never reach
-
-    return element_wise + reductions + structured + promotion_cases() + tie_cases() + type_promotion.cases(quick) + standard_function_cases(quick, seed) + coverage_cases(quick)
+    return (
+        element_wise
+        + reductions
+        + structured
+        + promotion_cases()
+        + tie_cases()
+        + type_promotion.cases(quick)
+        + standard_function_cases(quick, seed)
+        + coverage_cases(quick)
+    )

@@ -13,7 +13,8 @@ The tolerance grows with the number of steps: rounding differences compound.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -32,7 +33,11 @@ def least_squares_problem(seed: int) -> dict[str, np.ndarray]:
     """y = x W* + b* + noise, and small initial weights."""
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(SAMPLES, FEATURES))
-    y = x @ rng.normal(size=(FEATURES, OUTPUTS)) + rng.normal(size=(OUTPUTS,)) + 0.1 * rng.normal(size=(SAMPLES, OUTPUTS))
+    y = (
+        x @ rng.normal(size=(FEATURES, OUTPUTS))
+        + rng.normal(size=(OUTPUTS,))
+        + 0.1 * rng.normal(size=(SAMPLES, OUTPUTS))
+    )
     return {"x": x, "y": y, "W": 0.1 * rng.normal(size=(FEATURES, OUTPUTS)), "b": np.zeros(OUTPUTS)}
 
 
@@ -66,40 +71,100 @@ def configurations() -> dict[str, Configuration]:
 
     return {
         "SGD": (lambda: o.SGD(lr=0.05), lambda lr: ref.sgd(lr), constant_rate(0.05), {}),
-        "SGD momentum": (lambda: o.SGD(lr=0.02, momentum=0.9), lambda lr: ref.sgd(lr, momentum=0.9), constant_rate(0.02), {}),
-        "SGD nesterov": (lambda: o.SGD(lr=0.02, momentum=0.9, nesterov=True),
-                         lambda lr: ref.sgd(lr, momentum=0.9, nesterov=True), constant_rate(0.02), {}),
-        "SGD dampening weight_decay": (lambda: o.SGD(lr=0.02, momentum=0.9, dampening=0.5, weight_decay=0.01),
-                                       lambda lr: ref.sgd(lr, momentum=0.9, dampening=0.5, weight_decay=0.01), constant_rate(0.02), {}),
+        "SGD momentum": (
+            lambda: o.SGD(lr=0.02, momentum=0.9),
+            lambda lr: ref.sgd(lr, momentum=0.9),
+            constant_rate(0.02),
+            {},
+        ),
+        "SGD nesterov": (
+            lambda: o.SGD(lr=0.02, momentum=0.9, nesterov=True),
+            lambda lr: ref.sgd(lr, momentum=0.9, nesterov=True),
+            constant_rate(0.02),
+            {},
+        ),
+        "SGD dampening weight_decay": (
+            lambda: o.SGD(lr=0.02, momentum=0.9, dampening=0.5, weight_decay=0.01),
+            lambda lr: ref.sgd(lr, momentum=0.9, dampening=0.5, weight_decay=0.01),
+            constant_rate(0.02),
+            {},
+        ),
         "Adagrad": (lambda: o.Adagrad(lr=0.1), lambda lr: ref.adagrad(lr), constant_rate(0.1), {}),
         "Adagrad lr_decay weight_decay": (
             lambda: o.Adagrad(lr=0.1, lr_decay=0.01, weight_decay=0.01, initial_accumulator_value=0.1),
-            lambda lr: ref.adagrad(lr, lr_decay=0.01, weight_decay=0.01, initial_accumulator_value=0.1), constant_rate(0.1), {}),
+            lambda lr: ref.adagrad(lr, lr_decay=0.01, weight_decay=0.01, initial_accumulator_value=0.1),
+            constant_rate(0.1),
+            {},
+        ),
         "RMSprop": (lambda: o.RMSprop(lr=0.005), lambda lr: ref.rmsprop(lr), constant_rate(0.005), {}),
-        "RMSprop centered momentum": (lambda: o.RMSprop(lr=0.002, momentum=0.9, centered=True),
-                                      lambda lr: ref.rmsprop(lr, momentum=0.9, centered=True), constant_rate(0.002), {}),
+        "RMSprop centered momentum": (
+            lambda: o.RMSprop(lr=0.002, momentum=0.9, centered=True),
+            lambda lr: ref.rmsprop(lr, momentum=0.9, centered=True),
+            constant_rate(0.002),
+            {},
+        ),
         "Adam": (lambda: o.Adam(lr=0.01), lambda lr: ref.adam(lr), constant_rate(0.01), {}),
-        "Adam amsgrad weight_decay": (lambda: o.Adam(lr=0.01, amsgrad=True, weight_decay=0.01),
-                                      lambda lr: ref.adam(lr, amsgrad=True, weight_decay=0.01), constant_rate(0.01), {}),
-        "AdamW": (lambda: o.AdamW(lr=0.01, weight_decay=0.1), lambda lr: ref.adamw(lr, weight_decay=0.1), constant_rate(0.01), {}),
+        "Adam amsgrad weight_decay": (
+            lambda: o.Adam(lr=0.01, amsgrad=True, weight_decay=0.01),
+            lambda lr: ref.adam(lr, amsgrad=True, weight_decay=0.01),
+            constant_rate(0.01),
+            {},
+        ),
+        "AdamW": (
+            lambda: o.AdamW(lr=0.01, weight_decay=0.1),
+            lambda lr: ref.adamw(lr, weight_decay=0.1),
+            constant_rate(0.01),
+            {},
+        ),
         "NAdam": (lambda: o.NAdam(lr=0.01), lambda lr: ref.nadam(lr), constant_rate(0.01), {}),
-        "schedule step_decay": (lambda: o.SGD(lr=s.step_decay(0.05, step_size=10, gamma=0.5), momentum=0.5),
-                                lambda lr: ref.sgd(lr, momentum=0.5), lambda k: 0.05 * 0.5 ** (k // 10), {}),
-        "schedule exponential": (lambda: o.SGD(lr=s.exponential(0.05, gamma=0.95), momentum=0.5),
-                                 lambda lr: ref.sgd(lr, momentum=0.5), lambda k: 0.05 * 0.95**k, {}),
-        "schedule cosine": (lambda: o.SGD(lr=s.cosine(0.05, total_steps=STEPS, min_lr=0.001), momentum=0.5),
-                            lambda lr: ref.sgd(lr, momentum=0.5), cosine_rate(0.05, STEPS, 0.001), {}),
+        "schedule step_decay": (
+            lambda: o.SGD(lr=s.step_decay(0.05, step_size=10, gamma=0.5), momentum=0.5),
+            lambda lr: ref.sgd(lr, momentum=0.5),
+            lambda k: 0.05 * 0.5 ** (k // 10),
+            {},
+        ),
+        "schedule exponential": (
+            lambda: o.SGD(lr=s.exponential(0.05, gamma=0.95), momentum=0.5),
+            lambda lr: ref.sgd(lr, momentum=0.5),
+            lambda k: 0.05 * 0.95**k,
+            {},
+        ),
+        "schedule cosine": (
+            lambda: o.SGD(lr=s.cosine(0.05, total_steps=STEPS, min_lr=0.001), momentum=0.5),
+            lambda lr: ref.sgd(lr, momentum=0.5),
+            cosine_rate(0.05, STEPS, 0.001),
+            {},
+        ),
         "schedule linear_warmup of cosine": (
             lambda: o.Adam(lr=s.linear_warmup(s.cosine(0.02, total_steps=STEPS), warmup_steps=10)),
-            lambda lr: ref.adam(lr), warmup_rate(cosine_rate(0.02, STEPS), 10), {}),
-        "schedule join": (lambda: o.SGD(lr=s.join([s.constant(0.05), s.exponential(0.05, gamma=0.9)], boundaries=[20]), momentum=0.5),
-                          lambda lr: ref.sgd(lr, momentum=0.5), lambda k: 0.05 if k < 20 else 0.05 * 0.9 ** (k - 20), {}),
-        "clip by global norm": (lambda: o.SGD(lr=0.05, clip_norm=1.0), lambda lr: ref.sgd(lr), constant_rate(0.05), {"norm": 1.0}),
-        "clip by value": (lambda: o.SGD(lr=0.05, clip_value=0.5), lambda lr: ref.sgd(lr), constant_rate(0.05), {"value": 0.5}),
+            lambda lr: ref.adam(lr),
+            warmup_rate(cosine_rate(0.02, STEPS), 10),
+            {},
+        ),
+        "schedule join": (
+            lambda: o.SGD(lr=s.join([s.constant(0.05), s.exponential(0.05, gamma=0.9)], boundaries=[20]), momentum=0.5),
+            lambda lr: ref.sgd(lr, momentum=0.5),
+            lambda k: 0.05 if k < 20 else 0.05 * 0.9 ** (k - 20),
+            {},
+        ),
+        "clip by global norm": (
+            lambda: o.SGD(lr=0.05, clip_norm=1.0),
+            lambda lr: ref.sgd(lr),
+            constant_rate(0.05),
+            {"norm": 1.0},
+        ),
+        "clip by value": (
+            lambda: o.SGD(lr=0.05, clip_value=0.5),
+            lambda lr: ref.sgd(lr),
+            constant_rate(0.05),
+            {"value": 0.5},
+        ),
     }
 
 
-def reference_trajectory(problem: dict, rule: Callable[[float], ref.Step], rates: Callable[[int], float], clip: dict, steps: int) -> Outputs:
+def reference_trajectory(
+    problem: dict, rule: Callable[[float], ref.Step], rates: Callable[[int], float], clip: dict, steps: int
+) -> Outputs:
     """The trajectory in NumPy float64 with hand-derived gradients and reference rules."""
     params = {"W": problem["W"].copy(), "b": problem["b"].copy()}
     states: dict[str, dict] = {"W": {}, "b": {}}
@@ -147,8 +212,15 @@ def trajectory_case(name: str, configuration: Configuration, problem: dict, step
             "W dtype": backend.dtype_name(params["W"].dtype),
         }
 
-    return Case(FAMILY, name, compute, reduction_size=SAMPLES * FEATURES, gradient=True, steps=steps,
-                independent_reference=lambda: reference_trajectory(problem, rule, rates, clip, steps))
+    return Case(
+        FAMILY,
+        name,
+        compute,
+        reduction_size=SAMPLES * FEATURES,
+        gradient=True,
+        steps=steps,
+        independent_reference=lambda: reference_trajectory(problem, rule, rates, clip, steps),
+    )
 
 
 def cases(quick: bool = False, seed: int = 0) -> list[Case]:

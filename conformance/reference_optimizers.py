@@ -10,14 +10,16 @@ the 1-based step number and ``state`` a dict it fills in.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
 Step = Callable[[np.ndarray, np.ndarray, dict, int], np.ndarray]
 
 
-def sgd(lr: float, momentum: float = 0.0, dampening: float = 0.0, nesterov: bool = False, weight_decay: float = 0.0) -> Step:
+def sgd(
+    lr: float, momentum: float = 0.0, dampening: float = 0.0, nesterov: bool = False, weight_decay: float = 0.0
+) -> Step:
     def step(p, g, state, t):
         g = g + weight_decay * p
         if momentum:
@@ -28,7 +30,13 @@ def sgd(lr: float, momentum: float = 0.0, dampening: float = 0.0, nesterov: bool
     return step
 
 
-def adagrad(lr: float = 0.01, lr_decay: float = 0.0, weight_decay: float = 0.0, initial_accumulator_value: float = 0.0, eps: float = 1e-10) -> Step:
+def adagrad(
+    lr: float = 0.01,
+    lr_decay: float = 0.0,
+    weight_decay: float = 0.0,
+    initial_accumulator_value: float = 0.0,
+    eps: float = 1e-10,
+) -> Step:
     def step(p, g, state, t):
         g = g + weight_decay * p
         decayed_lr = lr / (1 + (t - 1) * lr_decay)
@@ -38,7 +46,14 @@ def adagrad(lr: float = 0.01, lr_decay: float = 0.0, weight_decay: float = 0.0, 
     return step
 
 
-def rmsprop(lr: float = 0.01, alpha: float = 0.99, eps: float = 1e-8, weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False) -> Step:
+def rmsprop(
+    lr: float = 0.01,
+    alpha: float = 0.99,
+    eps: float = 1e-8,
+    weight_decay: float = 0.0,
+    momentum: float = 0.0,
+    centered: bool = False,
+) -> Step:
     def step(p, g, state, t):
         g = g + weight_decay * p
         state["v"] = alpha * state.get("v", np.zeros_like(p)) + (1 - alpha) * g * g
@@ -54,7 +69,14 @@ def rmsprop(lr: float = 0.01, alpha: float = 0.99, eps: float = 1e-8, weight_dec
     return step
 
 
-def adam(lr: float = 0.001, betas: tuple = (0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0, amsgrad: bool = False, decoupled: bool = False) -> Step:
+def adam(
+    lr: float = 0.001,
+    betas: tuple = (0.9, 0.999),
+    eps: float = 1e-8,
+    weight_decay: float = 0.0,
+    amsgrad: bool = False,
+    decoupled: bool = False,
+) -> Step:
     beta1, beta2 = betas
 
     def step(p, g, state, t):
@@ -75,11 +97,19 @@ def adam(lr: float = 0.001, betas: tuple = (0.9, 0.999), eps: float = 1e-8, weig
     return step
 
 
-def adamw(lr: float = 0.001, betas: tuple = (0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.01, amsgrad: bool = False) -> Step:
+def adamw(
+    lr: float = 0.001, betas: tuple = (0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.01, amsgrad: bool = False
+) -> Step:
     return adam(lr, betas, eps, weight_decay, amsgrad, decoupled=True)
 
 
-def nadam(lr: float = 0.002, betas: tuple = (0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0, momentum_decay: float = 0.004) -> Step:
+def nadam(
+    lr: float = 0.002,
+    betas: tuple = (0.9, 0.999),
+    eps: float = 1e-8,
+    weight_decay: float = 0.0,
+    momentum_decay: float = 0.004,
+) -> Step:
     beta1, beta2 = betas
 
     def mu(t: int) -> float:
@@ -90,8 +120,9 @@ def nadam(lr: float = 0.002, betas: tuple = (0.9, 0.999), eps: float = 1e-8, wei
         state["mu_product"] = state.get("mu_product", 1.0) * mu(t)
         state["m"] = beta1 * state.get("m", np.zeros_like(p)) + (1 - beta1) * g
         state["v"] = beta2 * state.get("v", np.zeros_like(p)) + (1 - beta2) * g * g
-        m_hat = (mu(t + 1) * state["m"] / (1 - state["mu_product"] * mu(t + 1))
-                 + (1 - mu(t)) * g / (1 - state["mu_product"]))
+        m_hat = mu(t + 1) * state["m"] / (1 - state["mu_product"] * mu(t + 1)) + (1 - mu(t)) * g / (
+            1 - state["mu_product"]
+        )
         v_hat = state["v"] / (1 - beta2**t)
         return p - lr * m_hat / (np.sqrt(v_hat) + eps)
 

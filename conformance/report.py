@@ -27,7 +27,8 @@ import datetime
 import json
 import platform
 from collections import defaultdict
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from .runner import Result
 
@@ -37,7 +38,9 @@ STATUSES = ("pass", "fail", "skip")
 
 def summary_matrix(results: Sequence[Result]) -> dict[str, dict[str, dict[str, int]]]:
     """family -> backend -> counts of passed, failed, skipped."""
-    matrix: dict[str, dict[str, dict[str, int]]] = defaultdict(lambda: defaultdict(lambda: {"passed": 0, "failed": 0, "skipped": 0}))
+    matrix: dict[str, dict[str, dict[str, int]]] = defaultdict(
+        lambda: defaultdict(lambda: {"passed": 0, "failed": 0, "skipped": 0})
+    )
     key = {"pass": "passed", "fail": "failed", "skip": "skipped"}
     for result in results:
         matrix[result.family][result.backend][key[result.status]] += 1
@@ -82,8 +85,18 @@ def table(results: Sequence[Result], verbose: bool = False, backend_notes: Seque
     if shown:
         rows = [["case", "backend", "dtype", "status", "max abs err", "max rel err", "tolerance", "note"]]
         for r in shown:
-            rows.append([f"{r.family}/{r.case}", f"{r.backend}:{r.device}", r.dtype, r.status.upper() if r.status == "fail" else r.status,
-                         _format_error(r.max_abs_error), _format_error(r.max_rel_error), _format_error(r.tolerance), r.message])
+            rows.append(
+                [
+                    f"{r.family}/{r.case}",
+                    f"{r.backend}:{r.device}",
+                    r.dtype,
+                    r.status.upper() if r.status == "fail" else r.status,
+                    _format_error(r.max_abs_error),
+                    _format_error(r.max_rel_error),
+                    _format_error(r.tolerance),
+                    r.message,
+                ]
+            )
         lines += _rows_text(rows) + [""]
     matrix = summary_matrix(results)
     backends = _backend_names(results)
@@ -102,8 +115,11 @@ def table(results: Sequence[Result], verbose: bool = False, backend_notes: Seque
 
 
 def _worst_ratio(results: Sequence[Result], backend: str) -> str:
-    ratios = [r.max_rel_error / r.tolerance for r in results
-              if r.backend == backend and r.status == "pass" and r.tolerance and r.max_rel_error is not None]
+    ratios = [
+        r.max_rel_error / r.tolerance
+        for r in results
+        if r.backend == backend and r.status == "pass" and r.tolerance and r.max_rel_error is not None
+    ]
     return f"{max(ratios):.2f}" if ratios else "-"
 
 
@@ -111,17 +127,31 @@ def markdown(results: Sequence[Result], backend_notes: Sequence[dict] = ()) -> s
     """A Markdown report: the matrix, then every row."""
     backends = _backend_names(results)
     matrix = summary_matrix(results)
-    lines = ["# portable-dl conformance", "", "| family | " + " | ".join(backends) + " |", "|---" * (len(backends) + 1) + "|"]
+    lines = [
+        "# portable-dl conformance",
+        "",
+        "| family | " + " | ".join(backends) + " |",
+        "|---" * (len(backends) + 1) + "|",
+    ]
     for family, by_backend in matrix.items():
-        lines.append(f"| {family} | " + " | ".join(_cell(by_backend[b]) if b in by_backend else "-" for b in backends) + " |")
+        lines.append(
+            f"| {family} | " + " | ".join(_cell(by_backend[b]) if b in by_backend else "-" for b in backends) + " |"
+        )
     for note in backend_notes:
         if not note["available"]:
             lines.append(f"\nSkipped backend `{note['name']}`: {note['reason']}")
-    lines += ["", "| case | backend | dtype | status | max abs err | max rel err | tolerance | note |", "|---|---|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        "| case | backend | dtype | status | max abs err | max rel err | tolerance | note |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in results:
         note = r.message.replace("|", "\\|")
-        lines.append(f"| {r.family}/{r.case} | {r.backend}:{r.device} | {r.dtype} | {r.status} | {_format_error(r.max_abs_error)} | "
-                     f"{_format_error(r.max_rel_error)} | {_format_error(r.tolerance)} | {note} |")
+        lines.append(
+            f"| {r.family}/{r.case} | {r.backend}:{r.device} | {r.dtype} | {r.status} | "
+            f"{_format_error(r.max_abs_error)} | {_format_error(r.max_rel_error)} | "
+            f"{_format_error(r.tolerance)} | {note} |"
+        )
     counts = {status: sum(r.status == status for r in results) for status in STATUSES}
     lines += ["", f"{counts['pass']} passed, {counts['fail']} failed, {counts['skip']} skipped"]
     return "\n".join(lines) + "\n"
@@ -140,7 +170,12 @@ def document(results: Sequence[Result], settings: dict[str, Any], backend_notes:
         "settings": settings,
         "backends": list(backend_notes),
         "results": [_finite(r.as_dict()) for r in results],
-        "summary": {"passed": counts["pass"], "failed": counts["fail"], "skipped": counts["skip"], "matrix": summary_matrix(results)},
+        "summary": {
+            "passed": counts["pass"],
+            "failed": counts["fail"],
+            "skipped": counts["skip"],
+            "matrix": summary_matrix(results),
+        },
         "exit_code": exit_code(results),
     }
 

@@ -7,8 +7,8 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -45,8 +45,12 @@ def time_limit(seconds: float | None):
     block runs without a limit. Code blocked inside a C extension that never returns to
     Python is interrupted only when it does.
     """
-    usable = (seconds and seconds > 0 and hasattr(signal, "setitimer")
-              and threading.current_thread() is threading.main_thread())
+    usable = (
+        seconds
+        and seconds > 0
+        and hasattr(signal, "setitimer")
+        and threading.current_thread() is threading.main_thread()
+    )
     if not usable:
         yield
         return
@@ -122,7 +126,9 @@ class Reference:
         return self._finite_differences[case.id]
 
 
-def run_case(case: Case, backend: Backend, dtype: str, reference: Reference, timeout: float | None = CASE_TIMEOUT) -> Result:
+def run_case(
+    case: Case, backend: Backend, dtype: str, reference: Reference, timeout: float | None = CASE_TIMEOUT
+) -> Result:
     """Run ``case`` on ``backend`` in ``dtype`` and judge it against ``reference``; a case
     (with its reference) running past ``timeout`` seconds fails as hung."""
     started = time.perf_counter()
@@ -130,8 +136,16 @@ def run_case(case: Case, backend: Backend, dtype: str, reference: Reference, tim
         with time_limit(timeout):
             return _run_case(case, backend, dtype, reference)
     except CaseTimedOut as timed_out:
-        return Result(case=case.name, family=case.family, backend=backend.name, device=backend.device, dtype=dtype,
-                      status="fail", message=str(timed_out), seconds=time.perf_counter() - started)
+        return Result(
+            case=case.name,
+            family=case.family,
+            backend=backend.name,
+            device=backend.device,
+            dtype=dtype,
+            status="fail",
+            message=str(timed_out),
+            seconds=time.perf_counter() - started,
+        )
 
 
 def _run_case(case: Case, backend: Backend, dtype: str, reference: Reference) -> Result:
@@ -159,18 +173,33 @@ def _run_case(case: Case, backend: Backend, dtype: str, reference: Reference) ->
     except CaseSkipped as skipped:
         return Result(**row, status="skip", message=str(skipped))
     except Exception as error:
-        return Result(**row, status="fail", message=f"raised {type(error).__name__}: {error}"[:500],
-                      seconds=time.perf_counter() - started)
+        return Result(
+            **row,
+            status="fail",
+            message=f"raised {type(error).__name__}: {error}"[:500],
+            seconds=time.perf_counter() - started,
+        )
     seconds = time.perf_counter() - started
     tolerance = tolerances.value_tolerance(dtype, case.reduction_size, case.gradient, case.steps)
-    comparisons = [compare_outputs(actual, expected_numeric, expected_exact, tolerance,
-                                   elementwise=case.elementwise, dtype=dtype, zero_sign=case.zero_sign,
-                                   against="expected" if case.expected is not None else "reference")]
+    comparisons = [
+        compare_outputs(
+            actual,
+            expected_numeric,
+            expected_exact,
+            tolerance,
+            elementwise=case.elementwise,
+            dtype=dtype,
+            zero_sign=case.zero_sign,
+            against="expected" if case.expected is not None else "reference",
+        )
+    ]
     if case.finite_differences is not None:
         differences = reference.finite_differences(case)
         gradients = {name: value for name, value in actual.items() if name in differences}
         fd_tolerance = tolerances.finite_difference_tolerance(dtype, case.reduction_size)
-        comparisons.append(compare_outputs(gradients, differences, differences, fd_tolerance, "against finite differences: "))
+        comparisons.append(
+            compare_outputs(gradients, differences, differences, fd_tolerance, "against finite differences: ")
+        )
     failed = [c for c in comparisons if not c.passed]
     # Report the failure, or else the comparison closest to its tolerance.
     comparison = failed[0] if failed else max(comparisons, key=lambda c: c.max_rel_error / c.tolerance)
@@ -230,9 +259,16 @@ class BackendRun:
     results: list
 
 
-def run_backend(name: str, families: Sequence[str], quick: bool, seed: int, dtypes: Sequence[str],
-                backend_modules: Sequence[str] = (), data_dir: str | None = None,
-                case_timeout: float | None = CASE_TIMEOUT) -> BackendRun:
+def run_backend(
+    name: str,
+    families: Sequence[str],
+    quick: bool,
+    seed: int,
+    dtypes: Sequence[str],
+    backend_modules: Sequence[str] = (),
+    data_dir: str | None = None,
+    case_timeout: float | None = CASE_TIMEOUT,
+) -> BackendRun:
     """Create backend ``name`` and run the cases of ``families`` on it.
 
     Self-contained, so that it can run in a worker process: it registers the
@@ -241,7 +277,6 @@ def run_backend(name: str, families: Sequence[str], quick: bool, seed: int, dtyp
     cases).
     """
     from portable_dl.errors import BackendUnavailable
-
     from portable_dl.registry import load_backend_module
 
     from . import training
@@ -269,8 +304,11 @@ def failed_run(name: str, families: Sequence[str], dtypes: Sequence[str], reason
     dtype, so that the exit code says so and the report names why."""
     reason = " ".join(reason.split())[:500]
     note = {"name": name, "available": False, "version": None, "device": None, "reason": reason}
-    rows = [Result(case="(every case)", family=family, backend=name, device="-", dtype=dtype, status="fail",
-                   message=reason) for family in families for dtype in dtypes]
+    rows = [
+        Result(case="(every case)", family=family, backend=name, device="-", dtype=dtype, status="fail", message=reason)
+        for family in families
+        for dtype in dtypes
+    ]
     return BackendRun(note, rows)
 
 
@@ -283,14 +321,23 @@ def use_jax_compilation_cache() -> None:
     environment variables, before JAX is imported, in the suite's process only; a value
     the user set wins. The cache lives in ``~/.cache/portable_dl/jax-compilation``.
     """
-    cache = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "portable_dl", "jax-compilation")
+    cache = os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "portable_dl", "jax-compilation"
+    )
     os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", cache)
     os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
     os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
 
 
-def run_backends(names: Sequence[str], jobs: int, progress: Callable[[int], None] | None = None,
-                 *, families: Sequence[str], quiet_workers: bool = False, **settings) -> list[BackendRun]:
+def run_backends(
+    names: Sequence[str],
+    jobs: int,
+    progress: Callable[[int], None] | None = None,
+    *,
+    families: Sequence[str],
+    quiet_workers: bool = False,
+    **settings,
+) -> list[BackendRun]:
     """:func:`run_backend` for each name, in ``jobs`` worker processes (in this process
     when ``jobs`` is 1); the runs come back in the order of ``names``, their rows in the
     order of ``families``, and ``progress(1)`` is called as each backend finishes.
@@ -314,8 +361,9 @@ def run_backends(names: Sequence[str], jobs: int, progress: Callable[[int], None
     context = multiprocessing.get_context("spawn")
     initializer = _silence_standard_error if quiet_workers else None
     with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=initializer) as pool:
-        futures = [(name, pool.submit(run_backend, name, families=unit_families, **settings))
-                   for name, unit_families in units]
+        futures = [
+            (name, pool.submit(run_backend, name, families=unit_families, **settings)) for name, unit_families in units
+        ]
         parts: dict[str, list[BackendRun]] = {name: [] for name in names}
         for (name, future), (_, unit_families) in zip(futures, units):
             try:
@@ -339,6 +387,7 @@ def _silence_standard_error() -> None:
 def work_units(names: Sequence[str], families: Sequence[str]) -> list[tuple[str, list[str]]]:
     """``(backend name, families)`` pairs, the costliest expected first: one pair per
     backend, or one per family for the backends of :data:`SPLIT_BY_FAMILY`."""
+
     def backend_rank(name: str) -> int:
         return EXPECTED_COST_ORDER.index(name) if name in EXPECTED_COST_ORDER else -1  # unknown: first
 

@@ -12,14 +12,13 @@ values of ``unique_*``), the outputs are put in a canonical order on the host fi
 from __future__ import annotations
 
 import dataclasses
-
 import zlib
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 from portable_dl.backend import Backend
-
 from portable_dl.errors import DTypeError
 
 from .cases import Case, CaseSkipped, Outputs
@@ -51,7 +50,9 @@ def outputs_of(backend: Backend, result: Any, prefix: str = "", index: bool = Fa
     outputs = {f"{prefix}shape": tuple(int(d) for d in result.shape)}
     if index:
         default = backend.xp.__array_namespace_info__().default_dtypes()[INDEX]
-        outputs[f"{prefix}is the default index dtype"] = _dtype_name(backend, result.dtype) == _dtype_name(backend, default)
+        outputs[f"{prefix}is the default index dtype"] = _dtype_name(backend, result.dtype) == _dtype_name(
+            backend, default
+        )
     else:
         outputs[f"{prefix}dtype"] = _dtype_name(backend, result.dtype)
     if np.iscomplexobj(value):
@@ -81,10 +82,23 @@ def _spd(seed: int, n: int = 4, batch: tuple = ()) -> np.ndarray:
     return np.round((b @ np.swapaxes(b, -1, -2) + n * np.eye(n)) * 64) / 64  # exact in float32
 
 
-def _case(name: str, compute: Callable[[Backend, str], Outputs], *, size: int = 1, dtypes=("float32", "float64"),
-          same: bool = False) -> Case:
-    return Case("ops", name, compute, reduction_size=size, elementwise=size == 1, dtypes=tuple(dtypes),
-                reference_dtype="same" if same else "float64")
+def _case(
+    name: str,
+    compute: Callable[[Backend, str], Outputs],
+    *,
+    size: int = 1,
+    dtypes=("float32", "float64"),
+    same: bool = False,
+) -> Case:
+    return Case(
+        "ops",
+        name,
+        compute,
+        reduction_size=size,
+        elementwise=size == 1,
+        dtypes=tuple(dtypes),
+        reference_dtype="same" if same else "float64",
+    )
 
 
 # ------------------------------------------------------------------------ ops cases
@@ -97,9 +111,14 @@ def _integer_cases() -> list[Case]:
     def bitwise(backend, dtype):
         xp, x1, x2, s = backend.xp, backend.asarray(a), backend.asarray(b), backend.asarray(shifts)
         outputs = {}
-        for name, result in [("and", xp.bitwise_and(x1, x2)), ("or", xp.bitwise_or(x1, x2)), ("xor", xp.bitwise_xor(x1, x2)),
-                             ("invert", xp.bitwise_invert(x1)), ("left_shift", xp.bitwise_left_shift(x1, s)),
-                             ("right_shift", xp.bitwise_right_shift(x1, s))]:
+        for name, result in [
+            ("and", xp.bitwise_and(x1, x2)),
+            ("or", xp.bitwise_or(x1, x2)),
+            ("xor", xp.bitwise_xor(x1, x2)),
+            ("invert", xp.bitwise_invert(x1)),
+            ("left_shift", xp.bitwise_left_shift(x1, s)),
+            ("right_shift", xp.bitwise_right_shift(x1, s)),
+        ]:
             outputs.update(outputs_of(backend, result, f"{name} "))
         return outputs
 
@@ -108,13 +127,19 @@ def _integer_cases() -> list[Case]:
         u = backend.asarray(np.array([0, 1, 200, 255], dtype=np.uint8))
         flags = backend.asarray(np.array([True, True, False, False]))
         other = backend.asarray(np.array([True, False, True, False]))
-        return {**outputs_of(backend, xp.bitwise_invert(u), "uint8 invert "),
-                **outputs_of(backend, xp.bitwise_right_shift(u, backend.asarray(np.array([1, 1, 3, 7], dtype=np.uint8))), "uint8 >> "),
-                **outputs_of(backend, xp.bitwise_xor(flags, other), "bool xor "),
-                **outputs_of(backend, xp.bitwise_invert(flags), "bool invert ")}
+        return {
+            **outputs_of(backend, xp.bitwise_invert(u), "uint8 invert "),
+            **outputs_of(
+                backend, xp.bitwise_right_shift(u, backend.asarray(np.array([1, 1, 3, 7], dtype=np.uint8))), "uint8 >> "
+            ),
+            **outputs_of(backend, xp.bitwise_xor(flags, other), "bool xor "),
+            **outputs_of(backend, xp.bitwise_invert(flags), "bool invert "),
+        }
 
-    return [_case("bitwise int32 (and, or, xor, invert, shifts)", bitwise, dtypes=("float32",)),
-            _case("bitwise uint8 and bool", unsigned_and_bool, dtypes=("float32",))]
+    return [
+        _case("bitwise int32 (and, or, xor, invert, shifts)", bitwise, dtypes=("float32",)),
+        _case("bitwise uint8 and bool", unsigned_and_bool, dtypes=("float32",)),
+    ]
 
 
 def _element_wise_cases() -> list[Case]:
@@ -136,13 +161,20 @@ def _element_wise_cases() -> list[Case]:
     def complex_parts(backend, dtype):
         xp = backend.xp
         z = _complex(backend, dtype, _draw((3, 4), 22) + 1j * _draw((3, 4), 23))
-        return {**outputs_of(backend, xp.real(z), "real "), **outputs_of(backend, xp.imag(z), "imag "),
-                **outputs_of(backend, xp.conj(z), "conj "), **outputs_of(backend, xp.abs(z), "abs "),
-                **outputs_of(backend, xp.real(xp.multiply(z, xp.conj(z))), "real(z conj(z)) ")}
+        return {
+            **outputs_of(backend, xp.real(z), "real "),
+            **outputs_of(backend, xp.imag(z), "imag "),
+            **outputs_of(backend, xp.conj(z), "conj "),
+            **outputs_of(backend, xp.abs(z), "abs "),
+            **outputs_of(backend, xp.real(xp.multiply(z, xp.conj(z))), "real(z conj(z)) "),
+        }
 
-    return [_case("signbit", signbit, same=True), _case("nextafter", nextafter, same=True),
-            _case("real, conj of a real array", real_parts),
-            _case("real, imag, conj, abs of a complex array", complex_parts, size=2)]
+    return [
+        _case("signbit", signbit, same=True),
+        _case("nextafter", nextafter, same=True),
+        _case("real, conj of a real array", real_parts),
+        _case("real, imag, conj, abs of a complex array", complex_parts, size=2),
+    ]
 
 
 def _searching_and_set_cases() -> list[Case]:
@@ -153,16 +185,20 @@ def _searching_and_set_cases() -> list[Case]:
 
     def count_nonzero(backend, dtype):
         xp, a = backend.xp, backend.asarray(x, dtype)
-        return {**outputs_of(backend, xp.count_nonzero(a, axis=1), "axis=1 ", index=True),
-                **outputs_of(backend, xp.count_nonzero(a, axis=0, keepdims=True), "axis=0 keepdims ", index=True),
-                **outputs_of(backend, xp.count_nonzero(a), "all ", index=True)}
+        return {
+            **outputs_of(backend, xp.count_nonzero(a, axis=1), "axis=1 ", index=True),
+            **outputs_of(backend, xp.count_nonzero(a, axis=0, keepdims=True), "axis=0 keepdims ", index=True),
+            **outputs_of(backend, xp.count_nonzero(a), "all ", index=True),
+        }
 
     def searchsorted(backend, dtype):
         xp = backend.xp
         sorted_ = backend.asarray(np.array([-2.0, -1.0, 0.5, 0.5, 0.5, 3.0]), dtype)
         values = backend.asarray(np.array([[0.5, -5.0], [3.0, 4.0], [-1.0, 0.0]]), dtype)
-        return {**outputs_of(backend, xp.searchsorted(sorted_, values), "left ", index=True),
-                **outputs_of(backend, xp.searchsorted(sorted_, values, side="right"), "right ", index=True)}
+        return {
+            **outputs_of(backend, xp.searchsorted(sorted_, values), "left ", index=True),
+            **outputs_of(backend, xp.searchsorted(sorted_, values, side="right"), "right ", index=True),
+        }
 
     def unique(backend, dtype):
         # The standard leaves the order of the unique values open: sort them here, and check
@@ -180,16 +216,24 @@ def _searching_and_set_cases() -> list[Case]:
             "unique_values": np.sort(values).astype(np.float64),
             "unique_counts values": numpy(counts.values)[order].astype(np.float64),
             "unique_counts counts": numpy(counts.counts)[order].astype(np.float64),
-            "unique_inverse rebuilds x": numpy(xp.take(inverse.values, xp.reshape(inverse.inverse_indices, (-1,)))).reshape(x.shape).astype(np.float64),
+            "unique_inverse rebuilds x": numpy(xp.take(inverse.values, xp.reshape(inverse.inverse_indices, (-1,))))
+            .reshape(x.shape)
+            .astype(np.float64),
             "unique_inverse indices shape": tuple(int(d) for d in inverse.inverse_indices.shape),
             "unique_all values": numpy(everything.values)[all_order].astype(np.float64),
             "unique_all first indices": first[all_order].astype(np.float64),
             "unique_all counts": numpy(everything.counts)[all_order].astype(np.float64),
-            "unique_all rebuilds x": numpy(xp.take(everything.values, xp.reshape(everything.inverse_indices, (-1,)))).reshape(x.shape).astype(np.float64),
+            "unique_all rebuilds x": numpy(xp.take(everything.values, xp.reshape(everything.inverse_indices, (-1,))))
+            .reshape(x.shape)
+            .astype(np.float64),
         }
 
-    return [_case("nonzero", nonzero), _case("count_nonzero", count_nonzero),
-            _case("searchsorted left and right", searchsorted), _case("unique_values, _counts, _inverse, _all", unique)]
+    return [
+        _case("nonzero", nonzero),
+        _case("count_nonzero", count_nonzero),
+        _case("searchsorted left and right", searchsorted),
+        _case("unique_values, _counts, _inverse, _all", unique),
+    ]
 
 
 def _structure_cases() -> list[Case]:
@@ -197,27 +241,39 @@ def _structure_cases() -> list[Case]:
 
     def cumulative_prod(backend, dtype):
         xp, x = backend.xp, backend.asarray(a, dtype)
-        return {**outputs_of(backend, xp.cumulative_prod(x, axis=2), "axis=2 "),
-                **outputs_of(backend, xp.cumulative_prod(x, axis=0, include_initial=True), "axis=0 with initial ")}
+        return {
+            **outputs_of(backend, xp.cumulative_prod(x, axis=2), "axis=2 "),
+            **outputs_of(backend, xp.cumulative_prod(x, axis=0, include_initial=True), "axis=0 with initial "),
+        }
 
     def diff(backend, dtype):
         xp, x = backend.xp, backend.asarray(a, dtype)
         edge = backend.asarray(_draw((2, 3, 1), 32), dtype)
-        return {**outputs_of(backend, xp.diff(x), "n=1 "), **outputs_of(backend, xp.diff(x, axis=1, n=2), "axis=1 n=2 "),
-                **outputs_of(backend, xp.diff(x, prepend=edge, append=edge), "prepend, append ")}
+        return {
+            **outputs_of(backend, xp.diff(x), "n=1 "),
+            **outputs_of(backend, xp.diff(x, axis=1, n=2), "axis=1 n=2 "),
+            **outputs_of(backend, xp.diff(x, prepend=edge, append=edge), "prepend, append "),
+        }
 
     def meshgrid(backend, dtype):
         xp = backend.xp
         u, v = backend.asarray(_draw((3,), 33), dtype), backend.asarray(_draw((2,), 34), dtype)
         xy, ij = xp.meshgrid(u, v), xp.meshgrid(u, v, indexing="ij")
-        return {"returns a list": isinstance(xy, list) and isinstance(ij, list),
-                **outputs_of(backend, tuple(xy), "xy "), **outputs_of(backend, tuple(ij), "ij ")}
+        return {
+            "returns a list": isinstance(xy, list) and isinstance(ij, list),
+            **outputs_of(backend, tuple(xy), "xy "),
+            **outputs_of(backend, tuple(ij), "ij "),
+        }
 
     def from_dlpack(backend, dtype):
         return outputs_of(backend, backend.xp.from_dlpack(backend.asarray(a, dtype)))
 
-    return [_case("cumulative_prod", cumulative_prod, size=4), _case("diff", diff, size=2), _case("meshgrid", meshgrid),
-            _case("from_dlpack", from_dlpack)]
+    return [
+        _case("cumulative_prod", cumulative_prod, size=4),
+        _case("diff", diff, size=2),
+        _case("meshgrid", meshgrid),
+        _case("from_dlpack", from_dlpack),
+    ]
 
 
 def _dtype_rule_cases() -> list[Case]:
@@ -236,26 +292,35 @@ def _dtype_rule_cases() -> list[Case]:
             "sum int8 gives the default integer": _dtype_name(backend, xp.sum(int8).dtype) == integer,
             "prod int8 gives the default integer": _dtype_name(backend, xp.prod(int8).dtype) == integer,
             "cumulative_sum uint8 value": backend.to_numpy(xp.cumulative_sum(uint8, axis=1)).astype(np.float64),
-            "cumulative_sum int8 gives the default integer": _dtype_name(backend, xp.cumulative_sum(int8, axis=1).dtype) == integer,
+            "cumulative_sum int8 gives the default integer": _dtype_name(backend, xp.cumulative_sum(int8, axis=1).dtype)
+            == integer,
             "sum with dtype=int8 keeps int8": _dtype_name(backend, xp.sum(int8, axis=1, dtype=xp.int8).dtype),
         }
 
     def unsigned_integers(backend, dtype):
         if not backend.supports("uint64"):
-            raise CaseSkipped(f"{backend.name} does not compute in uint64 here: {backend.name} unsigned sums cannot take the standard's dtype")
+            raise CaseSkipped(
+                f"{backend.name} does not compute in uint64 here: "
+                f"{backend.name} unsigned sums cannot take the standard's dtype"
+            )
         xp = backend.xp
         uint8 = backend.asarray(np.array([[200, 100, 3], [7, 250, 250]], dtype=np.uint8))
         unsigned = "u" + default(backend, "integral")
-        return {"sum uint8 gives the unsigned default": _dtype_name(backend, xp.sum(uint8, axis=0).dtype) == unsigned,
-                "prod uint8 gives the unsigned default": _dtype_name(backend, xp.prod(uint8, axis=1).dtype) == unsigned,
-                "sum uint8 value": backend.to_numpy(xp.sum(uint8, axis=0)).astype(np.float64)}
+        return {
+            "sum uint8 gives the unsigned default": _dtype_name(backend, xp.sum(uint8, axis=0).dtype) == unsigned,
+            "prod uint8 gives the unsigned default": _dtype_name(backend, xp.prod(uint8, axis=1).dtype) == unsigned,
+            "sum uint8 value": backend.to_numpy(xp.sum(uint8, axis=0)).astype(np.float64),
+        }
 
     def vecdot_integers(backend, dtype):
         xp = backend.xp
         x1 = backend.asarray(np.array([[1, 2, 3], [4, 5, 6]], dtype=np.uint8))
         x2 = backend.asarray(np.array([7, 8, 9], dtype=np.uint8))
         i16 = backend.asarray(np.array([[-3, 2, 1]], dtype=np.int16))
-        return {**outputs_of(backend, xp.vecdot(x1, x2), "uint8 "), **outputs_of(backend, xp.vecdot(i16, i16), "int16 ")}
+        return {
+            **outputs_of(backend, xp.vecdot(x1, x2), "uint8 "),
+            **outputs_of(backend, xp.vecdot(i16, i16), "int16 "),
+        }
 
     def float_sum_dtype(backend, dtype):
         if not backend.supports("float64"):
@@ -266,19 +331,32 @@ def _dtype_rule_cases() -> list[Case]:
     def finfo(backend, dtype):
         xp, info = backend.xp, backend.xp.finfo(backend.dtype(dtype))
         ieee = np.finfo(dtype)  # IEEE 754's numbers, the standard's reference
-        return {"eps, max, min, smallest_normal are IEEE 754's": (info.eps, info.max, info.min, info.smallest_normal)
-                == (float(ieee.eps), float(ieee.max), float(ieee.min), float(ieee.smallest_normal)),
-                "they are Python floats": all(type(v) is float for v in (info.eps, info.max, info.min, info.smallest_normal)),
-                "bits": info.bits, "dtype is the dtype": info.dtype == backend.dtype(dtype),
-                "can_cast to itself": bool(xp.can_cast(backend.dtype(dtype), backend.dtype(dtype))),
-                "expand_dims with a positional axis": tuple(int(d) for d in xp.expand_dims(backend.asarray(np.ones((2, 3)), dtype), 1).shape),
-                "std with correction=0.5": backend.to_numpy(xp.std(backend.asarray(_draw((5,), 42), dtype), correction=0.5)).astype(np.float64)}
+        return {
+            "eps, max, min, smallest_normal are IEEE 754's": (info.eps, info.max, info.min, info.smallest_normal)
+            == (float(ieee.eps), float(ieee.max), float(ieee.min), float(ieee.smallest_normal)),
+            "they are Python floats": all(
+                type(v) is float for v in (info.eps, info.max, info.min, info.smallest_normal)
+            ),
+            "bits": info.bits,
+            "dtype is the dtype": info.dtype == backend.dtype(dtype),
+            "can_cast to itself": bool(xp.can_cast(backend.dtype(dtype), backend.dtype(dtype))),
+            "expand_dims with a positional axis": tuple(
+                int(d) for d in xp.expand_dims(backend.asarray(np.ones((2, 3)), dtype), 1).shape
+            ),
+            "std with correction=0.5": backend.to_numpy(
+                xp.std(backend.asarray(_draw((5,), 42), dtype), correction=0.5)
+            ).astype(np.float64),
+        }
 
-    return [_case("integer sum, prod, cumulative_sum accumulate in the default integer", small_integers, dtypes=("float32",)),
-            _case("unsigned sum and prod accumulate in the unsigned default", unsigned_integers, dtypes=("float32",)),
-            _case("vecdot of small integers keeps their dtype", vecdot_integers, dtypes=("float32",)),
-            _case("sum with dtype=float64 of float32", float_sum_dtype, size=3, dtypes=("float32",)),
-            _case("finfo, can_cast, expand_dims, std", finfo, size=5)]
+    return [
+        _case(
+            "integer sum, prod, cumulative_sum accumulate in the default integer", small_integers, dtypes=("float32",)
+        ),
+        _case("unsigned sum and prod accumulate in the unsigned default", unsigned_integers, dtypes=("float32",)),
+        _case("vecdot of small integers keeps their dtype", vecdot_integers, dtypes=("float32",)),
+        _case("sum with dtype=float64 of float32", float_sum_dtype, size=3, dtypes=("float32",)),
+        _case("finfo, can_cast, expand_dims, std", finfo, size=5),
+    ]
 
 
 def _linalg_cases() -> list[Case]:
@@ -296,20 +374,38 @@ def _linalg_cases() -> list[Case]:
         qr = la.qr(R)
         svd = la.svd(R, full_matrices=False)
         slogdet = la.slogdet(M)
-        rebuilt_eigh = xp.matmul(xp.multiply(eigh.eigenvectors, xp.expand_dims(eigh.eigenvalues, axis=-2)),
-                                 xp.matrix_transpose(eigh.eigenvectors))
+        rebuilt_eigh = xp.matmul(
+            xp.multiply(eigh.eigenvectors, xp.expand_dims(eigh.eigenvalues, axis=-2)),
+            xp.matrix_transpose(eigh.eigenvectors),
+        )
         results = {
-            "det": la.det(M), "inv": la.inv(M), "solve": la.solve(M, backend.asarray(rhs, dtype)),
-            "cholesky": la.cholesky(S), "cholesky upper": la.cholesky(S, upper=True),
-            "eigh eigenvalues": eigh.eigenvalues, "eigh rebuilt": rebuilt_eigh, "eigvalsh": la.eigvalsh(S),
-            "qr rebuilt": xp.matmul(qr.Q, qr.R), "qr Q^T Q": xp.matmul(xp.matrix_transpose(qr.Q), qr.Q),
-            "svd S": svd.S, "svd rebuilt": xp.matmul(xp.multiply(svd.U, xp.expand_dims(svd.S, axis=-2)), svd.Vh),
-            "svdvals": la.svdvals(R), "slogdet sign": slogdet.sign, "slogdet logabsdet": slogdet.logabsdet,
-            "pinv": la.pinv(R), "matrix_power 3": la.matrix_power(M, 3), "matrix_power -1": la.matrix_power(M, -1),
+            "det": la.det(M),
+            "inv": la.inv(M),
+            "solve": la.solve(M, backend.asarray(rhs, dtype)),
+            "cholesky": la.cholesky(S),
+            "cholesky upper": la.cholesky(S, upper=True),
+            "eigh eigenvalues": eigh.eigenvalues,
+            "eigh rebuilt": rebuilt_eigh,
+            "eigvalsh": la.eigvalsh(S),
+            "qr rebuilt": xp.matmul(qr.Q, qr.R),
+            "qr Q^T Q": xp.matmul(xp.matrix_transpose(qr.Q), qr.Q),
+            "svd S": svd.S,
+            "svd rebuilt": xp.matmul(xp.multiply(svd.U, xp.expand_dims(svd.S, axis=-2)), svd.Vh),
+            "svdvals": la.svdvals(R),
+            "slogdet sign": slogdet.sign,
+            "slogdet logabsdet": slogdet.logabsdet,
+            "pinv": la.pinv(R),
+            "matrix_power 3": la.matrix_power(M, 3),
+            "matrix_power -1": la.matrix_power(M, -1),
             "matrix_power 0": la.matrix_power(M, 0),
-            "trace": la.trace(M), "trace offset=1": la.trace(M, offset=1), "diagonal offset=-1": la.diagonal(M, offset=-1),
-            "outer": la.outer(U, V[0]), "cross": la.cross(U, V),
-            "matmul": la.matmul(M, R[:3]), "tensordot": la.tensordot(M, M[0], axes=2), "vecdot": la.vecdot(U, V),
+            "trace": la.trace(M),
+            "trace offset=1": la.trace(M, offset=1),
+            "diagonal offset=-1": la.diagonal(M, offset=-1),
+            "outer": la.outer(U, V[0]),
+            "cross": la.cross(U, V),
+            "matmul": la.matmul(M, R[:3]),
+            "tensordot": la.tensordot(M, M[0], axes=2),
+            "vecdot": la.vecdot(U, V),
             "matrix_transpose": la.matrix_transpose(R),
         }
         for order in (2, 1, np.inf, -np.inf, 0, 3):
@@ -322,8 +418,14 @@ def _linalg_cases() -> list[Case]:
         outputs: Outputs = {}
         for name, result in results.items():
             outputs.update(outputs_of(backend, result, f"{name} "))
-        outputs.update(outputs_of(backend, la.matrix_rank(backend.asarray(np.outer([1.0, 2.0, 3.0], [1.0, -1.0, 2.0]), dtype)),
-                                  "matrix_rank of a rank-1 matrix ", index=True))
+        outputs.update(
+            outputs_of(
+                backend,
+                la.matrix_rank(backend.asarray(np.outer([1.0, 2.0, 3.0], [1.0, -1.0, 2.0]), dtype)),
+                "matrix_rank of a rank-1 matrix ",
+                index=True,
+            )
+        )
         return outputs
 
     return [_case("linalg extension", table, size=9)]
@@ -337,12 +439,21 @@ def _fft_cases() -> list[Case]:
         f = backend.xp.fft
         x, c = backend.asarray(signal, dtype), _complex(backend, dtype, z)
         results = {
-            "fft": f.fft(c), "ifft": f.ifft(c), "fft n=5 norm=ortho": f.fft(c, n=5, norm="ortho"),
-            "fftn": f.fftn(c), "ifftn axes=(0,)": f.ifftn(c, axes=(0,)),
-            "rfft": f.rfft(x), "irfft": f.irfft(f.rfft(x), n=8), "rfftn": f.rfftn(x), "irfftn": f.irfftn(f.rfftn(x), s=(2, 8)),
-            "hfft": f.hfft(f.rfft(x), n=8), "ihfft": f.ihfft(x),
-            "fftshift": f.fftshift(x), "ifftshift axes=1": f.ifftshift(x, axes=1),
-            "fftfreq": f.fftfreq(8, d=0.5, dtype=backend.dtype(dtype)), "rfftfreq": f.rfftfreq(9, dtype=backend.dtype(dtype)),
+            "fft": f.fft(c),
+            "ifft": f.ifft(c),
+            "fft n=5 norm=ortho": f.fft(c, n=5, norm="ortho"),
+            "fftn": f.fftn(c),
+            "ifftn axes=(0,)": f.ifftn(c, axes=(0,)),
+            "rfft": f.rfft(x),
+            "irfft": f.irfft(f.rfft(x), n=8),
+            "rfftn": f.rfftn(x),
+            "irfftn": f.irfftn(f.rfftn(x), s=(2, 8)),
+            "hfft": f.hfft(f.rfft(x), n=8),
+            "ihfft": f.ihfft(x),
+            "fftshift": f.fftshift(x),
+            "ifftshift axes=1": f.ifftshift(x, axes=1),
+            "fftfreq": f.fftfreq(8, d=0.5, dtype=backend.dtype(dtype)),
+            "rfftfreq": f.rfftfreq(9, dtype=backend.dtype(dtype)),
         }
         outputs: Outputs = {}
         for name, result in results.items():
@@ -354,13 +465,22 @@ def _fft_cases() -> list[Case]:
 
 def ops_cases(quick: bool = False, seed: int = 0) -> list[Case]:
     """Every ops case of this module; ``quick`` keeps one in three."""
-    cases = (_integer_cases() + _element_wise_cases() + _searching_and_set_cases() + _structure_cases()
-             + _dtype_rule_cases() + _linalg_cases() + _fft_cases())
+    cases = (
+        _integer_cases()
+        + _element_wise_cases()
+        + _searching_and_set_cases()
+        + _structure_cases()
+        + _dtype_rule_cases()
+        + _linalg_cases()
+        + _fft_cases()
+    )
     return cases[::3] if quick else cases
 
 
 # ------------------------------------------------------------------- gradient cases
-def _loss_case(name: str, inputs: dict[str, np.ndarray], backend_form: Callable, numpy_form: Callable, size: int) -> Case:
+def _loss_case(
+    name: str, inputs: dict[str, np.ndarray], backend_form: Callable, numpy_form: Callable, size: int
+) -> Case:
     def backend_loss(backend, arrays, dtype):
         return backend_form(backend.xp, arrays)
 
@@ -390,36 +510,144 @@ def gradient_cases(quick: bool = False, seed: int = 0) -> list[Case]:
     w = rng.uniform(0.5, 1.5, (3, 4))
     sym = lambda a: (a + a.T) / 2  # eigh reads one triangle: differentiate through a symmetric input
     forms: list[tuple[str, dict, Callable, Callable, int]] = [
-        ("real and conj of a real array", {"x": x},
-         lambda xp, a: xp.sum(xp.multiply(xp.square(xp.real(a["x"])), xp.conj(a["x"]))), lambda a: np.sum(a["x"] ** 3), 12),
-        ("cumulative_prod with a zero", {"x": x},
-         lambda xp, a: xp.sum(xp.cumulative_prod(a["x"], axis=1)), lambda a: np.sum(np.cumprod(a["x"], axis=1)), 4),
-        ("diff n=2 with prepend", {"x": x},
-         lambda xp, a: xp.sum(xp.square(xp.diff(a["x"], axis=1, n=2, prepend=a["x"][:, :1]))),
-         lambda a: np.sum(np.diff(a["x"], axis=1, n=2, prepend=a["x"][:, :1]) ** 2), 4),
+        (
+            "real and conj of a real array",
+            {"x": x},
+            lambda xp, a: xp.sum(xp.multiply(xp.square(xp.real(a["x"])), xp.conj(a["x"]))),
+            lambda a: np.sum(a["x"] ** 3),
+            12,
+        ),
+        (
+            "cumulative_prod with a zero",
+            {"x": x},
+            lambda xp, a: xp.sum(xp.cumulative_prod(a["x"], axis=1)),
+            lambda a: np.sum(np.cumprod(a["x"], axis=1)),
+            4,
+        ),
+        (
+            "diff n=2 with prepend",
+            {"x": x},
+            lambda xp, a: xp.sum(xp.square(xp.diff(a["x"], axis=1, n=2, prepend=a["x"][:, :1]))),
+            lambda a: np.sum(np.diff(a["x"], axis=1, n=2, prepend=a["x"][:, :1]) ** 2),
+            4,
+        ),
         ("linalg.det", {"m": m}, lambda xp, a: xp.linalg.det(a["m"]), lambda a: np.linalg.det(a["m"]), 6),
-        ("linalg.inv", {"m": m}, lambda xp, a: xp.sum(xp.square(xp.linalg.inv(a["m"]))), lambda a: np.sum(np.linalg.inv(a["m"]) ** 2), 9),
-        ("linalg.solve", {"m": m, "b": b}, lambda xp, a: xp.sum(xp.square(xp.linalg.solve(a["m"], a["b"]))),
-         lambda a: np.sum(np.linalg.solve(a["m"], a["b"]) ** 2), 9),
-        ("linalg.cholesky", {"s": spd}, lambda xp, a: xp.sum(xp.square(xp.linalg.cholesky(xp.divide(xp.add(a["s"], xp.matrix_transpose(a["s"])), 2.0)))),
-         lambda a: np.sum(np.linalg.cholesky(sym(a["s"])) ** 2), 9),
-        ("linalg.eigh eigenvalues", {"s": spd}, lambda xp, a: xp.sum(xp.multiply(xp.linalg.eigh(xp.divide(xp.add(a["s"], xp.matrix_transpose(a["s"])), 2.0)).eigenvalues, xp.asarray([1.0, 2.0, 3.0], dtype=a["s"].dtype))),
-         lambda a: np.sum(np.linalg.eigvalsh(sym(a["s"])) * np.array([1.0, 2.0, 3.0])), 9),
-        ("linalg.slogdet", {"m": m}, lambda xp, a: xp.linalg.slogdet(a["m"]).logabsdet, lambda a: np.linalg.slogdet(a["m"])[1], 6),
-        ("linalg.svdvals", {"m": m}, lambda xp, a: xp.sum(xp.multiply(xp.linalg.svdvals(a["m"]), xp.asarray([3.0, 2.0, 1.0], dtype=a["m"].dtype))),
-         lambda a: np.sum(np.linalg.svd(a["m"], compute_uv=False) * np.array([3.0, 2.0, 1.0])), 9),
-        ("linalg.pinv", {"b": b}, lambda xp, a: xp.sum(xp.square(xp.linalg.pinv(a["b"]))), lambda a: np.sum(np.linalg.pinv(a["b"]) ** 2), 9),
-        ("linalg.trace and diagonal", {"m": m}, lambda xp, a: xp.add(xp.linalg.trace(a["m"], offset=1), xp.sum(xp.square(xp.linalg.diagonal(a["m"])))),
-         lambda a: np.trace(a["m"], offset=1) + np.sum(np.diagonal(a["m"]) ** 2), 3),
-        ("linalg.outer and cross", {"v": v}, lambda xp, a: xp.add(xp.sum(xp.square(xp.linalg.outer(a["v"][0], a["v"][1]))), xp.sum(xp.square(xp.linalg.cross(a["v"][0], a["v"][1])))),
-         lambda a: np.sum(np.outer(a["v"][0], a["v"][1]) ** 2) + np.sum(np.cross(a["v"][0], a["v"][1]) ** 2), 9),
-        ("linalg.vector_norm ord=2, 1, 3", {"x": x + 0.1}, lambda xp, a: xp.add(xp.add(xp.sum(xp.linalg.vector_norm(a["x"], axis=1)), xp.linalg.vector_norm(a["x"], ord=1)), xp.linalg.vector_norm(a["x"], ord=3)),
-         lambda a: np.sum(np.linalg.norm(a["x"], axis=1)) + np.sum(np.abs(a["x"])) + np.sum(np.abs(a["x"]) ** 3) ** (1 / 3), 12),
-        ("linalg.matrix_norm fro and nuc", {"m": m}, lambda xp, a: xp.add(xp.linalg.matrix_norm(a["m"]), xp.linalg.matrix_norm(a["m"], ord="nuc")),
-         lambda a: np.linalg.norm(a["m"]) + np.linalg.norm(a["m"], ord="nuc"), 9),
-        ("linalg.matrix_power 3", {"m": m}, lambda xp, a: xp.sum(xp.linalg.matrix_power(a["m"], 3)), lambda a: np.sum(np.linalg.matrix_power(a["m"], 3)), 9),
-        ("fft.rfft and irfft", {"x": x}, lambda xp, a: xp.add(xp.sum(xp.square(xp.abs(xp.fft.rfft(a["x"], axis=1)))), xp.sum(xp.multiply(xp.fft.irfft(xp.fft.rfft(a["x"]), n=4), xp.asarray(w, dtype=a["x"].dtype)))),
-         lambda a: np.sum(np.abs(np.fft.rfft(a["x"], axis=1)) ** 2) + np.sum(np.fft.irfft(np.fft.rfft(a["x"]), n=4) * w), 12),
+        (
+            "linalg.inv",
+            {"m": m},
+            lambda xp, a: xp.sum(xp.square(xp.linalg.inv(a["m"]))),
+            lambda a: np.sum(np.linalg.inv(a["m"]) ** 2),
+            9,
+        ),
+        (
+            "linalg.solve",
+            {"m": m, "b": b},
+            lambda xp, a: xp.sum(xp.square(xp.linalg.solve(a["m"], a["b"]))),
+            lambda a: np.sum(np.linalg.solve(a["m"], a["b"]) ** 2),
+            9,
+        ),
+        (
+            "linalg.cholesky",
+            {"s": spd},
+            lambda xp, a: xp.sum(
+                xp.square(xp.linalg.cholesky(xp.divide(xp.add(a["s"], xp.matrix_transpose(a["s"])), 2.0)))
+            ),
+            lambda a: np.sum(np.linalg.cholesky(sym(a["s"])) ** 2),
+            9,
+        ),
+        (
+            "linalg.eigh eigenvalues",
+            {"s": spd},
+            lambda xp, a: xp.sum(
+                xp.multiply(
+                    xp.linalg.eigh(xp.divide(xp.add(a["s"], xp.matrix_transpose(a["s"])), 2.0)).eigenvalues,
+                    xp.asarray([1.0, 2.0, 3.0], dtype=a["s"].dtype),
+                )
+            ),
+            lambda a: np.sum(np.linalg.eigvalsh(sym(a["s"])) * np.array([1.0, 2.0, 3.0])),
+            9,
+        ),
+        (
+            "linalg.slogdet",
+            {"m": m},
+            lambda xp, a: xp.linalg.slogdet(a["m"]).logabsdet,
+            lambda a: np.linalg.slogdet(a["m"])[1],
+            6,
+        ),
+        (
+            "linalg.svdvals",
+            {"m": m},
+            lambda xp, a: xp.sum(
+                xp.multiply(xp.linalg.svdvals(a["m"]), xp.asarray([3.0, 2.0, 1.0], dtype=a["m"].dtype))
+            ),
+            lambda a: np.sum(np.linalg.svd(a["m"], compute_uv=False) * np.array([3.0, 2.0, 1.0])),
+            9,
+        ),
+        (
+            "linalg.pinv",
+            {"b": b},
+            lambda xp, a: xp.sum(xp.square(xp.linalg.pinv(a["b"]))),
+            lambda a: np.sum(np.linalg.pinv(a["b"]) ** 2),
+            9,
+        ),
+        (
+            "linalg.trace and diagonal",
+            {"m": m},
+            lambda xp, a: xp.add(xp.linalg.trace(a["m"], offset=1), xp.sum(xp.square(xp.linalg.diagonal(a["m"])))),
+            lambda a: np.trace(a["m"], offset=1) + np.sum(np.diagonal(a["m"]) ** 2),
+            3,
+        ),
+        (
+            "linalg.outer and cross",
+            {"v": v},
+            lambda xp, a: xp.add(
+                xp.sum(xp.square(xp.linalg.outer(a["v"][0], a["v"][1]))),
+                xp.sum(xp.square(xp.linalg.cross(a["v"][0], a["v"][1]))),
+            ),
+            lambda a: np.sum(np.outer(a["v"][0], a["v"][1]) ** 2) + np.sum(np.cross(a["v"][0], a["v"][1]) ** 2),
+            9,
+        ),
+        (
+            "linalg.vector_norm ord=2, 1, 3",
+            {"x": x + 0.1},
+            lambda xp, a: xp.add(
+                xp.add(xp.sum(xp.linalg.vector_norm(a["x"], axis=1)), xp.linalg.vector_norm(a["x"], ord=1)),
+                xp.linalg.vector_norm(a["x"], ord=3),
+            ),
+            lambda a: (
+                np.sum(np.linalg.norm(a["x"], axis=1)) + np.sum(np.abs(a["x"])) + np.sum(np.abs(a["x"]) ** 3) ** (1 / 3)
+            ),
+            12,
+        ),
+        (
+            "linalg.matrix_norm fro and nuc",
+            {"m": m},
+            lambda xp, a: xp.add(xp.linalg.matrix_norm(a["m"]), xp.linalg.matrix_norm(a["m"], ord="nuc")),
+            lambda a: np.linalg.norm(a["m"]) + np.linalg.norm(a["m"], ord="nuc"),
+            9,
+        ),
+        (
+            "linalg.matrix_power 3",
+            {"m": m},
+            lambda xp, a: xp.sum(xp.linalg.matrix_power(a["m"], 3)),
+            lambda a: np.sum(np.linalg.matrix_power(a["m"], 3)),
+            9,
+        ),
+        (
+            "fft.rfft and irfft",
+            {"x": x},
+            lambda xp, a: xp.add(
+                xp.sum(xp.square(xp.abs(xp.fft.rfft(a["x"], axis=1)))),
+                xp.sum(xp.multiply(xp.fft.irfft(xp.fft.rfft(a["x"]), n=4), xp.asarray(w, dtype=a["x"].dtype))),
+            ),
+            lambda a: (
+                np.sum(np.abs(np.fft.rfft(a["x"], axis=1)) ** 2) + np.sum(np.fft.irfft(np.fft.rfft(a["x"]), n=4) * w)
+            ),
+            12,
+        ),
     ]
-    cases = [_loss_case(name, inputs, backend_form, numpy_form, size) for name, inputs, backend_form, numpy_form, size in forms]
+    cases = [
+        _loss_case(name, inputs, backend_form, numpy_form, size)
+        for name, inputs, backend_form, numpy_form, size in forms
+    ]
     return cases[::3] if quick else cases

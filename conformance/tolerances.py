@@ -60,6 +60,7 @@ GRADIENT_FACTOR = 2
 FINITE_DIFFERENCE_STEP = 1e-6
 FINITE_DIFFERENCE_TOLERANCE = 1e-6
 
+
 #: Optimizer trajectories and training runs: each step adds the rounding error of one
 #: gradient evaluation, with a random sign, so on a contracting problem the error grows
 #: like the square root of the number of steps (measured: 2e-7 to 6e-7 after 50 float32
@@ -104,4 +105,3 @@ TEST_ABSOLUTE = {"float32": 2e-6, "float64": 1e-13}
 #: Element-wise tolerance of a test's gradient against float64 central differences with
 #: step :data:`FINITE_DIFFERENCE_STEP` (error about eps/h + h^2 ~ 1e-10 on values of order 1).
 TEST_FINITE_DIFFERENCE_TOLERANCE = 1e-7
-

@@ -77,8 +77,17 @@ def training_case(optimizer_name: str, steps: int, seed: int, compile: bool = Tr
         _, x, y = training_data(data_root())
         model = nn.MLP(list(SIZES))
         params = model.init(seed, backend, dtype)
-        optimizer = optimizers.SGD(lr=LEARNING_RATE, momentum=0.9) if optimizer_name == "SGD momentum" else optimizers.Adam(lr=0.003)
-        step = make_train_step(lambda p, batch: losses.cross_entropy(model.apply(p, batch[0]), batch[1]), optimizer, backend, compile=compile)
+        optimizer = (
+            optimizers.SGD(lr=LEARNING_RATE, momentum=0.9)
+            if optimizer_name == "SGD momentum"
+            else optimizers.Adam(lr=0.003)
+        )
+        step = make_train_step(
+            lambda p, batch: losses.cross_entropy(model.apply(p, batch[0]), batch[1]),
+            optimizer,
+            backend,
+            compile=compile,
+        )
         state = step.init(params)
         losses_seen = []
         for index in range(steps):
@@ -94,8 +103,14 @@ def training_case(optimizer_name: str, steps: int, seed: int, compile: bool = Tr
         }
 
     kind = "compiled" if compile else "eager"
-    return Case(FAMILY, f"MLP{list(SIZES)} on {source}, {optimizer_name}, {steps} {kind} steps", compute,
-                reduction_size=SIZES[0], gradient=True, steps=steps)
+    return Case(
+        FAMILY,
+        f"MLP{list(SIZES)} on {source}, {optimizer_name}, {steps} {kind} steps",
+        compute,
+        reduction_size=SIZES[0],
+        gradient=True,
+        steps=steps,
+    )
 
 
 def cases(quick: bool = False, seed: int = 0) -> list[Case]:

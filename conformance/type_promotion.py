@@ -74,8 +74,15 @@ FLOATING_PAIRS = {
 #: Python scalars on either side of an array: (array dtype, scalar, scalar first) -> result.
 #: ``None`` for the result: the namespace's default floating dtype (the project's rule).
 SCALAR_PAIRS = {
-    "float32": [("float32", 2.5, False), ("float32", 3, True), ("float32", True, False), ("int32", 7, False),
-                ("int8", 3, True), ("uint8", 2, False), ("int32", 0.5, False)],
+    "float32": [
+        ("float32", 2.5, False),
+        ("float32", 3, True),
+        ("float32", True, False),
+        ("int32", 7, False),
+        ("int8", 3, True),
+        ("uint8", 2, False),
+        ("int32", 0.5, False),
+    ],
     "float64": [("float64", 2.5, True), ("float64", 3, False), ("float64", False, True), ("int16", 5, False)],
 }
 

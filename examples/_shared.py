@@ -52,21 +52,32 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
 def add_backend_arguments(parser: argparse.ArgumentParser, device_default: str = DEFAULT_DEVICE) -> None:
     """``--backends`` and ``--device``."""
-    parser.add_argument("--backends", default=None, metavar="NAMES",
-                        help="comma-separated backend names, e.g. numpy,torch (default: every installed backend)")
-    parser.add_argument("--device", default=device_default, metavar="DEVICES",
-                        help="comma-separated devices such as cpu, cuda, gpu, mps; 'default': each backend's "
-                             "default device; 'all': every device each backend has (default: %(default)s). A "
-                             "backend that lacks a device is skipped there, with the reason")
+    parser.add_argument(
+        "--backends",
+        default=None,
+        metavar="NAMES",
+        help="comma-separated backend names, e.g. numpy,torch (default: every installed backend)",
+    )
+    parser.add_argument(
+        "--device",
+        default=device_default,
+        metavar="DEVICES",
+        help="comma-separated devices such as cpu, cuda, gpu, mps; 'default': each backend's "
+        "default device; 'all': every device each backend has (default: %(default)s). A "
+        "backend that lacks a device is skipped there, with the reason",
+    )
 
 
 def add_dtype_argument(parser: argparse.ArgumentParser, default: str = "float32", several: bool = False) -> None:
     """``--dtype``: the dtype computed in; with ``several``, a comma-separated list of them,
     each run in turn (read it with :func:`requested_dtypes`)."""
     if several:
-        parser.add_argument("--dtype", default=default, metavar="DTYPES",
-                            help=f"comma-separated dtypes among {', '.join(DTYPES)}, each run in turn "
-                                 "(default: %(default)s)")
+        parser.add_argument(
+            "--dtype",
+            default=default,
+            metavar="DTYPES",
+            help=f"comma-separated dtypes among {', '.join(DTYPES)}, each run in turn (default: %(default)s)",
+        )
     else:
         parser.add_argument("--dtype", choices=DTYPES, default=default, help="the dtype computed in")
 
@@ -89,11 +100,16 @@ def add_plot_arguments(parser: argparse.ArgumentParser, default_output: str) -> 
 
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     """``--data-dir`` and ``--download``."""
-    parser.add_argument("--data-dir", default=None, metavar="DIR",
-                        help="folder holding the four MNIST IDX files (default: $PORTABLE_DL_DATA, then the "
-                             "cache folder that `portable-dl data mnist` fills)")
-    parser.add_argument("--download", action="store_true",
-                        help="download MNIST into --data-dir (or the cache folder) when it is absent")
+    parser.add_argument(
+        "--data-dir",
+        default=None,
+        metavar="DIR",
+        help="folder holding the four MNIST IDX files (default: $PORTABLE_DL_DATA, then the "
+        "cache folder that `portable-dl data mnist` fills)",
+    )
+    parser.add_argument(
+        "--download", action="store_true", help="download MNIST into --data-dir (or the cache folder) when it is absent"
+    )
 
 
 def requested_backend_names(parser: argparse.ArgumentParser, requested: str | None) -> list[str]:
@@ -181,8 +197,10 @@ def load_pyplot() -> Any:
     try:
         import matplotlib
     except ImportError:
-        raise SystemExit("this example draws its figure with matplotlib, which is not installed: "
-                         "pip install matplotlib (or pass --no-plot)") from None
+        raise SystemExit(
+            "this example draws its figure with matplotlib, which is not installed: "
+            "pip install matplotlib (or pass --no-plot)"
+        ) from None
     matplotlib.use("Agg")
     import matplotlib.pyplot as pyplot
 
@@ -198,16 +216,19 @@ def save_figure(figure: Any, output: str) -> None:
     print(f"figure saved to {path.resolve()}")
 
 
-def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], left_columns: int = 1,
-                 separator: str = "  ") -> str:
+def format_table(
+    headers: Sequence[str], rows: Sequence[Sequence[Any]], left_columns: int = 1, separator: str = "  "
+) -> str:
     """A plain-text table: the first ``left_columns`` columns left-aligned (text), the others
     right-aligned (numbers), cells joined by ``separator``."""
     cells = [list(map(str, headers))] + [[str(cell) for cell in row] for row in rows]
     widths = [max(len(row[column]) for row in cells) for column in range(len(headers))]
 
     def line(row: list[str]) -> str:
-        return separator.join(cell.ljust(width) if column < left_columns else cell.rjust(width)
-                              for column, (cell, width) in enumerate(zip(row, widths))).rstrip()
+        return separator.join(
+            cell.ljust(width) if column < left_columns else cell.rjust(width)
+            for column, (cell, width) in enumerate(zip(row, widths))
+        ).rstrip()
 
     rule = separator.join("-" * width for width in widths)
     return "\n".join([line(cells[0]), rule] + [line(row) for row in cells[1:]])

@@ -40,8 +40,7 @@ from portable_dl.conformance.tolerances import value_tolerance
 
 
 def parse_arguments(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[str]]:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=_shared.HelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=_shared.HelpFormatter)
     _shared.add_backend_arguments(parser)
     _shared.add_dtype_argument(parser)
     _shared.add_plot_arguments(parser, "backprop_by_hand.png")
@@ -57,6 +56,7 @@ def number(value: float) -> str:
 # ------------------------------------------------------------------ the hand derivations
 # Each derivation takes the input values, prints every step, and returns (f, {input: df/dinput}).
 # Backward steps read: gradient into a node = gradient flowing out of it * its local derivative.
+
 
 def sum_times_product_by_hand(x: float, y: float, z: float) -> tuple[float, dict[str, float]]:
     print("  forward:")
@@ -91,8 +91,10 @@ def shared_input_by_hand(x: float, y: float, z: float) -> tuple[float, dict[str,
     print(f"    df/dr = q = {number(df_dr)}")
     # x reaches f along two paths, through q and through r: the gradients of both paths add.
     df_dx = df_dq * 1.0 + df_dr * 1.0
-    print(f"    df/dx = df/dq * dq/dx + df/dr * dr/dx = {number(df_dq)} * 1 + {number(df_dr)} * 1 = {number(df_dx)}"
-          "   (x feeds both q and r: the two paths add)")
+    print(
+        f"    df/dx = df/dq * dq/dx + df/dr * dr/dx = {number(df_dq)} * 1 + {number(df_dr)} * 1 = {number(df_dx)}"
+        "   (x feeds both q and r: the two paths add)"
+    )
     df_dy = df_dq * 1.0
     print(f"    df/dy = df/dq * dq/dy = {number(df_dq)} * 1 = {number(df_dy)}")
     df_dz = df_dr * 1.0
@@ -120,8 +122,10 @@ def sigmoid_neuron_by_hand(w0: float, w1: float, w2: float, x0: float, x1: float
     df_de = df_dd * 1.0  # d(1 + e)/de = 1
     print(f"    df/de = df/dd * 1 = {number(df_de)}")
     df_dz = df_de * -e  # d exp(-z)/dz = -exp(-z)
-    print(f"    df/dz = df/de * (-e) = {number(df_de)} * {number(-e)} = {number(df_dz)}"
-          f"   (the same as f (1 - f) = {number(f * (1 - f))}: the sigmoid's derivative)")
+    print(
+        f"    df/dz = df/de * (-e) = {number(df_de)} * {number(-e)} = {number(df_dz)}"
+        f"   (the same as f (1 - f) = {number(f * (1 - f))}: the sigmoid's derivative)"
+    )
     # z = a + b + w2: the addition hands df/dz unchanged to a, b and w2.
     df_dw2 = df_dz * 1.0
     print(f"    df/dw2 = df/dz * 1 = {number(df_dw2)}")
@@ -165,12 +169,16 @@ class WorkedExample:
 
 
 WORKED_EXAMPLES = (
-    WorkedExample("f(x, y, z) = (x + y) z", {"x": -2.0, "y": 5.0, "z": -4.0},
-                  sum_times_product_by_hand, sum_times_product),
-    WorkedExample("f(x, y, z) = (x + y)(x + z)", {"x": -2.0, "y": 5.0, "z": -4.0},
-                  shared_input_by_hand, shared_input),
-    WorkedExample("f = sigmoid(w0 x0 + w1 x1 + w2)", {"w0": 2.0, "w1": -3.0, "w2": -3.0, "x0": -1.0, "x1": -2.0},
-                  sigmoid_neuron_by_hand, sigmoid_neuron),
+    WorkedExample(
+        "f(x, y, z) = (x + y) z", {"x": -2.0, "y": 5.0, "z": -4.0}, sum_times_product_by_hand, sum_times_product
+    ),
+    WorkedExample("f(x, y, z) = (x + y)(x + z)", {"x": -2.0, "y": 5.0, "z": -4.0}, shared_input_by_hand, shared_input),
+    WorkedExample(
+        "f = sigmoid(w0 x0 + w1 x1 + w2)",
+        {"w0": 2.0, "w1": -3.0, "w2": -3.0, "x0": -1.0, "x1": -2.0},
+        sigmoid_neuron_by_hand,
+        sigmoid_neuron,
+    ),
 )
 
 
@@ -179,8 +187,10 @@ def by_backend(example: WorkedExample, backend: Any, dtype: str) -> tuple[float,
     arguments = [backend.asarray(np.asarray(value, dtype=dtype)) for value in example.inputs.values()]
     value_and_grad = backend.value_and_grad(example.over_xp(backend.xp), argnums=tuple(range(len(arguments))))
     value, gradients = value_and_grad(*arguments)
-    return (float(backend.to_numpy(value)),
-            {name: float(backend.to_numpy(gradient)) for name, gradient in zip(example.inputs, gradients)})
+    return (
+        float(backend.to_numpy(value)),
+        {name: float(backend.to_numpy(gradient)) for name, gradient in zip(example.inputs, gradients)},
+    )
 
 
 def check_example(example: WorkedExample, backends: list, dtype: str) -> bool:
@@ -202,8 +212,11 @@ def check_example(example: WorkedExample, backends: list, dtype: str) -> bool:
         difference = max(abs(c - h) for c, h in zip(computed, hand))
         within = difference <= allowed
         agree = agree and within
-        rows.append([f"{backend.name} ({backend.device}, {dtype})"] + [f"{v:.9g}" for v in computed]
-                    + [f"{difference:.3g}", "ok" if within else f"DIFFERS (allowed {allowed:.2g})"])
+        rows.append(
+            [f"{backend.name} ({backend.device}, {dtype})"]
+            + [f"{v:.9g}" for v in computed]
+            + [f"{difference:.3g}", "ok" if within else f"DIFFERS (allowed {allowed:.2g})"]
+        )
     print(_shared.format_table(headers, rows))
     return agree
 
@@ -237,10 +250,18 @@ def plot_sigmoid_derivative(backends: list, dtype: str, output: str) -> None:
     left.plot(z, by_hand, "k--", linewidth=1, label="by hand: f (1 - f)")
     worked = 1.0 / (1.0 + math.exp(-1.0))
     left.plot([1.0], [worked * (1 - worked)], "ko", label="worked example: z = 1, df/dz = 0.1966")
-    left.set(xlabel="z (dimensionless)", ylabel="d sigmoid / dz (dimensionless)",
-             title="Sigmoid derivative: every backend's autodiff")
-    right.set(xlabel="z (dimensionless)", ylabel="|autodiff - hand formula| (absolute, log scale)", yscale="log",
-              ylim=(floor / 2, None), title=f"Difference from the hand formula ({dtype}; 0 drawn at {floor:.0e})")
+    left.set(
+        xlabel="z (dimensionless)",
+        ylabel="d sigmoid / dz (dimensionless)",
+        title="Sigmoid derivative: every backend's autodiff",
+    )
+    right.set(
+        xlabel="z (dimensionless)",
+        ylabel="|autodiff - hand formula| (absolute, log scale)",
+        yscale="log",
+        ylim=(floor / 2, None),
+        title=f"Difference from the hand formula ({dtype}; 0 drawn at {floor:.0e})",
+    )
     left.legend(fontsize=8, loc="upper left")
     right.legend(fontsize=8)
     figure.tight_layout()

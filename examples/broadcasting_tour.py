@@ -35,7 +35,9 @@ import portable_dl
 M, N = 4, 3  # the matrix of the second exercise: m != n, so that (m, n) + (m,) must fail
 
 PAIRS = [((5, 3, 2), other) for other in [(3, 2), (5, 2), (5, 3), (5, 1, 2), (1, 3, 2), (5, 3, 1), ()]] + [
-    ((M, N), (N,)), ((M, N), (M,)), ((M, N), (M, 1)),
+    ((M, N), (N,)),
+    ((M, N), (M,)),
+    ((M, N), (M, 1)),
 ]
 
 RULE = """\
@@ -48,8 +50,7 @@ MESSAGE_WIDTH = 110  # a framework's message, cut to one line of this many chara
 
 
 def parse_arguments(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[str]]:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=_shared.HelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=_shared.HelpFormatter)
     _shared.add_backend_arguments(parser)
     _shared.add_dtype_argument(parser)
     _shared.add_plot_arguments(parser, "broadcasting_tour.png")
@@ -91,15 +92,22 @@ def print_alignment(shape_a: tuple[int, ...], shape_b: tuple[int, ...]) -> None:
     print(row("b", [b for _, b in pairs]) + ("(no axes: a scalar)" if not shape_b else ""))
     results = [axis_result(a, b) for a, b in pairs]
     print(row("a + b", ["X" if size is None else size for size in results]))
-    failures = [f"axis {axis - len(pairs)}: {a} vs {b}" for axis, ((a, b), size) in enumerate(zip(pairs, results))
-                if size is None]
+    failures = [
+        f"axis {axis - len(pairs)}: {a} vs {b}"
+        for axis, ((a, b), size) in enumerate(zip(pairs, results))
+        if size is None
+    ]
     verdict = broadcast_by_rule(shape_a, shape_b)
-    print(f"    rule: {verdict}" if verdict is not None else
-          f"    rule: does not broadcast ({'; '.join(failures)}: neither is 1)")
+    print(
+        f"    rule: {verdict}"
+        if verdict is not None
+        else f"    rule: does not broadcast ({'; '.join(failures)}: neither is 1)"
+    )
 
 
 # ------------------------------------------------------------------ the frameworks directly
 # Each adds two arrays of ones with the framework's own add, imported only when called.
+
 
 def numpy_add(shape_a: tuple, shape_b: tuple) -> tuple:
     return np.add(np.ones(shape_a), np.ones(shape_b)).shape
@@ -132,7 +140,11 @@ def jax_add(shape_a: tuple, shape_b: tuple) -> tuple:
 
 
 DIRECT_ADD: dict[str, Callable[[tuple, tuple], tuple]] = {
-    "numpy": numpy_add, "torch": torch_add, "tensorflow": tensorflow_add, "mlx": mlx_add, "jax": jax_add,
+    "numpy": numpy_add,
+    "torch": torch_add,
+    "tensorflow": tensorflow_add,
+    "mlx": mlx_add,
+    "jax": jax_add,
 }
 
 
@@ -141,7 +153,7 @@ def one_line(error: Exception) -> str:
     # TensorFlow prefixes its messages with the name of the wrapped kernel in {{...}}: noise here.
     message = re.sub(r"^\{\{[^}]*\}\}\s*", "", str(error))
     text = " ".join(f"{type(error).__name__}: {message}".split())
-    return text if len(text) <= MESSAGE_WIDTH else text[:MESSAGE_WIDTH - 3] + "..."
+    return text if len(text) <= MESSAGE_WIDTH else text[: MESSAGE_WIDTH - 3] + "..."
 
 
 def directly(backend_name: str, shape_a: tuple, shape_b: tuple) -> str:
@@ -155,8 +167,9 @@ def directly(backend_name: str, shape_a: tuple, shape_b: tuple) -> str:
 
 
 # ------------------------------------------------------------------ through portable_dl
-def through_portable_dl(backend: portable_dl.Backend, shape_a: tuple, shape_b: tuple,
-                        dtype: str = "float32") -> tuple[tuple | None, str]:
+def through_portable_dl(
+    backend: portable_dl.Backend, shape_a: tuple, shape_b: tuple, dtype: str = "float32"
+) -> tuple[tuple | None, str]:
     """``xp.add`` of two arrays of ones in ``dtype``: (result shape, text), or (None, the BroadcastError)."""
     a = backend.asarray(np.ones(shape_a, dtype=dtype))
     b = backend.asarray(np.ones(shape_b, dtype=dtype))
@@ -168,8 +181,9 @@ def through_portable_dl(backend: portable_dl.Backend, shape_a: tuple, shape_b: t
     return shape, str(shape)
 
 
-def tour_pair(backends: list, shape_a: tuple, shape_b: tuple,
-              dtype: str = "float32") -> tuple[bool, dict[str, tuple | None]]:
+def tour_pair(
+    backends: list, shape_a: tuple, shape_b: tuple, dtype: str = "float32"
+) -> tuple[bool, dict[str, tuple | None]]:
     """Print one pair's alignment and table; whether every backend followed the rule, and
     each backend's result shape (None: BroadcastError), by "name (device)"."""
     print(f"\n{shape_a} with {shape_b}")
@@ -182,8 +196,11 @@ def tour_pair(backends: list, shape_a: tuple, shape_b: tuple,
         results[label] = shape
         followed = followed and shape == expected
         rows.append([label, text, directly(backend.name, shape_a, shape_b)])
-    print(_shared.format_table(["backend", "portable_dl xp.add", "the framework's own add"], rows,
-                               left_columns=3, separator=" | "))
+    print(
+        _shared.format_table(
+            ["backend", "portable_dl xp.add", "the framework's own add"], rows, left_columns=3, separator=" | "
+        )
+    )
     return followed, results
 
 
@@ -207,11 +224,22 @@ def plot_alignments(pairs: list, disagreements: dict, output: str) -> None:
             x = widest - ndim + axis  # the last axis in the same column in every panel
             for row, size in ((2, size_a), (1, size_b)):
                 kind = "conflict" if result is None else "equal" if size == result else "stretched"
-                ax.add_patch(Rectangle((x, row), 0.9, 0.8, facecolor=colors[kind], edgecolor="black",
-                                       linestyle="-" if size is not None else ":"))
+                ax.add_patch(
+                    Rectangle(
+                        (x, row),
+                        0.9,
+                        0.8,
+                        facecolor=colors[kind],
+                        edgecolor="black",
+                        linestyle="-" if size is not None else ":",
+                    )
+                )
                 ax.text(x + 0.45, row + 0.4, "1" if size is None else str(size), ha="center", va="center")
-            ax.add_patch(Rectangle((x, 0), 0.9, 0.8, facecolor=colors["conflict" if result is None else "result"],
-                                   edgecolor="black"))
+            ax.add_patch(
+                Rectangle(
+                    (x, 0), 0.9, 0.8, facecolor=colors["conflict" if result is None else "result"], edgecolor="black"
+                )
+            )
             ax.text(x + 0.45, 0.4, "X" if result is None else str(result), ha="center", va="center")
         verdict = broadcast_by_rule(shape_a, shape_b)
         title = f"{shape_a} + {shape_b} -> {verdict if verdict is not None else 'BroadcastError'}"
@@ -226,12 +254,14 @@ def plot_alignments(pairs: list, disagreements: dict, output: str) -> None:
         ax.tick_params(labelsize=8)
         for side in ("top", "right"):
             ax.spines[side].set_visible(False)
-    for ax in list(axes.flat)[len(pairs):]:
+    for ax in list(axes.flat)[len(pairs) :]:
         ax.set_visible(False)
-    legend = [Patch(facecolor=colors["equal"], edgecolor="black", label="size equal to the result's"),
-              Patch(facecolor=colors["stretched"], edgecolor="black", label="size 1 (dotted: missing axis) stretched"),
-              Patch(facecolor=colors["conflict"], edgecolor="black", label="sizes differ and neither is 1: error"),
-              Patch(facecolor=colors["result"], edgecolor="black", label="result size")]
+    legend = [
+        Patch(facecolor=colors["equal"], edgecolor="black", label="size equal to the result's"),
+        Patch(facecolor=colors["stretched"], edgecolor="black", label="size 1 (dotted: missing axis) stretched"),
+        Patch(facecolor=colors["conflict"], edgecolor="black", label="sizes differ and neither is 1: error"),
+        Patch(facecolor=colors["result"], edgecolor="black", label="result size"),
+    ]
     figure.legend(handles=legend, loc="lower right", bbox_to_anchor=(0.98, 0.04), fontsize=9)
     figure.suptitle("Broadcasting: shapes aligned on the last axis (sizes in elements)")
     figure.tight_layout()
@@ -257,9 +287,13 @@ def main(argv: list[str] | None = None) -> int:
     if not arguments.no_plot:
         plot_alignments(PAIRS, disagreements, arguments.output)
     if disagreements:
-        print("\nportable_dl departs from the rule on: "
-              + "; ".join(f"{PAIRS[index][0]} with {PAIRS[index][1]} ({', '.join(names_)})"
-                          for index, names_ in disagreements.items()))
+        print(
+            "\nportable_dl departs from the rule on: "
+            + "; ".join(
+                f"{PAIRS[index][0]} with {PAIRS[index][1]} ({', '.join(names_)})"
+                for index, names_ in disagreements.items()
+            )
+        )
         return 1
     print("\nportable_dl follows the rule on every backend, with one exception type and one message.")
     return 0

@@ -66,22 +66,26 @@ REFERENCE = ("numpy", "float64")
 
 
 def parse_arguments(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[str]]:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=_shared.HelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=_shared.HelpFormatter)
     _shared.add_backend_arguments(parser)
-    parser.add_argument("--sizes", default="784,128,10",
-                        help="layer sizes of the MLP, from the 784 pixels to the 10 classes")
+    parser.add_argument(
+        "--sizes", default="784,128,10", help="layer sizes of the MLP, from the 784 pixels to the 10 classes"
+    )
     parser.add_argument("--batch-size", type=int, default=64, help="examples per step")
     parser.add_argument("--epochs", type=int, default=1, help="passes over the training subset")
     parser.add_argument("--train-size", type=int, default=3200, help="training images used (the first N)")
     parser.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="sgd", help="the update rule")
-    parser.add_argument("--lr", type=float, default=None,
-                        help="learning rate (default: "
-                             + ", ".join(f"{name} {lr:g}" for name, (_, lr) in OPTIMIZERS.items()) + ")")
+    parser.add_argument(
+        "--lr",
+        type=float,
+        default=None,
+        help="learning rate (default: " + ", ".join(f"{name} {lr:g}" for name, (_, lr) in OPTIMIZERS.items()) + ")",
+    )
     _shared.add_dtype_argument(parser)  # of the compared runs; the reference runs in float64
     parser.add_argument("--seed", type=int, default=0, help="seed of the initial weights and of the batch order")
-    parser.add_argument("--no-compile", action="store_true",
-                        help="run the step eagerly, without the backend's compiler")
+    parser.add_argument(
+        "--no-compile", action="store_true", help="run the step eagerly, without the backend's compiler"
+    )
     _shared.add_data_arguments(parser)
     _shared.add_plot_arguments(parser, "compare_backends.png")
     arguments = parser.parse_args(argv)
@@ -123,8 +127,9 @@ def flatten_and_scale(images: np.ndarray) -> np.ndarray:
     return images.reshape(len(images), -1).astype(np.float64) / 255.0
 
 
-def train(backend: portable_dl.Backend, dtype: str, initial_params: Any, data: tuple,
-          arguments: argparse.Namespace) -> Run:
+def train(
+    backend: portable_dl.Backend, dtype: str, initial_params: Any, data: tuple, arguments: argparse.Namespace
+) -> Run:
     """Train from ``initial_params`` (NumPy arrays) on ``backend`` in ``dtype``; keep every step's loss."""
     x_train, y_train, x_test, y_test = data
     model = MLP(arguments.sizes)
@@ -140,8 +145,9 @@ def train(backend: portable_dl.Backend, dtype: str, initial_params: Any, data: t
     shuffling = np.random.default_rng(arguments.seed)  # one stream over the epochs, as fit draws it
     losses, started = [], None
     for _ in range(arguments.epochs):
-        for batch in batches(x_train, y_train, arguments.batch_size, backend, seed=shuffling, dtype=dtype,
-                             drop_last=True):
+        for batch in batches(
+            x_train, y_train, arguments.batch_size, backend, seed=shuffling, dtype=dtype, drop_last=True
+        ):
             params, opt_state, loss = step(params, opt_state, batch)
             losses.append(loss)  # stays on the device: reading it now would wait for it
             if started is None:  # the first step compiled: start the clock once it is done
@@ -178,16 +184,39 @@ def tolerance(dtype: str, steps: int, arguments: argparse.Namespace) -> float:
 
 
 def print_table(runs: list[Run], reference: Run, arguments: argparse.Namespace) -> None:
-    headers = ["backend", "device", "dtype", "compiled", "test accuracy", "last loss", "ms / step", "steps / s",
-               "max divergence", "tolerance", "within"]
+    headers = [
+        "backend",
+        "device",
+        "dtype",
+        "compiled",
+        "test accuracy",
+        "last loss",
+        "ms / step",
+        "steps / s",
+        "max divergence",
+        "tolerance",
+        "within",
+    ]
     rows = []
     for run in [reference] + [run for run in runs if run is not reference]:
         largest = float(np.max(divergence(run, reference)))
         allowed = tolerance(run.dtype, len(run.losses), arguments)
         name = f"{run.backend.name} (reference)" if run is reference else run.backend.name
-        rows.append([name, run.backend.device, run.dtype, run.compiled, f"{run.accuracy:.4f}",
-                     f"{run.losses[-1]:.6f}", f"{1e3 * run.seconds_per_step:.4g}", f"{1 / run.seconds_per_step:.4g}",
-                     f"{largest:.2e}", f"{allowed:.1e}", "yes" if largest <= allowed else "NO"])
+        rows.append(
+            [
+                name,
+                run.backend.device,
+                run.dtype,
+                run.compiled,
+                f"{run.accuracy:.4f}",
+                f"{run.losses[-1]:.6f}",
+                f"{1e3 * run.seconds_per_step:.4g}",
+                f"{1 / run.seconds_per_step:.4g}",
+                f"{largest:.2e}",
+                f"{allowed:.1e}",
+                "yes" if largest <= allowed else "NO",
+            ]
+        )
     print(_shared.format_table(headers, rows, left_columns=4))
 
 
@@ -202,12 +231,24 @@ def plot(runs: list[Run], reference: Run, arguments: argparse.Namespace) -> None
         # An exact match (0) has no place on a log axis: draw it at 1e-12, far below float32 rounding.
         right.plot(steps, np.maximum(divergence(run, reference), 1e-12), label=run.label, alpha=0.8, linewidth=1)
     left.plot(steps, reference.losses, "k--", linewidth=1, label=f"reference: {reference.label}")
-    right.plot(steps, [tolerance(arguments.dtype, int(step), arguments) for step in steps], "k--", linewidth=1,
-               label=f"tolerance after that many steps ({arguments.dtype})")
-    left.set(xlabel="training step", ylabel="cross-entropy loss of the step's batch (nats)",
-             title="Loss curves, same weights and batches")
-    right.set(xlabel="training step", ylabel="|loss - reference| / max |reference loss| (relative)", yscale="log",
-              title="Divergence from the NumPy float64 reference")
+    right.plot(
+        steps,
+        [tolerance(arguments.dtype, int(step), arguments) for step in steps],
+        "k--",
+        linewidth=1,
+        label=f"tolerance after that many steps ({arguments.dtype})",
+    )
+    left.set(
+        xlabel="training step",
+        ylabel="cross-entropy loss of the step's batch (nats)",
+        title="Loss curves, same weights and batches",
+    )
+    right.set(
+        xlabel="training step",
+        ylabel="|loss - reference| / max |reference loss| (relative)",
+        yscale="log",
+        title="Divergence from the NumPy float64 reference",
+    )
     left.legend(fontsize=8)
     right.legend(fontsize=8)
     figure.tight_layout()
@@ -219,13 +260,20 @@ def main(argv: list[str] | None = None) -> int:
     if not arguments.no_plot:
         _shared.load_pyplot()  # fail now, not after the training, when matplotlib is missing
     x_train, y_train, x_test, y_test = _shared.load_mnist_or_exit(arguments.data_dir, arguments.download)
-    data = (flatten_and_scale(x_train[:arguments.train_size]), y_train[:arguments.train_size].astype(np.int64),
-            flatten_and_scale(x_test), y_test.astype(np.int64))
+    data = (
+        flatten_and_scale(x_train[: arguments.train_size]),
+        y_train[: arguments.train_size].astype(np.int64),
+        flatten_and_scale(x_test),
+        y_test.astype(np.int64),
+    )
     runnable = _shared.computing_in(_shared.create_backends(names, arguments.device), arguments.dtype)
     steps = arguments.epochs * (arguments.train_size // arguments.batch_size)
-    print(f"MLP {'-'.join(map(str, arguments.sizes))} (relu), softmax cross-entropy, {arguments.optimizer} "
-          f"lr {arguments.lr:g}, batch {arguments.batch_size}, {arguments.epochs} epoch(s) of the first "
-          f"{arguments.train_size} images: {steps} steps, seed {arguments.seed}", flush=True)
+    print(
+        f"MLP {'-'.join(map(str, arguments.sizes))} (relu), softmax cross-entropy, {arguments.optimizer} "
+        f"lr {arguments.lr:g}, batch {arguments.batch_size}, {arguments.epochs} epoch(s) of the first "
+        f"{arguments.train_size} images: {steps} steps, seed {arguments.seed}",
+        flush=True,
+    )
     # Drawn once, in the compared dtype: the float64 reference starts from exactly these values.
     initial_params = MLP(arguments.sizes).init(arguments.seed, portable_dl.backend("numpy"), arguments.dtype)
 
@@ -240,8 +288,10 @@ def main(argv: list[str] | None = None) -> int:
         runs.append(reference if is_reference else train_and_say(backend, arguments.dtype))
     print()
     print_table(runs, reference, arguments)
-    print("divergence: max over steps of |loss - reference| / max |reference loss|; tolerance: the conformance "
-          "suite's for a training run of this many steps")
+    print(
+        "divergence: max over steps of |loss - reference| / max |reference loss|; tolerance: the conformance "
+        "suite's for a training run of this many steps"
+    )
     if not arguments.no_plot:
         plot(runs, reference, arguments)
     return 0

@@ -47,17 +47,23 @@ MAX_REPEATS = 100
 
 
 def parse_arguments(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[str]]:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=_shared.HelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=_shared.HelpFormatter)
     _shared.add_backend_arguments(parser, device_default=_shared.ALL_DEVICES)
     parser.add_argument("--min-size", type=int, default=256, help="smallest N")
     parser.add_argument("--max-size", type=int, default=4096, help="largest N (sizes double from the smallest)")
     _shared.add_dtype_argument(parser, default="float32,float64", several=True)
-    parser.add_argument("--repeats", type=int, default=3,
-                        help="timed products per size at least (the median is reported); small sizes get more")
-    parser.add_argument("--budget-seconds", type=float, default=5.0,
-                        help="time allowed to each backend, device and dtype; larger sizes that would "
-                             "overrun it are skipped")
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=3,
+        help="timed products per size at least (the median is reported); small sizes get more",
+    )
+    parser.add_argument(
+        "--budget-seconds",
+        type=float,
+        default=5.0,
+        help="time allowed to each backend, device and dtype; larger sizes that would overrun it are skipped",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the random matrices")
     _shared.add_plot_arguments(parser, "gemm_flops.png")
     arguments = parser.parse_args(argv)
@@ -141,8 +147,10 @@ def measure(backend: portable_dl.Backend, dtype: str, arguments: argparse.Namesp
             predicted = product + max(arguments.repeats * product, MIN_TIMED_SECONDS)
             if spent + predicted > arguments.budget_seconds:
                 skipped = ", ".join(map(str, all_sizes[index:]))
-                series.skipped = (f"N = {skipped} skipped: N = {size} would take about {predicted:.1f} s, "
-                                  f"beyond the {arguments.budget_seconds:g} s budget ({spent:.1f} s spent)")
+                series.skipped = (
+                    f"N = {skipped} skipped: N = {size} would take about {predicted:.1f} s, "
+                    f"beyond the {arguments.budget_seconds:g} s budget ({spent:.1f} s spent)"
+                )
                 break
         started = time.perf_counter()
         a = backend.asarray(generator.standard_normal((size, size)).astype(dtype))
@@ -156,8 +164,11 @@ def measure(backend: portable_dl.Backend, dtype: str, arguments: argparse.Namesp
 
 
 def print_results(all_series: list[Series]) -> None:
-    rows = [[s.backend.name, s.backend.device, s.dtype, size, f"{1e3 * s.seconds[size]:.4g}", f"{s.gflops(size):.1f}"]
-            for s in all_series for size in sorted(s.seconds)]
+    rows = [
+        [s.backend.name, s.backend.device, s.dtype, size, f"{1e3 * s.seconds[size]:.4g}", f"{s.gflops(size):.1f}"]
+        for s in all_series
+        for size in sorted(s.seconds)
+    ]
     print(_shared.format_table(["backend", "device", "dtype", "N", "median ms", "GFLOP/s"], rows, left_columns=3))
     for s in all_series:
         if s.skipped:
@@ -185,16 +196,30 @@ def plot(all_series: list[Series], arguments: argparse.Namespace) -> None:
             continue
         key = (s.backend.name, s.backend.device)
         colors.setdefault(key, f"C{len(colors) % 10}")
-        axes.plot(measured, [s.gflops(size) for size in measured], styles[s.dtype], marker="o",
-                  color=colors[key], label=s.label)
+        axes.plot(
+            measured,
+            [s.gflops(size) for size in measured],
+            styles[s.dtype],
+            marker="o",
+            color=colors[key],
+            label=s.label,
+        )
     for dtype, (rate, who) in best_rates(all_series).items():
-        axes.axhline(rate, color="gray", linestyle=styles[dtype], linewidth=1,
-                     label=f"measured peak {dtype}: best rate in this run, {rate:.1f} GFLOP/s ({who})")
+        axes.axhline(
+            rate,
+            color="gray",
+            linestyle=styles[dtype],
+            linewidth=1,
+            label=f"measured peak {dtype}: best rate in this run, {rate:.1f} GFLOP/s ({who})",
+        )
     axes.set_xscale("log", base=2)
     axes.set_yscale("log")
     axes.set_xticks(sizes(arguments), [str(size) for size in sizes(arguments)])
-    axes.set(xlabel="N (square matrices N x N, log 2 scale)", ylabel="GFLOP/s (2 N^3 / median time / 1e9, log scale)",
-             title=f"C = A @ B with xp.matmul, median time; {os.cpu_count()} CPUs: {cpu_model() or 'unknown CPU'}")
+    axes.set(
+        xlabel="N (square matrices N x N, log 2 scale)",
+        ylabel="GFLOP/s (2 N^3 / median time / 1e9, log scale)",
+        title=f"C = A @ B with xp.matmul, median time; {os.cpu_count()} CPUs: {cpu_model() or 'unknown CPU'}",
+    )
     axes.grid(True, which="both", alpha=0.3)
     axes.legend(fontsize=8, loc="best")
     figure.tight_layout()
@@ -206,9 +231,12 @@ def main(argv: list[str] | None = None) -> int:
     if not arguments.no_plot:
         _shared.load_pyplot()  # fail now, not after the work, when matplotlib is missing
     print(f"CPUs: os.cpu_count() = {os.cpu_count()}; model: {cpu_model() or 'not given by /proc/cpuinfo'}")
-    print(f"N = {', '.join(map(str, sizes(arguments)))}; after one untimed product, the median of "
-          f"{arguments.repeats} timed ones (more for small N, up to {MIN_TIMED_SECONDS:g} s); "
-          f"budget {arguments.budget_seconds:g} s per backend, device and dtype", flush=True)
+    print(
+        f"N = {', '.join(map(str, sizes(arguments)))}; after one untimed product, the median of "
+        f"{arguments.repeats} timed ones (more for small N, up to {MIN_TIMED_SECONDS:g} s); "
+        f"budget {arguments.budget_seconds:g} s per backend, device and dtype",
+        flush=True,
+    )
     all_series = []
     for backend in _shared.create_backends(names, arguments.device):
         for dtype in arguments.dtypes:

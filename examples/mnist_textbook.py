@@ -38,8 +38,7 @@ SYNC_EVERY = 10  # steps between synchronizations: bounds MLX's lazy graph, keep
 
 
 def parse_arguments(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[str]]:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=_shared.HelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=_shared.HelpFormatter)
     _shared.add_backend_arguments(parser)
     _shared.add_dtype_argument(parser)
     parser.add_argument("--epochs", type=int, default=5, help="passes over the training images")
@@ -85,13 +84,21 @@ def train_on(backend: portable_dl.Backend, data: tuple, arguments: argparse.Name
         mean_loss = float(backend.to_numpy(loss_sum)) / steps  # the one read of the epoch
         epoch_seconds.append(time.perf_counter() - started)
         epoch_losses.append(mean_loss)
-        print(f"  {backend.name:<10} epoch {epoch + 1}/{arguments.epochs}: mean loss {mean_loss:.4f}, "
-              f"{epoch_seconds[-1]:.1f} s", flush=True)
+        print(
+            f"  {backend.name:<10} epoch {epoch + 1}/{arguments.epochs}: mean loss {mean_loss:.4f}, "
+            f"{epoch_seconds[-1]:.1f} s",
+            flush=True,
+        )
     logits = predict(model, params, backend, x_test, batch_size=1000, dtype=dtype)
     accuracy = float(np.mean(np.argmax(logits, axis=1) == y_test))
     trained_dtype = backend.to_numpy(portable_dl.tree_leaves(params)[0]).dtype  # what was computed in, as stored
-    return {"accuracy": accuracy, "loss": epoch_losses[-1], "seconds_per_epoch": float(np.mean(epoch_seconds)),
-            "version": backend.version, "dtype": str(trained_dtype)}
+    return {
+        "accuracy": accuracy,
+        "loss": epoch_losses[-1],
+        "seconds_per_epoch": float(np.mean(epoch_seconds)),
+        "version": backend.version,
+        "dtype": str(trained_dtype),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -101,15 +108,24 @@ def main(argv: list[str] | None = None) -> int:
     if not backends:
         print("no backend to run", file=sys.stderr)
         return 1
-    data = (flatten_and_scale(x_train[:arguments.train_size]), y_train[:arguments.train_size].astype(np.int64),
-            flatten_and_scale(x_test), y_test.astype(np.int64))
-    print(f"MLP 784-16-16-10, relu, softmax cross-entropy, SGD lr {arguments.lr}, batch {arguments.batch_size}, "
-          f"{arguments.epochs} epochs on {len(data[0])} images, {arguments.dtype}", flush=True)
+    data = (
+        flatten_and_scale(x_train[: arguments.train_size]),
+        y_train[: arguments.train_size].astype(np.int64),
+        flatten_and_scale(x_test),
+        y_test.astype(np.int64),
+    )
+    print(
+        f"MLP 784-16-16-10, relu, softmax cross-entropy, SGD lr {arguments.lr}, batch {arguments.batch_size}, "
+        f"{arguments.epochs} epochs on {len(data[0])} images, {arguments.dtype}",
+        flush=True,
+    )
     results = {f"{backend.name} ({backend.device})": train_on(backend, data, arguments) for backend in backends}
     print(f"\n{'backend':<18}{'version':<18}{'dtype':<9}{'test accuracy':>14}{'final loss':>12}{'s / epoch':>11}")
     for label, result in results.items():
-        print(f"{label:<18}{result['version']:<18}{result['dtype']:<9}{result['accuracy']:>14.4f}"
-              f"{result['loss']:>12.4f}{result['seconds_per_epoch']:>11.1f}")
+        print(
+            f"{label:<18}{result['version']:<18}{result['dtype']:<9}{result['accuracy']:>14.4f}"
+            f"{result['loss']:>12.4f}{result['seconds_per_epoch']:>11.1f}"
+        )
     return 0
 
 

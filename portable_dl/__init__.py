@@ -13,7 +13,12 @@ backend is first asked for::
 
 from __future__ import annotations
 
+# The front end, written once over the array API (none of it imports a framework).
+# An MLP's parameters to and from PyTorch, MLX and Keras models (frameworks reached through backends).
+# Checkpoints: safetensors files that load on any backend (no pickle).
+from . import activations, checkpoint, clipping, data, losses, metrics, native, nn, optimizers, schedules, training
 from .backend import Backend
+from .checkpoint import Checkpoint, load, read_metadata, save
 from .errors import (
     BackendUnavailable,
     BroadcastError,
@@ -25,17 +30,18 @@ from .errors import (
     TreeStructureError,
 )
 from .registry import available_backends, backend, backend_of, known_backends, register_backend, using
+from .training import (
+    EarlyStopping,
+    FitConfig,
+    FitResult,
+    TrainingDiverged,
+    TrainStep,
+    evaluate,
+    fit,
+    make_train_step,
+    predict,
+)
 from .tree import tree_flatten, tree_leaves, tree_map, tree_unflatten
-
-# The front end, written once over the array API (none of it imports a framework).
-from . import activations, clipping, data, losses, metrics, nn, optimizers, schedules, training
-# An MLP's parameters to and from PyTorch, MLX and Keras models (frameworks reached through backends).
-from . import native
-# Checkpoints: safetensors files that load on any backend (no pickle).
-from . import checkpoint
-from .checkpoint import Checkpoint, load, read_metadata, save
-from .training import (EarlyStopping, FitConfig, FitResult, TrainingDiverged, TrainStep, evaluate, fit,
-                       make_train_step, predict)
 
 __version__ = "0.1.0"
 

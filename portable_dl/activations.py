@@ -20,7 +20,8 @@ Conventions, the same on every backend:
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .registry import backend_of
 

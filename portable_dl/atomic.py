@@ -56,7 +56,7 @@ def _write_bytes(descriptor: int, data: bytes) -> None:
     view = memoryview(data)
     written = 0
     while written < len(view):
-        written += os.write(descriptor, view[written:written + _WRITE_CHUNK_BYTES])
+        written += os.write(descriptor, view[written : written + _WRITE_CHUNK_BYTES])
 
 
 def _temporary_prefix(target: pathlib.Path) -> str:
@@ -86,12 +86,15 @@ def _remove_stale_temporary_files(target: pathlib.Path) -> None:
         return
     prefix, host = _temporary_prefix(target), socket.gethostname()
     try:
-        candidates = [entry for entry in os.scandir(target.parent)
-                      if entry.name.startswith(prefix) and entry.name.endswith(".tmp")]
+        candidates = [
+            entry
+            for entry in os.scandir(target.parent)
+            if entry.name.startswith(prefix) and entry.name.endswith(".tmp")
+        ]
     except OSError:
         return
     for entry in candidates:
-        parts = entry.name[len(prefix):].rsplit(".", 3)  # host (may hold dots), pid, random, "tmp"
+        parts = entry.name[len(prefix) :].rsplit(".", 3)  # host (may hold dots), pid, random, "tmp"
         if len(parts) != 4 or parts[0] != host or not parts[1].isdigit():
             continue
         if not _process_runs(int(parts[1])):

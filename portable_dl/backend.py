@@ -26,7 +26,8 @@ from __future__ import annotations
 import abc
 import functools
 import importlib.util
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -37,8 +38,17 @@ __all__ = ["Backend", "require_framework", "DTYPE_NAMES", "FLOAT_DTYPE_NAMES"]
 
 #: The dtypes of the array API standard that portable_dl moves between backends.
 DTYPE_NAMES = (
-    "bool", "int8", "int16", "int32", "int64",
-    "uint8", "uint16", "uint32", "uint64", "float32", "float64",
+    "bool",
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "uint8",
+    "uint16",
+    "uint32",
+    "uint64",
+    "float32",
+    "float64",
 )
 FLOAT_DTYPE_NAMES = ("float32", "float64")
 
@@ -72,8 +82,7 @@ class Backend(abc.ABC):
         chosen = self.canonical_device(chosen)
         if chosen not in known:
             raise BackendUnavailable(
-                f"device {device!r} is not available to the {self.name} backend; "
-                f"available devices: {', '.join(known)}"
+                f"device {device!r} is not available to the {self.name} backend; available devices: {', '.join(known)}"
             )
         self._device = chosen
 
@@ -224,7 +233,7 @@ class Backend(abc.ABC):
             call_args = list(args)
             start = 0
             for position, treedef, count in zip(positions, treedefs, counts):
-                call_args[position] = tree_unflatten(treedef, all_leaves[start:start + count])
+                call_args[position] = tree_unflatten(treedef, all_leaves[start : start + count])
                 start += count
             out = f(*call_args)
             value, aux = _split_aux(out, has_aux)
@@ -235,7 +244,7 @@ class Backend(abc.ABC):
         value, aux, grads = self._value_and_grad_of_leaves(f_of_leaves, all_leaves)
         grad_trees, start = [], 0
         for treedef, count in zip(treedefs, counts):
-            grad_trees.append(tree_unflatten(treedef, grads[start:start + count]))
+            grad_trees.append(tree_unflatten(treedef, grads[start : start + count]))
             start += count
         gradient = grad_trees[0] if single else tuple(grad_trees)
         return ((value, aux) if has_aux else value), gradient

@@ -63,13 +63,20 @@ def _probe_in_subprocess(name: str) -> BackendInfo:
     environment.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     command = [sys.executable, "-c", "from portable_dl.cli import _probe_main; _probe_main()", name]
     try:
-        finished = subprocess.run(command, env=environment, stdin=subprocess.DEVNULL, capture_output=True,
-                                  text=True, timeout=PROBE_TIMEOUT, check=False)
+        finished = subprocess.run(
+            command,
+            env=environment,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=PROBE_TIMEOUT,
+            check=False,
+        )
     except subprocess.TimeoutExpired:
         return BackendInfo(name, False, reason=f"probing it took longer than {PROBE_TIMEOUT:.0f} s")
     if user_wants_logs and finished.stderr:
         sys.stderr.write(finished.stderr)
-    answers = [line[len(_PROBE_MARK):] for line in finished.stdout.splitlines() if line.startswith(_PROBE_MARK)]
+    answers = [line[len(_PROBE_MARK) :] for line in finished.stdout.splitlines() if line.startswith(_PROBE_MARK)]
     if finished.returncode != 0 or not answers:
         last = (finished.stderr.strip().splitlines() or ["no output"])[-1]
         return BackendInfo(name, False, reason=f"probing it ended with exit status {finished.returncode}: {last}")
@@ -115,54 +122,80 @@ def download_mnist_command(directory: str | None, timeout: float, mirrors: Seque
     destination = directory or str(default_cache_dir())
     print(f"MNIST into {destination}", flush=True)
     try:
-        download_mnist(destination, mirrors=mirrors or MNIST_MIRRORS, timeout=timeout,
-                       report=lambda line: print(f"  {line}", flush=True))
+        download_mnist(
+            destination,
+            mirrors=mirrors or MNIST_MIRRORS,
+            timeout=timeout,
+            report=lambda line: print(f"  {line}", flush=True),
+        )
     except DatasetNotFound as error:
         print(f"portable-dl data mnist: {error}", file=sys.stderr)
         return 1
     if directory is None:
         print("Done: load_mnist(), the examples and `portable-dl conformance` find it there by themselves.")
     else:
-        print(f"Done: set PORTABLE_DL_DATA={destination} (or pass --data-dir {destination} to the examples and "
-              f"`portable-dl conformance`, root= to load_mnist) to use it.")
+        print(
+            f"Done: set PORTABLE_DL_DATA={destination} (or pass --data-dir {destination} to the examples and "
+            f"`portable-dl conformance`, root= to load_mnist) to use it."
+        )
     return 0
 
 
 # ------------------------------------------------------------------ the command
 def build_parser() -> argparse.ArgumentParser:
     """The parser of ``portable-dl`` (``conformance``'s own options are its own parser's)."""
-    parser = argparse.ArgumentParser(prog="portable-dl", description=DESCRIPTION, epilog=EPILOG,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
-                                     title="commands")
+    parser = argparse.ArgumentParser(
+        prog="portable-dl", description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", title="commands")
     backends = commands.add_parser(
         "backends",
         help="list every known backend: its framework version and devices, or why it is unavailable",
         description="List every known backend: its framework version and devices, or why it is unavailable "
-                    "(each backend is probed in a process of its own, side by side).")
+        "(each backend is probed in a process of its own, side by side).",
+    )
     backends.add_argument("names", nargs="*", metavar="NAME", help="only these backends (default: every known one)")
     commands.add_parser(
-        "conformance", add_help=False,
+        "conformance",
+        add_help=False,
         help="check that every installed backend computes what the NumPy float64 reference computes: "
-             "forward values, gradients, broadcasting, optimizers, training (its own options: "
-             "portable-dl conformance --help)")
+        "forward values, gradients, broadcasting, optimizers, training (its own options: "
+        "portable-dl conformance --help)",
+    )
     data = commands.add_parser(
-        "data", help="download a data set and verify it: portable-dl data mnist [--dir DIR]",
-        description="Download a data set and verify it against its published SHA-256 sums.")
+        "data",
+        help="download a data set and verify it: portable-dl data mnist [--dir DIR]",
+        description="Download a data set and verify it against its published SHA-256 sums.",
+    )
     datasets = data.add_subparsers(dest="dataset", required=True, metavar="DATASET", title="data sets")
     mnist = datasets.add_parser(
-        "mnist", help="the MNIST digits (four IDX files, about 11 MB compressed)",
+        "mnist",
+        help="the MNIST digits (four IDX files, about 11 MB compressed)",
         description="Put the four MNIST IDX files in DIR (default: the cache folder, where load_mnist, the "
-                    "examples and the conformance suite look), each verified against its SHA-256. Files "
-                    "already there and intact are kept; broken ones are replaced.")
-    mnist.add_argument("--dir", default=None, metavar="DIR",
-                       help="the folder to put them in (default: $XDG_CACHE_HOME/portable_dl/mnist, "
-                            "else ~/.cache/portable_dl/mnist)")
-    mnist.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
-                       help="give up on a mirror that does not answer within SECONDS (default: 30)")
-    mnist.add_argument("--mirror", action="append", default=None, metavar="URL",
-                       help="a base URL serving <name>.gz for each file, tried instead of the built-in list; "
-                            "repeat it to try several in order")
+        "examples and the conformance suite look), each verified against its SHA-256. Files "
+        "already there and intact are kept; broken ones are replaced.",
+    )
+    mnist.add_argument(
+        "--dir",
+        default=None,
+        metavar="DIR",
+        help="the folder to put them in (default: $XDG_CACHE_HOME/portable_dl/mnist, else ~/.cache/portable_dl/mnist)",
+    )
+    mnist.add_argument(
+        "--timeout",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="give up on a mirror that does not answer within SECONDS (default: 30)",
+    )
+    mnist.add_argument(
+        "--mirror",
+        action="append",
+        default=None,
+        metavar="URL",
+        help="a base URL serving <name>.gz for each file, tried instead of the built-in list; "
+        "repeat it to try several in order",
+    )
     return parser
 
 

@@ -66,8 +66,14 @@ MNIST_MIRRORS = (
 ENVIRONMENT_VARIABLE = "PORTABLE_DL_DATA"
 
 # The IDX type byte of each NumPy dtype an IDX file can hold; values are big-endian.
-_IDX_DTYPES = {0x08: np.dtype("u1"), 0x09: np.dtype("i1"), 0x0B: np.dtype(">i2"),
-               0x0C: np.dtype(">i4"), 0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
+_IDX_DTYPES = {
+    0x08: np.dtype("u1"),
+    0x09: np.dtype("i1"),
+    0x0B: np.dtype(">i2"),
+    0x0C: np.dtype(">i4"),
+    0x0D: np.dtype(">f4"),
+    0x0E: np.dtype(">f8"),
+}
 
 
 class DatasetNotFound(PortableDLError, FileNotFoundError):
@@ -198,8 +204,7 @@ def _remedy(path: Path) -> str:
     """What to do about a broken file: fetch MNIST again, or replace any other file."""
     name = path.name.removesuffix(".gz")
     if name in MNIST_FILES:
-        return (f"delete it, or run `portable-dl data mnist --dir {path.parent}` to replace it "
-                "with a verified download")
+        return f"delete it, or run `portable-dl data mnist --dir {path.parent}` to replace it with a verified download"
     return "delete it or replace it with a complete copy"
 
 
@@ -259,8 +264,9 @@ def download_mnist(
     return destination
 
 
-def _download(name: str, sha256: str, mirrors: Sequence[str], destination: Path,
-              timeout: float, folders: Sequence[Path]) -> Path:
+def _download(
+    name: str, sha256: str, mirrors: Sequence[str], destination: Path, timeout: float, folders: Sequence[Path]
+) -> Path:
     """Fetch ``name.gz`` from the first mirror that serves the right content; save it atomically."""
     failures = [] if mirrors else ["no mirror to download from (mirrors is empty)"]
     for mirror in mirrors:
@@ -319,8 +325,9 @@ def batches(
     by ``numpy.random.default_rng(seed)`` when ``shuffle`` (pass a Generator to continue one
     stream across epochs), else the given order. Every batch holds ``batch_size`` examples
     except the last, which holds the rest (dropped when ``drop_last``). ``x`` batches are
-    cast to ``dtype`` (a name such as ``"float32"`` or a dtype; None keeps x's dtype) in NumPy before the move; ``y``
-    keeps its dtype (as far as the backend has it: JAX without x64 holds int64 as int32). Raises ShapeError when x and y differ in length.
+    cast to ``dtype`` (a name such as ``"float32"`` or a dtype; None keeps x's dtype) in NumPy
+    before the move; ``y`` keeps its dtype (as far as the backend has it: JAX without x64 holds
+    int64 as int32). Raises ShapeError when x and y differ in length.
     ``skip`` leaves out the first ``skip`` batches without moving them: the permutation is
     drawn all the same, so the rest are those of a full pass (fit resumes mid-epoch so).
     """
@@ -336,7 +343,7 @@ def batches(
     order = _order(count, shuffle, seed)
     stop = count - count % batch_size if drop_last else count
     for start in range(skip * batch_size, stop, batch_size):
-        index = order[start:start + batch_size] if order is not None else slice(start, start + batch_size)
+        index = order[start : start + batch_size] if order is not None else slice(start, start + batch_size)
         x_batch, y_batch = x[index], y[index]
         if dtype_name is not None:
             x_batch = x_batch.astype(dtype_name, copy=False)

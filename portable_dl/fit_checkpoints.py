@@ -21,7 +21,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .checkpoint import load as load_checkpoint, read_metadata, save as save_checkpoint
+from .checkpoint import load as load_checkpoint
+from .checkpoint import read_metadata
+from .checkpoint import save as save_checkpoint
 from .errors import CheckpointError
 
 __all__ = ["Epochs", "Progress", "CheckpointFolder", "run_settings"]
@@ -66,10 +68,20 @@ _BEST_FILE = re.compile(r"best-(\d{9,})\.safetensors")
 _RECORD_KEY, _BEST_RECORD_KEY = "fit", "fit_best"
 #: The record's fields and the JSON types each may have.
 _RECORD_FIELDS = {
-    "settings": (dict,), "epoch": (int,), "batch": (int,), "step": (int,), "rng_state": (dict,),
-    "read_sum": (int, float), "device_sum": (int, float, type(None)), "device_sum_dtype": (str, type(None)),
-    "history": (dict,), "best_epoch": (int, type(None)), "best_value": (int, float, type(None)),
-    "waited": (int,), "stopped_early": (bool,), "best_file": (str, type(None)),
+    "settings": (dict,),
+    "epoch": (int,),
+    "batch": (int,),
+    "step": (int,),
+    "rng_state": (dict,),
+    "read_sum": (int, float),
+    "device_sum": (int, float, type(None)),
+    "device_sum_dtype": (str, type(None)),
+    "history": (dict,),
+    "best_epoch": (int, type(None)),
+    "best_value": (int, float, type(None)),
+    "waited": (int,),
+    "stopped_early": (bool,),
+    "best_file": (str, type(None)),
 }
 
 
@@ -85,8 +97,9 @@ class CheckpointFolder:
         self.path = Path(path)
         self.keep = keep
         self.backend = backend
-        describable = isinstance(getattr(optimizer, "name", None), str) and \
-            isinstance(getattr(optimizer, "hyperparameters", None), dict)
+        describable = isinstance(getattr(optimizer, "name", None), str) and isinstance(
+            getattr(optimizer, "hyperparameters", None), dict
+        )
         self.optimizer = optimizer if describable else None
         # As a checkpoint gives them back (JSON: tuples become lists), so that the two compare.
         self.settings = json.loads(json.dumps(settings, default=str))
@@ -96,8 +109,11 @@ class CheckpointFolder:
         """``(step, path)`` of this folder's files named by ``pattern``, oldest first."""
         if not self.path.is_dir():
             return []
-        found = [(int(match.group(1)), Path(entry.path)) for entry in os.scandir(self.path)
-                 if (match := pattern.fullmatch(entry.name)) and entry.is_file()]
+        found = [
+            (int(match.group(1)), Path(entry.path))
+            for entry in os.scandir(self.path)
+            if (match := pattern.fullmatch(entry.name)) and entry.is_file()
+        ]
         return sorted(found)
 
     def open(self, start: Progress, resume: bool, restore_best: bool) -> tuple[Progress, Path | None]:
@@ -118,33 +134,52 @@ class CheckpointFolder:
         earlier = [path.name for _, path in self.files(_STEP_FILE) + self.files(_BEST_FILE)]
         if earlier:
             shown = ", ".join(earlier[-3:]) + (f" and {len(earlier) - 3} more" if len(earlier) > 3 else "")
-            raise CheckpointError(f"{self.path} already holds checkpoints of an earlier fit ({shown}): pass "
-                                  "resume=True to continue that run, or choose an empty folder (or delete them) "
-                                  "to start a new one")
+            raise CheckpointError(
+                f"{self.path} already holds checkpoints of an earlier fit ({shown}): pass "
+                "resume=True to continue that run, or choose an empty folder (or delete them) "
+                "to start a new one"
+            )
 
     def save(self, progress: Progress, device_sum: tuple[float, str] | None) -> Path:
         """Write ``progress`` (with ``device_sum``, its device loss sum as read: value and dtype
         name) to ``step-<step>.safetensors``, then delete the files no longer kept."""
         epochs = progress.epochs
         record = {
-            "settings": self.settings, "epoch": epochs.index, "batch": progress.batch, "step": progress.step,
-            "rng_state": epochs.rng_state, "read_sum": progress.read_sum,
+            "settings": self.settings,
+            "epoch": epochs.index,
+            "batch": progress.batch,
+            "step": progress.step,
+            "rng_state": epochs.rng_state,
+            "read_sum": progress.read_sum,
             "device_sum": None if device_sum is None else device_sum[0],
             "device_sum_dtype": None if device_sum is None else device_sum[1],
-            "history": epochs.history, "best_epoch": None if epochs.best is None else epochs.best[2],
-            "best_value": epochs.best_value, "waited": epochs.waited, "stopped_early": epochs.stopped_early,
+            "history": epochs.history,
+            "best_epoch": None if epochs.best is None else epochs.best[2],
+            "best_value": epochs.best_value,
+            "waited": epochs.waited,
+            "stopped_early": epochs.stopped_early,
             "best_file": epochs.best_file,
         }
-        path = save_checkpoint(self.path / f"step-{progress.step:09d}.safetensors", progress.params,
-                               progress.opt_state, {_RECORD_KEY: record}, optimizer=self.optimizer)
+        path = save_checkpoint(
+            self.path / f"step-{progress.step:09d}.safetensors",
+            progress.params,
+            progress.opt_state,
+            {_RECORD_KEY: record},
+            optimizer=self.optimizer,
+        )
         self._best_of[path.name] = epochs.best_file
         self._prune()
         return path
 
     def save_best(self, params: Any, opt_state: Any, epoch: int, step: int) -> str:
         """Write the best epoch's state to ``best-<step>.safetensors``; return the file's name."""
-        path = save_checkpoint(self.path / f"best-{step:09d}.safetensors", params, opt_state,
-                               {_BEST_RECORD_KEY: {"epoch": epoch, "step": step}}, optimizer=self.optimizer)
+        path = save_checkpoint(
+            self.path / f"best-{step:09d}.safetensors",
+            params,
+            opt_state,
+            {_BEST_RECORD_KEY: {"epoch": epoch, "step": step}},
+            optimizer=self.optimizer,
+        )
         return path.name
 
     def resume(self, start: Progress, restore_best: bool) -> tuple[Progress, Path] | None:
@@ -158,8 +193,10 @@ class CheckpointFolder:
                 record = _fit_record(read_metadata(path)["metadata"], path)
             except CheckpointError as error:
                 unreadable.append(f"{path.name}: {error}")
-                warnings.warn(f"fit skips the checkpoint {path}, which cannot be read, for the previous one: {error}",
-                              stacklevel=4)
+                warnings.warn(
+                    f"fit skips the checkpoint {path}, which cannot be read, for the previous one: {error}",
+                    stacklevel=4,
+                )
                 continue
             self._check_settings(record, path)
             try:
@@ -172,20 +209,29 @@ class CheckpointFolder:
                     best = self._load_best(record, start)
                 except CheckpointError as error:
                     unreadable.append(f"{path.name}: {error}")
-                    warnings.warn(f"fit skips the checkpoint {path}, whose best epoch cannot be read, for the "
-                                  f"previous one: {error}", stacklevel=4)
+                    warnings.warn(
+                        f"fit skips the checkpoint {path}, whose best epoch cannot be read, for the "
+                        f"previous one: {error}",
+                        stacklevel=4,
+                    )
                     continue
             self._best_of[path.name] = record["best_file"]
             return _restored_progress(record, checkpoint, best, self.backend), path
         if unreadable:
-            raise CheckpointError(f"no checkpoint in {self.path} can be resumed from:\n  " + "\n  ".join(unreadable)
-                                  + "\ndelete them, or choose another checkpoint_dir, to start afresh")
+            raise CheckpointError(
+                f"no checkpoint in {self.path} can be resumed from:\n  "
+                + "\n  ".join(unreadable)
+                + "\ndelete them, or choose another checkpoint_dir, to start afresh"
+            )
         return None
 
     def _check_settings(self, record: dict, path: Path) -> None:
         saved = record["settings"]
-        differences = [f"{name} is {saved.get(name)!r} there, {value!r} here"
-                       for name, value in self.settings.items() if saved.get(name) != value]
+        differences = [
+            f"{name} is {saved.get(name)!r} there, {value!r} here"
+            for name, value in self.settings.items()
+            if saved.get(name) != value
+        ]
         if differences:
             raise CheckpointError(
                 f"cannot resume from {path}: it was written by a fit with other settings: {'; '.join(differences)}. "
@@ -199,8 +245,9 @@ class CheckpointFolder:
         best_record = checkpoint.metadata.get(_BEST_RECORD_KEY)
         saved_epoch = best_record.get("epoch") if isinstance(best_record, dict) else None
         if saved_epoch != record["best_epoch"]:
-            raise CheckpointError(f"{path} holds the state of epoch {saved_epoch}, but the best epoch was "
-                                  f"{record['best_epoch']}")
+            raise CheckpointError(
+                f"{path} holds the state of epoch {saved_epoch}, but the best epoch was {record['best_epoch']}"
+            )
         return checkpoint.params, checkpoint.opt_state, saved_epoch
 
     def _prune(self) -> None:
@@ -208,11 +255,11 @@ class CheckpointFolder:
         names and that are older than one they name (a newer one may be about to be named).
         Called only once a new file is in place."""
         steps = self.files(_STEP_FILE)
-        for _, path in steps[:-self.keep]:
+        for _, path in steps[: -self.keep]:
             _remove(path)
             self._best_of.pop(path.name, None)
         named = set()
-        for _, path in steps[-self.keep:]:
+        for _, path in steps[-self.keep :]:
             if path.name not in self._best_of:
                 try:
                     self._best_of[path.name] = _fit_record(read_metadata(path)["metadata"], path)["best_file"]
@@ -235,8 +282,10 @@ def run_settings(config: Any, examples: int, optimizer: Any) -> dict:
     resuming."""
     return {
         "examples": int(examples),
-        "optimizer": {"name": getattr(optimizer, "name", type(optimizer).__name__),
-                      "hyperparameters": getattr(optimizer, "hyperparameters", None)},
+        "optimizer": {
+            "name": getattr(optimizer, "name", type(optimizer).__name__),
+            "hyperparameters": getattr(optimizer, "hyperparameters", None),
+        },
         **config.resume_record(),
     }
 
@@ -256,8 +305,9 @@ def _fit_record(metadata: dict, path: Path) -> dict:
     if record["device_sum_dtype"] not in (None, "float32", "float64"):
         raise CheckpointError(f"{corrupted} its loss dtype is {record['device_sum_dtype']!r}")
     history = record["history"]
-    numbers = (isinstance(values, list) and all(isinstance(v, (int, float)) for v in values)
-               for values in history.values())
+    numbers = (
+        isinstance(values, list) and all(isinstance(v, (int, float)) for v in values) for values in history.values()
+    )
     if "loss" not in history or not all(numbers):
         raise CheckpointError(f"{corrupted} its history is not lists of numbers with a 'loss'")
     try:
@@ -273,10 +323,25 @@ def _restored_progress(record: dict, checkpoint: Any, best: tuple[Any, Any, int]
     if record["device_sum"] is not None:
         device_sum = backend.asarray(np.asarray(record["device_sum"], dtype=record["device_sum_dtype"]))
     history = {name: [float(value) for value in values] for name, values in record["history"].items()}
-    epochs = Epochs(record["epoch"], history, record["rng_state"], best, record["best_value"], record["waited"],
-                     record["stopped_early"], record["best_file"])
-    return Progress(checkpoint.params, checkpoint.opt_state, record["step"], record["batch"], device_sum,
-                     float(record["read_sum"]), epochs)
+    epochs = Epochs(
+        record["epoch"],
+        history,
+        record["rng_state"],
+        best,
+        record["best_value"],
+        record["waited"],
+        record["stopped_early"],
+        record["best_file"],
+    )
+    return Progress(
+        checkpoint.params,
+        checkpoint.opt_state,
+        record["step"],
+        record["batch"],
+        device_sum,
+        float(record["read_sum"]),
+        epochs,
+    )
 
 
 def _remove(path: Path) -> None:

@@ -16,8 +16,9 @@ This module imports no framework.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -143,8 +144,12 @@ def _optional_int(value: Any) -> int | None:
     return None if value is None else int(value)
 
 
-def _setting(default: Any, check: Callable[[str, Any], None] | None = None,
-             resume: Callable[[Any], Any] | None = None, record_as: str | None = None) -> Any:
+def _setting(
+    default: Any,
+    check: Callable[[str, Any], None] | None = None,
+    resume: Callable[[Any], Any] | None = None,
+    record_as: str | None = None,
+) -> Any:
     """A field of :class:`FitConfig`: its ``default``; ``check(name, value)``, raising
     ValueError for a bad value; and, for a setting that a resumed run must share with the
     run that wrote the checkpoint, ``resume(value)``, the JSON value the checkpoint records
@@ -176,13 +181,15 @@ class FitConfig:
 
     epochs: int = _setting(1, int_at_least(0), resume=int)
     batch_size: int = _setting(32, int_at_least(1), resume=int)
-    validation_data: tuple[Any, Any] | None = _setting(None, _validation_pair, resume=_example_count,
-                                                       record_as="validation_examples")
+    validation_data: tuple[Any, Any] | None = _setting(
+        None, _validation_pair, resume=_example_count, record_as="validation_examples"
+    )
     metrics: Sequence[str | Callable] = _setting((), _metrics, resume=lambda value: [metric_name(m) for m in value])
     shuffle: bool = _setting(True, _flag, resume=bool)
     seed: Any = _setting(0, resume=_optional_int)
-    early_stopping: EarlyStopping | None = _setting(None, _early_stopping,
-                                                    resume=lambda value: None if value is None else asdict(value))
+    early_stopping: EarlyStopping | None = _setting(
+        None, _early_stopping, resume=lambda value: None if value is None else asdict(value)
+    )
     trainable: Any = _setting(None)
     regularizer: Callable[[Any], Any] | None = _setting(None, _function)
     compile: bool = _setting(True, _flag)
@@ -215,8 +222,10 @@ class FitConfig:
             return
         seed = self.seed
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
-            raise ValueError(f"with a checkpoint_dir, seed must be an int (or None), which a checkpoint records; "
-                             f"got {type(seed).__name__}")
+            raise ValueError(
+                f"with a checkpoint_dir, seed must be an int (or None), which a checkpoint records; "
+                f"got {type(seed).__name__}"
+            )
 
     @classmethod
     def names(cls) -> tuple[str, ...]:

@@ -15,7 +15,8 @@ This module imports no framework.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -27,9 +28,15 @@ __all__ = ["prepared_data", "check_finite", "check_labels", "class_count", "targ
 _ROWS_PER_CHUNK = 4096
 
 
-def prepared_data(apply: Callable[[Any, Any], Any], params: Any, backend: Any, x: np.ndarray, y: np.ndarray,
-                  validation_data: tuple[Any, Any] | None, dtype_name: str
-                  ) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
+def prepared_data(
+    apply: Callable[[Any, Any], Any],
+    params: Any,
+    backend: Any,
+    x: np.ndarray,
+    y: np.ndarray,
+    validation_data: tuple[Any, Any] | None,
+    dtype_name: str,
+) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
     """fit's ``(x, y, validation)``, checked (:func:`check_finite` for every array,
     :func:`check_labels` for integer labels against :func:`class_count`) and with targets as
     moved to the device (:func:`targets_as_moved`). ``dtype_name`` is the model's dtype."""
@@ -68,15 +75,17 @@ def check_finite(what: str, array: np.ndarray) -> None:
     rows = array.reshape(array.shape[0], -1) if array.ndim else array.reshape(1, 1)
     first, count = None, 0
     for start in range(0, rows.shape[0], _ROWS_PER_CHUNK):
-        bad = ~np.isfinite(rows[start:start + _ROWS_PER_CHUNK]).all(axis=1)
+        bad = ~np.isfinite(rows[start : start + _ROWS_PER_CHUNK]).all(axis=1)
         count += int(bad.sum())
         if first is None and bad.any():
             first = start + int(np.argmax(bad))
     if first is None:
         return
     value = rows[first][~np.isfinite(rows[first])][0]
-    raise ValueError(f"fit: {what} holds NaN or infinite values in {count} of {rows.shape[0]} rows, the first in "
-                     f"row {first} ({value}); remove or repair those rows before training")
+    raise ValueError(
+        f"fit: {what} holds NaN or infinite values in {count} of {rows.shape[0]} rows, the first in "
+        f"row {first} ({value}); remove or repair those rows before training"
+    )
 
 
 def check_labels(what: str, labels: np.ndarray, classes: int) -> None:
@@ -86,12 +95,15 @@ def check_labels(what: str, labels: np.ndarray, classes: int) -> None:
     if not outside.any():
         return
     first = int(np.argmax(outside))
-    raise ValueError(f"fit: {what} holds class labels outside [0, {classes}) for a model with {classes} outputs: "
-                     f"{int(outside.sum())} of {labels.shape[0]}, the first in row {first} ({int(labels[first])})")
+    raise ValueError(
+        f"fit: {what} holds class labels outside [0, {classes}) for a model with {classes} outputs: "
+        f"{int(outside.sum())} of {labels.shape[0]}, the first in row {first} ({int(labels[first])})"
+    )
 
 
-def class_count(apply: Callable[[Any, Any], Any], params: Any, backend: Any, x: np.ndarray, y: np.ndarray,
-                dtype_name: str) -> int | None:
+def class_count(
+    apply: Callable[[Any, Any], Any], params: Any, backend: Any, x: np.ndarray, y: np.ndarray, dtype_name: str
+) -> int | None:
     """The number of classes that integer labels ``y`` (N,) index: the width C of the model's
     output (1, C) for the first example of ``x``, computed eagerly. None when ``y`` is not
     integer labels of shape (N,) or the output is not (1, C): then nothing indexes classes."""

@@ -101,8 +101,10 @@ def _check_same_floating_dtype(loss: str, predictions: Any, targets: Any) -> Non
     owner = backend_of(predictions, targets)
     if owner.xp.isdtype(predictions.dtype, "real floating") and owner.xp.isdtype(targets.dtype, "real floating"):
         have, want = owner.dtype_name(targets.dtype), owner.dtype_name(predictions.dtype)
-        raise DTypeError(f"{loss}: targets of dtype {have} for predictions of dtype {want}; a loss computes in "
-                         f"one floating dtype: cast the targets to {want} (fit and evaluate do)")
+        raise DTypeError(
+            f"{loss}: targets of dtype {have} for predictions of dtype {want}; a loss computes in "
+            f"one floating dtype: cast the targets to {want} (fit and evaluate do)"
+        )
 
 
 def _reduce(values: Any, reduction: str, xp: Any) -> Any:
@@ -286,7 +288,9 @@ def cross_entropy(logits: Any, targets: Any, label_smoothing: float = 0.0, reduc
     if integer_labels:
         _check_label_range("cross_entropy", targets, num_classes)
         one_hot, valid = _label_mask(targets, logits, xp)
-        per_sample = xp.negative(xp.add(xp.multiply(_picked(log_probs, one_hot, xp), 1.0 - label_smoothing), smoothing_term))
+        per_sample = xp.negative(
+            xp.add(xp.multiply(_picked(log_probs, one_hot, xp), 1.0 - label_smoothing), smoothing_term)
+        )
         per_sample = _invalid_to_nan(per_sample, valid, xp)
     else:
         _check_same_floating_dtype("cross_entropy", logits, targets)

@@ -15,7 +15,8 @@ Results are Python floats (the confusion matrix: an int64 NumPy array).
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -30,8 +31,9 @@ def accuracy(predictions: Any, targets: Any, *, threshold: float = 0.5) -> float
     return float(np.mean(predicted == actual)) if actual.size else 0.0
 
 
-def confusion_matrix(predictions: Any, targets: Any, *, num_classes: int | None = None,
-                     threshold: float = 0.5) -> np.ndarray:
+def confusion_matrix(
+    predictions: Any, targets: Any, *, num_classes: int | None = None, threshold: float = 0.5
+) -> np.ndarray:
     """Counts ``M[i, j]`` of examples of true class ``i`` predicted as class ``j``.
 
     Shape (C, C), int64, with ``C = num_classes`` or one more than the largest label seen.
@@ -43,8 +45,9 @@ def confusion_matrix(predictions: Any, targets: Any, *, num_classes: int | None 
     return matrix
 
 
-def precision(predictions: Any, targets: Any, *, average: str = "macro", num_classes: int | None = None,
-              threshold: float = 0.5) -> float:
+def precision(
+    predictions: Any, targets: Any, *, average: str = "macro", num_classes: int | None = None, threshold: float = 0.5
+) -> float:
     """Of the examples predicted as a class, the fraction that belong to it:
     ``TP / (TP + FP)``, 0 where nothing was predicted as the class.
 
@@ -56,16 +59,18 @@ def precision(predictions: Any, targets: Any, *, average: str = "macro", num_cla
     return _averaged(true_positive, true_positive + false_positive, average)
 
 
-def recall(predictions: Any, targets: Any, *, average: str = "macro", num_classes: int | None = None,
-           threshold: float = 0.5) -> float:
+def recall(
+    predictions: Any, targets: Any, *, average: str = "macro", num_classes: int | None = None, threshold: float = 0.5
+) -> float:
     """Of the examples of a class, the fraction predicted as it: ``TP / (TP + FN)``,
     0 where the class has no examples. ``average`` as in :func:`precision`."""
     true_positive, _, false_negative = _per_class_counts(predictions, targets, num_classes, threshold, average)
     return _averaged(true_positive, true_positive + false_negative, average)
 
 
-def f1(predictions: Any, targets: Any, *, average: str = "macro", num_classes: int | None = None,
-       threshold: float = 0.5) -> float:
+def f1(
+    predictions: Any, targets: Any, *, average: str = "macro", num_classes: int | None = None, threshold: float = 0.5
+) -> float:
     """The harmonic mean of precision and recall, ``2 TP / (2 TP + FP + FN)``, 0 where
     the denominator is 0.
 
@@ -73,7 +78,8 @@ def f1(predictions: Any, targets: Any, *, average: str = "macro", num_classes: i
     counts summed over classes.
     """
     true_positive, false_positive, false_negative = _per_class_counts(
-        predictions, targets, num_classes, threshold, average)
+        predictions, targets, num_classes, threshold, average
+    )
     return _averaged(2 * true_positive, 2 * true_positive + false_positive + false_negative, average)
 
 
@@ -144,8 +150,9 @@ def _class_count(predicted: np.ndarray, actual: np.ndarray, num_classes: int | N
     return num_classes
 
 
-def _per_class_counts(predictions: Any, targets: Any, num_classes: int | None, threshold: float,
-                      average: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _per_class_counts(
+    predictions: Any, targets: Any, num_classes: int | None, threshold: float, average: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """True positives, false positives and false negatives per class (float64 vectors).
 
     Without ``num_classes``, only classes that occur in targets or predictions count, so a
@@ -161,7 +168,10 @@ def _per_class_counts(predictions: Any, targets: Any, num_classes: int | None, t
     if num_classes is None:
         present = (matrix.sum(axis=0) + matrix.sum(axis=1)) > 0
         true_positive, false_positive, false_negative = (
-            true_positive[present], false_positive[present], false_negative[present])
+            true_positive[present],
+            false_positive[present],
+            false_negative[present],
+        )
     return true_positive, false_positive, false_negative
 
 

@@ -34,13 +34,17 @@ import numpy as np
 
 from .backend import Backend
 from .errors import DTypeError, ShapeError
-from .registry import backend as backend_named, backend_of
+from .registry import backend as backend_named
+from .registry import backend_of
 from .tree import path_string, tree_flatten_with_path
 
 __all__ = [
-    "to_torch_state_dict", "from_torch_state_dict",
-    "to_mlx_weights", "from_mlx_weights",
-    "to_keras_weights", "from_keras_weights",
+    "to_torch_state_dict",
+    "from_torch_state_dict",
+    "to_mlx_weights",
+    "from_mlx_weights",
+    "to_keras_weights",
+    "from_keras_weights",
 ]
 
 #: One dense layer in portable_dl's layout: W (in, out) and b (out,), or None without a bias.
@@ -99,7 +103,9 @@ def to_mlx_weights(params: dict, *, like: Any = None) -> list[tuple[str, Any]]:
     ShapeError naming the entry when counts, shapes or biases differ.
     """
     layers = _mlp_layers(params)
-    names = _names_like(layers, _mlx_entries(like), "like") if like is not None else _sequential_names(layers, "layers.")
+    names = (
+        _names_like(layers, _mlx_entries(like), "like") if like is not None else _sequential_names(layers, "layers.")
+    )
     mlx_backend = backend_named("mlx")
     return [(name, mlx_backend.asarray(value)) for name, value in _named_native_arrays(layers, names)]
 
@@ -113,7 +119,9 @@ def from_mlx_weights(weights_or_module: Any, backend: Backend | str | None = Non
 
 
 def _mlx_entries(source: Any) -> list[tuple[str, Any]]:
-    if isinstance(source, (list, tuple)) and all(isinstance(p, tuple) and len(p) == 2 and isinstance(p[0], str) for p in source):
+    if isinstance(source, (list, tuple)) and all(
+        isinstance(p, tuple) and len(p) == 2 and isinstance(p[0], str) for p in source
+    ):
         return list(source)
     # An mlx.nn.Module is itself a dict: ask for its parameters first, which leaves out
     # its submodules' non-array attributes. Parameter-free layers flatten to nothing.
@@ -144,7 +152,9 @@ def from_keras_weights(weights_or_model: Any, backend: Backend | str | None = No
     names, index = [], 0
     while index < len(arrays):
         if arrays[index].ndim != 2:
-            raise ShapeError(f"weights[{index}] has shape {arrays[index].shape}: expected a Dense kernel of shape (in, out)")
+            raise ShapeError(
+                f"weights[{index}] has shape {arrays[index].shape}: expected a Dense kernel of shape (in, out)"
+            )
         has_bias = index + 1 < len(arrays) and arrays[index + 1].ndim == 1
         names.append((f"weights[{index}]", f"weights[{index + 1}]" if has_bias else None))
         index += 2 if has_bias else 1
@@ -183,7 +193,8 @@ def _mlp_layers(params: Any) -> list[Layer]:
     for index, layer in enumerate(layer_list):
         if not isinstance(layer, dict) or "W" not in layer or set(layer) - {"W", "b"}:
             raise ShapeError(
-                f"params['layers'][{index}] must be {{'W': (in, out), 'b': (out,)}} or {{'W': (in, out)}}, got {_describe(layer)}"
+                f"params['layers'][{index}] must be {{'W': (in, out), 'b': (out,)}} or {{'W': (in, out)}}, "
+                f"got {_describe(layer)}"
             )
         layers.append((_leaf_to_numpy(layer["W"]), _leaf_to_numpy(layer["b"]) if "b" in layer else None))
         names.append((f"params['layers'][{index}]['W']", f"params['layers'][{index}]['b']"))
@@ -208,7 +219,8 @@ def _check_mlp(layers: list[Layer], names: list[tuple[str, str | None]]) -> None
             raise ShapeError(f"{bias_name} has shape {bias.shape}, but its layer has {weight.shape[1]} outputs")
         if index and weight.shape[0] != layers[index - 1][0].shape[1]:
             raise ShapeError(
-                f"{weight_name} takes {weight.shape[0]} inputs, but the layer before gives {layers[index - 1][0].shape[1]}"
+                f"{weight_name} takes {weight.shape[0]} inputs, "
+                f"but the layer before gives {layers[index - 1][0].shape[1]}"
             )
     with_bias = [weight_name for (_, bias), (weight_name, _) in zip(layers, names) if bias is not None]
     if with_bias and len(with_bias) != len(layers):
@@ -257,9 +269,13 @@ def _linear_layout(shapes: dict[str, tuple[int, ...]], source: str) -> list[tupl
             if weight_shape is None:
                 raise ShapeError(f"{source} entry {name!r} is a bias without a weight {prefix + 'weight'!r}")
             if len(weight_shape) == 2 and shape != weight_shape[:1]:
-                raise ShapeError(f"{source} entry {name!r} has shape {shape}, but its layer has {weight_shape[0]} outputs")
+                raise ShapeError(
+                    f"{source} entry {name!r} has shape {shape}, but its layer has {weight_shape[0]} outputs"
+                )
         else:
-            raise ShapeError(f"{source} entry {name!r} is not a Linear layer's weight or bias: an MLP has only Linear layers")
+            raise ShapeError(
+                f"{source} entry {name!r} is not a Linear layer's weight or bias: an MLP has only Linear layers"
+            )
     return layout
 
 
@@ -294,9 +310,13 @@ def _names_like(layers: list[Layer], entries: list[tuple[str, Any]], source: str
                 f"but layer {index} of the params needs {weight.shape[::-1]} (out_features, in_features)"
             )
         if bias is not None and bias_name is None:
-            raise ShapeError(f"layer {index} of the params has a bias, {source}'s Linear layer {weight_name!r} has none")
+            raise ShapeError(
+                f"layer {index} of the params has a bias, {source}'s Linear layer {weight_name!r} has none"
+            )
         if bias is None and bias_name is not None:
-            raise ShapeError(f"{source}'s Linear layer {weight_name!r} has a bias, layer {index} of the params has none")
+            raise ShapeError(
+                f"{source}'s Linear layer {weight_name!r} has a bias, layer {index} of the params has none"
+            )
     return layout
 
 
@@ -310,7 +330,9 @@ def _named_native_arrays(layers: list[Layer], names: list[tuple[str, str | None]
     return pairs
 
 
-def _params_from_entries(entries: list[tuple[str, Any]], framework: str, backend: Backend | str | None, dtype: Any) -> dict:
+def _params_from_entries(
+    entries: list[tuple[str, Any]], framework: str, backend: Backend | str | None, dtype: Any
+) -> dict:
     """MLP params from named (out, in) entries of ``framework``, checked before any copy."""
     layout = _linear_layout(_native_shapes(entries, framework), framework)
     values = {str(name): value for name, value in entries}

@@ -26,16 +26,25 @@ import contextlib
 import importlib
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata
-from typing import Any, Callable
+from typing import Any
 
 from .backend import Backend
 from .errors import BackendUnavailable
 
 __all__ = [
-    "backend", "backend_of", "using", "current_backend", "available_backends", "known_backends", "register_backend",
-    "load_backend_module", "BackendInfo", "ENTRY_POINT_GROUP",
+    "backend",
+    "backend_of",
+    "using",
+    "current_backend",
+    "available_backends",
+    "known_backends",
+    "register_backend",
+    "load_backend_module",
+    "BackendInfo",
+    "ENTRY_POINT_GROUP",
 ]
 
 ENTRY_POINT_GROUP = "portable_dl.backends"
@@ -231,7 +240,9 @@ def load_backend_module(spec: str) -> str:
     try:
         module = importlib.import_module(module_name)
     except Exception as error:  # a broken third-party module: any error, one line
-        raise BackendModuleError(f"{spec}: cannot import {module_name}: {type(error).__name__}: {_first_line(error)}") from error
+        raise BackendModuleError(
+            f"{spec}: cannot import {module_name}: {type(error).__name__}: {_first_line(error)}"
+        ) from error
     factory = getattr(module, factory_name, None)
     if not callable(factory):
         raise BackendModuleError(f"{spec}: {module_name} has no callable {factory_name}")

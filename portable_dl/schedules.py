@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from .registry import backend, backend_of
 
@@ -161,7 +162,9 @@ def join(schedules: Sequence[float | Callable], boundaries: Sequence[int]) -> Sc
     parts = [as_schedule(s) for s in schedules]
     boundaries = [_positive_int("join", "a boundary", b) for b in boundaries]
     if not parts or len(boundaries) != len(parts) - 1:
-        raise ValueError(f"join needs k schedules and k - 1 boundaries, got {len(parts)} schedules and {len(boundaries)} boundaries")
+        raise ValueError(
+            f"join needs k schedules and k - 1 boundaries, got {len(parts)} schedules and {len(boundaries)} boundaries"
+        )
     if any(b <= a for a, b in zip(boundaries, boundaries[1:])):
         raise ValueError(f"join: boundaries must increase strictly, got {boundaries}")
 

@@ -15,7 +15,8 @@ This module imports no framework.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .nn import merge, partition
 from .registry import backend as get_backend
@@ -30,8 +31,15 @@ class TrainStep:
     parameters only, when a ``trainable`` mask is set.
     """
 
-    def __init__(self, loss_fn: Callable[[Any, Any], Any], optimizer: Any, backend: Any, *,
-                 compile: bool = True, trainable: Any = None):
+    def __init__(
+        self,
+        loss_fn: Callable[[Any, Any], Any],
+        optimizer: Any,
+        backend: Any,
+        *,
+        compile: bool = True,
+        trainable: Any = None,
+    ):
         self.loss_fn = loss_fn
         self.optimizer = optimizer
         self.backend = get_backend(backend)
@@ -69,8 +77,9 @@ class TrainStep:
         return partition(params, self.trainable)
 
 
-def make_train_step(loss_fn: Callable[[Any, Any], Any], optimizer: Any, backend: Any,
-                    compile: bool = True, trainable: Any = None) -> TrainStep:
+def make_train_step(
+    loss_fn: Callable[[Any, Any], Any], optimizer: Any, backend: Any, compile: bool = True, trainable: Any = None
+) -> TrainStep:
     """A pure training step ``(params, opt_state, batch) -> (params, opt_state, loss)``.
 
     ``loss_fn(params, batch) -> scalar`` with ``batch = (x, y)``; ``optimizer`` has

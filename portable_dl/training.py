@@ -35,9 +35,10 @@ import dataclasses
 import inspect
 import math
 import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -73,8 +74,9 @@ class TrainingDiverged(PortableDLError, FloatingPointError):
     a smaller learning rate.
     """
 
-    def __init__(self, message: str, *, params: Any, opt_state: Any, epoch: int, step: int,
-                 history: dict[str, list[float]]):
+    def __init__(
+        self, message: str, *, params: Any, opt_state: Any, epoch: int, step: int, history: dict[str, list[float]]
+    ):
         super().__init__(message)
         self.params = params
         self.opt_state = opt_state
@@ -198,8 +200,10 @@ def fit(
     """
     unknown = sorted(set(settings) - set(FitConfig.names()))
     if unknown:
-        raise TypeError(f"fit() got unexpected keyword arguments {', '.join(unknown)}; its settings are "
-                        f"{', '.join(FitConfig.names())} (and opt_state)")
+        raise TypeError(
+            f"fit() got unexpected keyword arguments {', '.join(unknown)}; its settings are "
+            f"{', '.join(FitConfig.names())} (and opt_state)"
+        )
     config = FitConfig(epochs=epochs, batch_size=batch_size, **settings)
     backend = get_backend(backend)
     apply = _apply_function(model_or_apply)
@@ -216,22 +220,49 @@ def fit(
     step = make_train_step(objective, optimizer, backend, compile=config.compile, trainable=config.trainable)
     opt_state = step.init(params) if opt_state is None else opt_state
     generator = np.random.default_rng(config.seed)
-    progress = Progress(params, opt_state, step=0, batch=0, device_sum=None, read_sum=0.0,
-                         epochs=Epochs(0, {"loss": []}, generator.bit_generator.state))
+    progress = Progress(
+        params,
+        opt_state,
+        step=0,
+        batch=0,
+        device_sum=None,
+        read_sum=0.0,
+        epochs=Epochs(0, {"loss": []}, generator.bit_generator.state),
+    )
     folder, resumed_from = None, None
     if config.checkpoint_dir is not None:
-        folder = CheckpointFolder(config.checkpoint_dir, config.keep_checkpoints, backend, optimizer,
-                                  run_settings(config, x.shape[0], optimizer))
+        folder = CheckpointFolder(
+            config.checkpoint_dir,
+            config.keep_checkpoints,
+            backend,
+            optimizer,
+            run_settings(config, x.shape[0], optimizer),
+        )
         restore_best = config.early_stopping is not None and config.early_stopping.restore_best
         progress, resumed_from = folder.open(progress, config.resume, restore_best)
         generator.bit_generator.state = progress.epochs.rng_state
         if resumed_from is not None and config.verbose:
-            print(f"resuming from {resumed_from}: epoch {progress.epochs.index + 1}/{config.epochs}, "
-                  f"step {progress.step}", file=sys.stdout, flush=True)
+            print(
+                f"resuming from {resumed_from}: epoch {progress.epochs.index + 1}/{config.epochs}, "
+                f"step {progress.step}",
+                file=sys.stdout,
+                flush=True,
+            )
 
-    loop = _FitLoop(config=config, step=step, backend=backend, apply=apply, loss_fn=loss_fn, x=x, y=y,
-                    validation=validation, generator=generator, folder=folder, progress=progress,
-                    saved=None if resumed_from is None else (progress, resumed_from))
+    loop = _FitLoop(
+        config=config,
+        step=step,
+        backend=backend,
+        apply=apply,
+        loss_fn=loss_fn,
+        x=x,
+        y=y,
+        validation=validation,
+        generator=generator,
+        folder=folder,
+        progress=progress,
+        saved=None if resumed_from is None else (progress, resumed_from),
+    )
     try:
         loop.run()
     except KeyboardInterrupt:
@@ -247,12 +278,18 @@ def fit(
 
 # help(fit) and IDEs show every setting with its default: the signature is built from FitConfig,
 # so that a new setting is declared in one place.
-fit.__signature__ = inspect.signature(fit).replace(parameters=[
-    *(p for p in inspect.signature(fit).parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD),
-    *(inspect.Parameter(setting.name, inspect.Parameter.KEYWORD_ONLY, default=setting.default,
-                        annotation=setting.type)
-      for setting in dataclasses.fields(FitConfig) if setting.name not in ("epochs", "batch_size")),
-])
+fit.__signature__ = inspect.signature(fit).replace(
+    parameters=[
+        *(p for p in inspect.signature(fit).parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD),
+        *(
+            inspect.Parameter(
+                setting.name, inspect.Parameter.KEYWORD_ONLY, default=setting.default, annotation=setting.type
+            )
+            for setting in dataclasses.fields(FitConfig)
+            if setting.name not in ("epochs", "batch_size")
+        ),
+    ]
+)
 
 
 @dataclass
@@ -290,22 +327,43 @@ class _FitLoop:
         """The steps of the epoch in progress, from its first batch not yet done."""
         config, progress = self.config, self.progress
         xp, count = self.backend.xp, self.x.shape[0]
-        bar = _progress_bar(math.ceil(count / config.batch_size), progress.epochs.index, config.epochs,
-                            config.verbose, done=progress.batch)
+        bar = _progress_bar(
+            math.ceil(count / config.batch_size),
+            progress.epochs.index,
+            config.epochs,
+            config.verbose,
+            done=progress.batch,
+        )
         try:
-            for inputs, targets in batches(self.x, self.y, config.batch_size, self.backend, shuffle=config.shuffle,
-                                           seed=self.generator, dtype=config.dtype, skip=progress.batch):
+            for inputs, targets in batches(
+                self.x,
+                self.y,
+                config.batch_size,
+                self.backend,
+                shuffle=config.shuffle,
+                seed=self.generator,
+                dtype=config.dtype,
+                skip=progress.batch,
+            ):
                 params, opt_state, loss = self.step(progress.params, progress.opt_state, (inputs, targets))
                 weighted = xp.multiply(loss, float(inputs.shape[0]))
                 device_sum = weighted if progress.device_sum is None else xp.add(progress.device_sum, weighted)
-                self.progress = progress = Progress(params, opt_state, progress.step + 1, progress.batch + 1,
-                                                     device_sum, progress.read_sum, progress.epochs)
+                self.progress = progress = Progress(
+                    params,
+                    opt_state,
+                    progress.step + 1,
+                    progress.batch + 1,
+                    device_sum,
+                    progress.read_sum,
+                    progress.epochs,
+                )
                 if config.check_every is not None and progress.step % config.check_every == 0:
                     read = self.read_losses(progress.epochs.index)
                     self.progress = progress = progress._replace(device_sum=None, read_sum=progress.read_sum + read)
                     if bar is not None:
-                        bar.set_postfix(loss=f"{progress.read_sum / _seen(bar, config.batch_size, count):.4f}",
-                                        refresh=False)
+                        bar.set_postfix(
+                            loss=f"{progress.read_sum / _seen(bar, config.batch_size, count):.4f}", refresh=False
+                        )
                 elif config.sync_every and progress.step % config.sync_every == 0:
                     self.backend.synchronize((progress.params, progress.opt_state, progress.device_sum))
                 if config.checkpoint_every is not None and progress.step % config.checkpoint_every == 0:
@@ -324,16 +382,24 @@ class _FitLoop:
         history = {name: list(values) for name, values in epochs.history.items()}
         history["loss"].append(total / self.x.shape[0])
         if self.validation is not None:
-            scores = evaluate(self.apply, progress.params, self.loss_fn, self.backend, *self.validation,
-                              batch_size=max(config.batch_size, 256),
-                              metrics=list(config.metric_functions().items()), dtype=config.dtype)
+            scores = evaluate(
+                self.apply,
+                progress.params,
+                self.loss_fn,
+                self.backend,
+                *self.validation,
+                batch_size=max(config.batch_size, 256),
+                metrics=list(config.metric_functions().items()),
+                dtype=config.dtype,
+            )
             for name, value in scores.items():
                 history.setdefault(f"val_{name}", []).append(value)
         if config.verbose:
             summary = ", ".join(f"{name} {values[-1]:.4f}" for name, values in history.items())
             print(f"epoch {epochs.index + 1}/{config.epochs}: {summary}", file=sys.stdout, flush=True)
-        next_epochs = epochs._replace(index=epochs.index + 1, history=history,
-                                      rng_state=self.generator.bit_generator.state)
+        next_epochs = epochs._replace(
+            index=epochs.index + 1, history=history, rng_state=self.generator.bit_generator.state
+        )
         stopper = config.early_stopping
         if stopper is not None:
             value = history[stopper.monitor][-1]
@@ -341,11 +407,16 @@ class _FitLoop:
                 best_file = epochs.best_file
                 if self.folder is not None and stopper.restore_best:
                     best_file = self.folder.save_best(progress.params, progress.opt_state, epochs.index, progress.step)
-                next_epochs = next_epochs._replace(best=(progress.params, progress.opt_state, epochs.index),
-                                                   best_value=value, waited=0, best_file=best_file)
+                next_epochs = next_epochs._replace(
+                    best=(progress.params, progress.opt_state, epochs.index),
+                    best_value=value,
+                    waited=0,
+                    best_file=best_file,
+                )
             else:
-                next_epochs = next_epochs._replace(waited=epochs.waited + 1,
-                                                   stopped_early=epochs.waited + 1 >= stopper.patience)
+                next_epochs = next_epochs._replace(
+                    waited=epochs.waited + 1, stopped_early=epochs.waited + 1 >= stopper.patience
+                )
         self.progress = Progress(progress.params, progress.opt_state, progress.step, 0, None, 0.0, next_epochs)
 
     def read_losses(self, epochs_done: int) -> float:
@@ -358,8 +429,9 @@ class _FitLoop:
         # The parameters' finiteness rides on the read of the losses: one host transfer for both.
         xp = self.backend.xp
         checked_sum = xp.add(progress.device_sum, _zero_unless_finite(progress.params, progress.device_sum, xp))
-        value = _read_finite(self.backend, checked_sum, self.good, progress.epochs.index, progress.step,
-                             progress.epochs.history)
+        value = _read_finite(
+            self.backend, checked_sum, self.good, progress.epochs.index, progress.step, progress.epochs.history
+        )
         self.good = _LastFinite(progress.params, progress.opt_state, epochs_done, progress.step)
         return value
 
@@ -387,8 +459,18 @@ class _FitLoop:
         return FitResult(params, opt_state, epochs.history, best_epoch, epochs.stopped_early, interrupted, checkpoint)
 
 
-def evaluate(model_or_apply: Any, params: Any, loss_fn: Callable[[Any, Any], Any], backend: Any, x: Any, y: Any,
-             *, batch_size: int = 256, metrics: Sequence[Any] = (), dtype: Any = None) -> dict[str, float]:
+def evaluate(
+    model_or_apply: Any,
+    params: Any,
+    loss_fn: Callable[[Any, Any], Any],
+    backend: Any,
+    x: Any,
+    y: Any,
+    *,
+    batch_size: int = 256,
+    metrics: Sequence[Any] = (),
+    dtype: Any = None,
+) -> dict[str, float]:
     """The loss and ``metrics`` of ``params`` on NumPy data ``x`` (N, ...), ``y`` (N, ...).
 
     Returns ``{"loss": float, "<metric>": float, ...}``. The loss is ``loss_fn`` of the
@@ -402,8 +484,9 @@ def evaluate(model_or_apply: Any, params: Any, loss_fn: Callable[[Any, Any], Any
     y = targets_as_moved(np.asarray(y), dtype_name)
     predictions = predict(model_or_apply, params, backend, x, batch_size=batch_size, dtype=dtype_name)
     if predictions.shape[:1] != y.shape[:1]:
-        raise ShapeError(f"evaluate needs x and y with the same number of examples, got {predictions.shape[0]} "
-                         f"and {y.shape[0]}")
+        raise ShapeError(
+            f"evaluate needs x and y with the same number of examples, got {predictions.shape[0]} and {y.shape[0]}"
+        )
     loss = loss_fn(backend.asarray(predictions), backend.asarray(y))
     scores = {"loss": float(backend.to_numpy(loss))}
     for metric in metrics:
@@ -412,8 +495,9 @@ def evaluate(model_or_apply: Any, params: Any, loss_fn: Callable[[Any, Any], Any
     return scores
 
 
-def predict(model_or_apply: Any, params: Any, backend: Any, x: Any, *, batch_size: int = 256,
-            dtype: Any = None) -> np.ndarray:
+def predict(
+    model_or_apply: Any, params: Any, backend: Any, x: Any, *, batch_size: int = 256, dtype: Any = None
+) -> np.ndarray:
     """``apply(params, x)`` for NumPy ``x`` (N, ...), computed in batches of ``batch_size``
     on ``backend`` and returned as one NumPy array (N, ...). ``x`` is cast to ``dtype``
     (default: the parameters' dtype)."""
@@ -423,9 +507,10 @@ def predict(model_or_apply: Any, params: Any, backend: Any, x: Any, *, batch_siz
     x = np.asarray(x)
     dtype = dtype if dtype is not None else _dtype_of(params, backend)
     dtype_name = backend.dtype_name(dtype)
-    outputs = [backend.to_numpy(apply(params, backend.asarray(x[start:start + batch_size].astype(dtype_name,
-                                                                                                   copy=False))))
-               for start in range(0, x.shape[0], batch_size)]
+    outputs = [
+        backend.to_numpy(apply(params, backend.asarray(x[start : start + batch_size].astype(dtype_name, copy=False))))
+        for start in range(0, x.shape[0], batch_size)
+    ]
     if not outputs:
         raise ValueError("predict needs at least one example")
     return np.concatenate(outputs, axis=0)
@@ -442,8 +527,9 @@ class _LastFinite:
     step: int
 
 
-def _read_finite(backend: Any, device_sum: Any, good: _LastFinite, epoch: int, step: int,
-                 history: dict[str, list[float]]) -> float:
+def _read_finite(
+    backend: Any, device_sum: Any, good: _LastFinite, epoch: int, step: int, history: dict[str, list[float]]
+) -> float:
     """Read a sum of losses (with :func:`_zero_unless_finite` of the parameters added) from the
     device; raise TrainingDiverged when it is not finite."""
     value = float(backend.to_numpy(device_sum))
@@ -453,7 +539,10 @@ def _read_finite(backend: Any, device_sum: Any, good: _LastFinite, epoch: int, s
             f"{good.step} and {step}; the error's .params and .opt_state hold the state after step {good.step}, "
             "the last at which every loss and parameter was finite (lower the learning rate, clip gradients, or "
             "look for an operation whose gradient is NaN, such as sqrt at 0)",
-            params=good.params, opt_state=good.opt_state, epoch=good.epoch, step=good.step,
+            params=good.params,
+            opt_state=good.opt_state,
+            epoch=good.epoch,
+            step=good.step,
             history={name: list(values) for name, values in history.items()},
         )
     return value
@@ -504,8 +593,9 @@ def _progress_bar(total: int, epoch: int, epochs: int, verbose: int, done: int =
         return None
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, initial=done, desc=f"epoch {epoch + 1}/{epochs}", unit="step", leave=False,
-                file=sys.stderr)
+    return tqdm(
+        total=total, initial=done, desc=f"epoch {epoch + 1}/{epochs}", unit="step", leave=False, file=sys.stderr
+    )
 
 
 def _seen(bar: Any, batch_size: int, count: int) -> int:

@@ -95,8 +95,9 @@ NONE = TreeDef("none")
 
 
 # ------------------------------------------------------------------------ the walk
-def tree_flatten_with_path(tree: Any, *rest: Any, is_leaf: Callable[[Any], bool] | None = None
-                           ) -> tuple[list[tuple], TreeDef]:
+def tree_flatten_with_path(
+    tree: Any, *rest: Any, is_leaf: Callable[[Any], bool] | None = None
+) -> tuple[list[tuple], TreeDef]:
     """Walk ``tree`` and the trees of ``rest`` together (matched as the module docstring says).
 
     Returns:
@@ -130,10 +131,16 @@ def _walk(node: Any, others: Sequence[Any], path: tuple, entries: list, is_leaf:
     if not others:  # the common case, flattening one tree: no bookkeeping for the others
         return TreeDef(kind, keys, tuple([_walk(value, (), path + (key,), entries, is_leaf) for key, value in items]))
     matched = [_children_like(node, kind, other, path, argument) for argument, other in enumerate(others, start=1)]
-    return TreeDef(kind, keys, tuple([
-        _walk(value, [children[index] for children in matched], path + (key,), entries, is_leaf)
-        for index, (key, value) in enumerate(items)
-    ]))
+    return TreeDef(
+        kind,
+        keys,
+        tuple(
+            [
+                _walk(value, [children[index] for children in matched], path + (key,), entries, is_leaf)
+                for index, (key, value) in enumerate(items)
+            ]
+        ),
+    )
 
 
 def _children_like(node: Any, kind: str, other: Any, path: tuple, argument: int) -> Sequence[Any]:
@@ -152,7 +159,10 @@ def _mismatch(path: tuple, argument: int, node: Any, other: Any) -> TreeStructur
     expected, found = _describe(node), _describe(other)
     return TreeStructureError(
         f"trees differ in structure at {_where(path)}: the first tree has {expected}, tree {argument + 1} has {found}",
-        path=path, argument=argument, expected=expected, found=found,
+        path=path,
+        argument=argument,
+        expected=expected,
+        found=found,
     )
 
 

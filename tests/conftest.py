@@ -15,9 +15,7 @@ from portable_dl.data import ENVIRONMENT_VARIABLE, MNIST_FILES, default_cache_di
 from portable_dl.registry import installed_backend_names
 
 _requested = os.environ.get("PORTABLE_DL_TEST_BACKENDS")
-BACKEND_NAMES = [
-    name for name in installed_backend_names() if not _requested or name in _requested.split(",")
-]
+BACKEND_NAMES = [name for name in installed_backend_names() if not _requested or name in _requested.split(",")]
 
 
 @pytest.fixture(params=BACKEND_NAMES, scope="session")
@@ -45,11 +43,15 @@ def _mnist_folder() -> Path | None:
     then ../shared/datasets/mnist beside the repository (where this project's CI lays it),
     then load_mnist's cache folder. Read once, when the tests start, so that a test which
     clears $PORTABLE_DL_DATA for itself does not change where the others look."""
-    candidates = [os.environ.get(ENVIRONMENT_VARIABLE), Path(__file__).resolve().parents[2] / "shared" / "datasets"
-                  / "mnist", default_cache_dir()]
+    candidates = [
+        os.environ.get(ENVIRONMENT_VARIABLE),
+        Path(__file__).resolve().parents[2] / "shared" / "datasets" / "mnist",
+        default_cache_dir(),
+    ]
     for folder in candidates:
-        if folder and all(any((Path(folder) / f"{name}{suffix}").is_file() for suffix in ("", ".gz"))
-                          for name in MNIST_FILES):
+        if folder and all(
+            any((Path(folder) / f"{name}{suffix}").is_file() for suffix in ("", ".gz")) for name in MNIST_FILES
+        ):
             return Path(folder)
     return None
 

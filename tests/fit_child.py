@@ -67,8 +67,9 @@ def main(folder: str, seconds_per_step: float) -> None:
         time.sleep(seconds_per_step)
         return net.apply(params, x)
 
-    fit_problem(portable_dl.backend("numpy"), apply=slow_apply, checkpoint_dir=folder,
-                checkpoint_every=CHILD_CHECKPOINT_EVERY)
+    fit_problem(
+        portable_dl.backend("numpy"), apply=slow_apply, checkpoint_dir=folder, checkpoint_every=CHILD_CHECKPOINT_EVERY
+    )
     print("finished", flush=True)
 
 

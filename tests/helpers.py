@@ -7,7 +7,6 @@ oracle (``portable_dl.conformance.tolerances`` and ``.numerics``), where they ar
 from __future__ import annotations
 
 import numpy as np
-
 from portable_dl.conformance import numerics, tolerances
 
 #: Relative and absolute tolerance per dtype (see conformance/tolerances.py, "the pytest tests").

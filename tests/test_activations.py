@@ -9,10 +9,9 @@ import math
 
 import numpy as np
 import pytest
-
 from helpers import FINITE_DIFFERENCE_TOLERANCE, assert_matches, central_difference, float_dtypes, ulps
-from portable_dl import activations
 
+from portable_dl import activations
 
 
 # ------------------------------------------------------- references (NumPy float64)
@@ -94,7 +93,9 @@ def test_elementwise_values_and_gradients(backend, name):
         x64 = x.astype(np.float64)
         assert_matches(backend.to_numpy(out), reference(x64), dtype, what=f"{name} value ({dtype})")
         grad = backend.to_numpy(grad)
-        assert_matches(grad, weights.astype(dtype).astype(np.float64) * derivative(x64), dtype, what=f"{name} gradient ({dtype})")
+        assert_matches(
+            grad, weights.astype(dtype).astype(np.float64) * derivative(x64), dtype, what=f"{name} gradient ({dtype})"
+        )
         if dtype == "float64":
             np.testing.assert_allclose(grad, finite_difference, atol=FINITE_DIFFERENCE_TOLERANCE, err_msg=name)
 
@@ -160,10 +161,19 @@ def test_axis_functions_values_and_gradients(backend, name, axis):
         xp = backend.xp
         w = backend.asarray(weights, dtype)
         value = function(backend.asarray(x, dtype), axis=axis)
-        _, grad = backend.value_and_grad(lambda v: xp.sum(xp.multiply(function(v, axis=axis), w)))(backend.asarray(x, dtype))
-        assert_matches(backend.to_numpy(value), reference(x.astype(dtype).astype(np.float64), axis), dtype, what=f"{name} ({dtype})")
+        _, grad = backend.value_and_grad(lambda v: xp.sum(xp.multiply(function(v, axis=axis), w)))(
+            backend.asarray(x, dtype)
+        )
+        assert_matches(
+            backend.to_numpy(value),
+            reference(x.astype(dtype).astype(np.float64), axis),
+            dtype,
+            what=f"{name} ({dtype})",
+        )
         tolerance = FINITE_DIFFERENCE_TOLERANCE if dtype == "float64" else ulps(dtype, 64) * 10
-        np.testing.assert_allclose(backend.to_numpy(grad), expected_grad, atol=tolerance, err_msg=f"{name} gradient ({dtype})")
+        np.testing.assert_allclose(
+            backend.to_numpy(grad), expected_grad, atol=tolerance, err_msg=f"{name} gradient ({dtype})"
+        )
 
 
 def test_logsumexp_axis_none_and_keepdims(backend):
@@ -175,7 +185,9 @@ def test_logsumexp_axis_none_and_keepdims(backend):
         assert_matches(backend.to_numpy(total), np.logaddexp.reduce(x.astype(dtype).ravel().astype(np.float64)), dtype)
         kept = activations.logsumexp(xx, axis=1, keepdims=True)
         assert tuple(kept.shape) == (2, 1)
-        assert_matches(backend.to_numpy(kept)[:, 0], np.logaddexp.reduce(x.astype(dtype).astype(np.float64), axis=1), dtype)
+        assert_matches(
+            backend.to_numpy(kept)[:, 0], np.logaddexp.reduce(x.astype(dtype).astype(np.float64), axis=1), dtype
+        )
 
 
 def test_softmax_family_stable_at_extremes(backend):

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import assert_close, central_difference, float_dtypes
 
 import portable_dl
-from helpers import assert_close, central_difference, float_dtypes
 
 
 def scalars(backend, *values, dtype="float32"):
@@ -84,7 +84,10 @@ def test_pytree_gradient_against_finite_differences(backend):
 
 def test_nested_lists_tuples_and_unused_leaves(backend):
     xp = backend.xp
-    params = [backend.asarray(np.array([1.0, 2.0], dtype="float32")), (backend.asarray(np.array(3.0, dtype="float32")), backend.asarray(np.array([5.0], dtype="float32")))]
+    params = [
+        backend.asarray(np.array([1.0, 2.0], dtype="float32")),
+        (backend.asarray(np.array(3.0, dtype="float32")), backend.asarray(np.array([5.0], dtype="float32"))),
+    ]
 
     def f(p):  # p[1][1] is not used: its gradient is zero, of its shape
         return xp.sum(xp.multiply(p[0], p[1][0]))
@@ -155,17 +158,31 @@ def test_an_argument_named_twice_is_a_type_error_with_one_message(backend):
 
 def test_grad_with_has_aux_and_a_nested_pytree(backend):
     xp = backend.xp
-    tree = {"layers": [(backend.asarray(np.array([1.0, -2.0], dtype="float32")), {"bias": backend.asarray(np.array(0.5, dtype="float32"))})],
-            "scale": (backend.asarray(np.array([3.0], dtype="float32")),)}
+    tree = {
+        "layers": [
+            (
+                backend.asarray(np.array([1.0, -2.0], dtype="float32")),
+                {"bias": backend.asarray(np.array(0.5, dtype="float32"))},
+            )
+        ],
+        "scale": (backend.asarray(np.array([3.0], dtype="float32")),),
+    }
 
     def f(t):
         w, inner = t["layers"][0]
         # sum(w^2) * scale + bias^3: d/dw = 2 w scale, d/dscale = sum(w^2), d/dbias = 3 bias^2
-        value = xp.add(xp.multiply(xp.sum(xp.square(w)), xp.sum(t["scale"][0])), xp.multiply(inner["bias"], xp.square(inner["bias"])))
+        value = xp.add(
+            xp.multiply(xp.sum(xp.square(w)), xp.sum(t["scale"][0])),
+            xp.multiply(inner["bias"], xp.square(inner["bias"])),
+        )
         return value, ("aux", [xp.square(w)])
 
     grads, aux = backend.grad(f, has_aux=True)(tree)
-    assert set(grads) == {"layers", "scale"} and isinstance(grads["layers"], list) and isinstance(grads["layers"][0], tuple)
+    assert (
+        set(grads) == {"layers", "scale"}
+        and isinstance(grads["layers"], list)
+        and isinstance(grads["layers"][0], tuple)
+    )
     assert isinstance(grads["layers"][0][1], dict) and isinstance(grads["scale"], tuple)
     np.testing.assert_allclose(backend.to_numpy(grads["layers"][0][0]), [6.0, -12.0], rtol=1e-6)
     np.testing.assert_allclose(backend.to_numpy(grads["layers"][0][1]["bias"]), 0.75, rtol=1e-6)
@@ -184,11 +201,20 @@ def test_gradient_through_broadcasting_sums_over_broadcast_axes(backend):
 
 
 DIFFERENTIABLE_UNARY = [
-    ("exp", np.exp, (-2, 2)), ("expm1", np.expm1, (-2, 2)), ("log", np.log, (0.2, 3)),
-    ("log1p", np.log1p, (0.1, 3)), ("sqrt", np.sqrt, (0.2, 3)), ("square", np.square, (-2, 2)),
-    ("tanh", np.tanh, (-2, 2)), ("sin", np.sin, (-2, 2)), ("cos", np.cos, (-2, 2)),
-    ("abs", np.abs, (0.1, 2)), ("reciprocal", np.reciprocal, (0.5, 2)), ("sinh", np.sinh, (-2, 2)),
-    ("atan", np.arctan, (-2, 2)), ("negative", np.negative, (-2, 2)),
+    ("exp", np.exp, (-2, 2)),
+    ("expm1", np.expm1, (-2, 2)),
+    ("log", np.log, (0.2, 3)),
+    ("log1p", np.log1p, (0.1, 3)),
+    ("sqrt", np.sqrt, (0.2, 3)),
+    ("square", np.square, (-2, 2)),
+    ("tanh", np.tanh, (-2, 2)),
+    ("sin", np.sin, (-2, 2)),
+    ("cos", np.cos, (-2, 2)),
+    ("abs", np.abs, (0.1, 2)),
+    ("reciprocal", np.reciprocal, (0.5, 2)),
+    ("sinh", np.sinh, (-2, 2)),
+    ("atan", np.arctan, (-2, 2)),
+    ("negative", np.negative, (-2, 2)),
 ]
 
 
@@ -244,7 +270,9 @@ def test_matmul_and_take_gradients(backend):
     rng = np.random.default_rng(5)
     a, b = rng.normal(size=(3, 4)), rng.normal(size=(4, 2))
     dtype = float_dtypes(backend)[-1]
-    ga, gb = backend.grad(lambda a, b: xp.sum(xp.matmul(a, b)), argnums=(0, 1))(backend.asarray(a, dtype), backend.asarray(b, dtype))
+    ga, gb = backend.grad(lambda a, b: xp.sum(xp.matmul(a, b)), argnums=(0, 1))(
+        backend.asarray(a, dtype), backend.asarray(b, dtype)
+    )
     assert_close(backend.to_numpy(ga), np.ones((3, 2)) @ b.T, dtype, scale=4)
     assert_close(backend.to_numpy(gb), a.T @ np.ones((3, 2)), dtype, scale=4)
     indices = backend.asarray(np.array([0, 2, 2]))
@@ -349,16 +377,20 @@ BROADCASTING_GRADIENTS = {
     # name: (backend form, NumPy form); u has shape (3, 4), v has shape (4,)
     "where with a lower-rank operand": (
         lambda xp, u, v: xp.sum(xp.square(xp.where(xp.greater(u, 0.0), v, u))),
-        lambda u, v: np.sum(np.where(u > 0, v, u) ** 2)),
+        lambda u, v: np.sum(np.where(u > 0, v, u) ** 2),
+    ),
     "broadcast_to adding a leading axis": (
         lambda xp, u, v: xp.sum(xp.multiply(xp.square(xp.broadcast_to(v, (3, 4))), u)),
-        lambda u, v: np.sum(np.broadcast_to(v, (3, 4)) ** 2 * u)),
+        lambda u, v: np.sum(np.broadcast_to(v, (3, 4)) ** 2 * u),
+    ),
     "sort along axis 0": (
         lambda xp, u, v: xp.sum(xp.multiply(xp.sort(u, axis=0), xp.reshape(xp.arange(12, dtype=u.dtype), (3, 4)))),
-        lambda u, v: np.sum(np.sort(u, axis=0) * np.arange(12.0).reshape(3, 4))),
+        lambda u, v: np.sum(np.sort(u, axis=0) * np.arange(12.0).reshape(3, 4)),
+    ),
     "copysign and positive": (
         lambda xp, u, v: xp.sum(xp.square(xp.positive(xp.copysign(u, v)))) + xp.sum(xp.copysign(v, u)),
-        lambda u, v: np.sum(np.copysign(u, v) ** 2) + np.sum(np.copysign(v, u))),
+        lambda u, v: np.sum(np.copysign(u, v) ** 2) + np.sum(np.copysign(v, u)),
+    ),
 }
 
 
@@ -368,11 +400,17 @@ def test_gradients_come_back_in_each_input_shape(backend, name):
     rng = np.random.default_rng(9)
     u, v = rng.uniform(-2, 2, (3, 4)), rng.uniform(0.5, 2, (4,)) * rng.choice([-1, 1], 4)
     dtype = float_dtypes(backend)[-1]
-    grad_u, grad_v = backend.grad(lambda a, b: backend_form(backend.xp, a, b), argnums=(0, 1))(backend.asarray(u, dtype), backend.asarray(v, dtype))
+    grad_u, grad_v = backend.grad(lambda a, b: backend_form(backend.xp, a, b), argnums=(0, 1))(
+        backend.asarray(u, dtype), backend.asarray(v, dtype)
+    )
     assert tuple(grad_u.shape) == (3, 4) and tuple(grad_v.shape) == (4,)
     tolerance = 1e-6 if dtype == "float64" else 5e-5
-    np.testing.assert_allclose(backend.to_numpy(grad_u), central_difference(lambda a: numpy_form(a, v), u), rtol=tolerance, atol=tolerance)
-    np.testing.assert_allclose(backend.to_numpy(grad_v), central_difference(lambda b: numpy_form(u, b), v), rtol=tolerance, atol=tolerance)
+    np.testing.assert_allclose(
+        backend.to_numpy(grad_u), central_difference(lambda a: numpy_form(a, v), u), rtol=tolerance, atol=tolerance
+    )
+    np.testing.assert_allclose(
+        backend.to_numpy(grad_v), central_difference(lambda b: numpy_form(u, b), v), rtol=tolerance, atol=tolerance
+    )
 
 
 def test_gradient_of_a_gradient(backend):

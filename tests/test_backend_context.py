@@ -12,11 +12,11 @@ import types
 
 import numpy as np
 import pytest
+from portable_dl.conformance import compiling, front_end, runner, training
+from portable_dl.conformance import optimizers as optimizers_family
 
 import portable_dl
 from portable_dl import activations, losses, nn, optimizers
-from portable_dl.conformance import compiling, front_end, runner, training
-from portable_dl.conformance import optimizers as optimizers_family
 from portable_dl.registry import backend_of, register_backend, using
 from portable_dl.training import make_train_step
 
@@ -113,7 +113,9 @@ def test_the_front_end_runs_on_the_namespace_of_the_backend_in_use(backend):
     value, _ = wrapped.value_and_grad(loss)(params)
     assert calls, "value_and_grad did not run the loss on the wrapper's namespace"
     del calls[:]
-    step = make_train_step(lambda p, batch: losses.cross_entropy(model.apply(p, batch[0]), batch[1]), optimizer, wrapped)
+    step = make_train_step(
+        lambda p, batch: losses.cross_entropy(model.apply(p, batch[0]), batch[1]), optimizer, wrapped
+    )
     state = step.init(params)
     _, state, step_loss = step(params, state, (x, labels))
     assert calls, "the compiled training step did not trace the wrapper's namespace"

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import require_mnist
+
 from portable_dl.data import load_mnist
 from portable_dl.registry import installed_backend_names
 
@@ -87,7 +87,7 @@ def sgd_epoch_loss(weights, x, y, order, batch_size: int, lr: float) -> float:
     weights = [(np.array(W, np.float64), np.array(b, np.float64)) for W, b in weights]
     total = 0.0
     for start in range(0, len(order), batch_size):
-        index = order[start:start + batch_size]
+        index = order[start : start + batch_size]
         inputs, labels = np.asarray(x[index], np.float64), y[index]
         total += mlp_loss(weights, inputs, labels) * len(index)
         activations, h = [inputs], inputs
@@ -116,8 +116,24 @@ def test_train_step_writes_both_sides_of_every_mode(bench, backend, tmp_path):
     with its reason), the ratio is the ratio of the medians, and both sides' first loss is
     the float64 loss of the shared starting point."""
     train_step = bench("train_step")
-    document = run(train_step, ["--backends", backend.name, "--layers", "6,5,3", "--batch-size", "4",
-                                "--blocks", "2", "--steps", "2", "--warmup", "1"], tmp_path / "train_step.json")
+    document = run(
+        train_step,
+        [
+            "--backends",
+            backend.name,
+            "--layers",
+            "6,5,3",
+            "--batch-size",
+            "4",
+            "--blocks",
+            "2",
+            "--steps",
+            "2",
+            "--warmup",
+            "1",
+        ],
+        tmp_path / "train_step.json",
+    )
     assert document["settings"]["layers"] == [6, 5, 3] and document["settings"]["optimizer"] == "Adam"
     (result,) = document["results"]
     assert result["backend"] == backend.name and result["device"] == backend.device
@@ -137,7 +153,8 @@ def test_train_step_writes_both_sides_of_every_mode(bench, backend, tmp_path):
         assert row["ratio"] == pytest.approx(row["portable"]["median"] / row["native"]["median"])
     if "compiled" in modes and modes["eager"]["native"]["status"] == "ok":
         assert result["portable_compiled_over_native_eager"] == pytest.approx(
-            modes["compiled"]["portable"]["median"] / modes["eager"]["native"]["median"])
+            modes["compiled"]["portable"]["median"] / modes["eager"]["native"]["median"]
+        )
 
 
 def test_train_step_reports_a_missing_backend_as_skipped(bench, tmp_path, monkeypatch):
@@ -159,8 +176,11 @@ def test_train_step_reports_a_missing_backend_as_skipped(bench, tmp_path, monkey
 # ----------------------------------------------------------------------- overhead.py
 def test_overhead_reports_every_case(bench, backend, tmp_path):
     overhead = bench("overhead")
-    document = run(overhead, ["--backends", backend.name, "--blocks", "2", "--block-seconds", "0.002",
-                              "--warmup", "1"], tmp_path / "overhead.json")
+    document = run(
+        overhead,
+        ["--backends", backend.name, "--blocks", "2", "--block-seconds", "0.002", "--warmup", "1"],
+        tmp_path / "overhead.json",
+    )
     (result,) = document["results"]
     assert result["backend"] == backend.name
     assert [case["case"] for case in result["cases"]] == list(overhead.CASES)
@@ -185,8 +205,21 @@ def test_mnist_epoch_portable_fit_trains_the_textbook_model(bench, backend, mnis
     """40 images (4 steps of 10), eager: seconds extrapolated to 60,000 images and marked so;
     the reported loss is that of one SGD(0.01) epoch of the relu MLP[784, 16, 16, 10]."""
     mnist_epoch = bench("mnist_epoch")
-    document = run(mnist_epoch, ["--backends", backend.name, "--natives", "none", "--examples", "40",
-                                 "--no-compile", "--data-dir", str(mnist_dir)], tmp_path / "mnist.json")
+    document = run(
+        mnist_epoch,
+        [
+            "--backends",
+            backend.name,
+            "--natives",
+            "none",
+            "--examples",
+            "40",
+            "--no-compile",
+            "--data-dir",
+            str(mnist_dir),
+        ],
+        tmp_path / "mnist.json",
+    )
     assert document["settings"]["extrapolated"] is True and document["settings"]["examples"] == 40
     result = document["results"][f"portable {backend.name}"]
     assert result["status"] == "ok"
@@ -209,13 +242,30 @@ def test_mnist_epoch_portable_fit_trains_the_textbook_model(bench, backend, mnis
 def test_mnist_epoch_native_loops(bench, mnist_dir, tmp_path):
     """Keras' model.fit and the PyTorch loop, where installed: finite positive times and a
     finite loss; ratios of a portable contender to each."""
-    natives = [name for name, framework in (("keras", "tensorflow"), ("torch", "torch"))
-               if framework in installed_backend_names()]
+    natives = [
+        name
+        for name, framework in (("keras", "tensorflow"), ("torch", "torch"))
+        if framework in installed_backend_names()
+    ]
     if not natives:
         pytest.skip("neither TensorFlow (Keras) nor PyTorch is installed")
     mnist_epoch = bench("mnist_epoch")
-    document = run(mnist_epoch, ["--backends", "numpy", "--natives", ",".join(natives), "--examples", "40",
-                                 "--no-compile", "--in-process", "--data-dir", str(mnist_dir)], tmp_path / "mnist.json")
+    document = run(
+        mnist_epoch,
+        [
+            "--backends",
+            "numpy",
+            "--natives",
+            ",".join(natives),
+            "--examples",
+            "40",
+            "--no-compile",
+            "--in-process",
+            "--data-dir",
+            str(mnist_dir),
+        ],
+        tmp_path / "mnist.json",
+    )
     portable = document["results"]["portable numpy"]
     for name in natives:
         label = mnist_epoch.NATIVE_LABELS[name]

@@ -32,8 +32,15 @@ from portable_dl.training import make_train_step
 from portable_dl.tree import tree_flatten
 
 BACKEND_PAIRS = [(source, destination) for source in BACKEND_NAMES for destination in BACKEND_NAMES]
-ADAM_HYPERPARAMETERS = {"lr": 0.01, "betas": [0.9, 0.999], "eps": 1e-8, "weight_decay": 0.0, "amsgrad": False,
-                        "clip_norm": None, "clip_value": None}
+ADAM_HYPERPARAMETERS = {
+    "lr": 0.01,
+    "betas": [0.9, 0.999],
+    "eps": 1e-8,
+    "weight_decay": 0.0,
+    "amsgrad": False,
+    "clip_norm": None,
+    "clip_value": None,
+}
 
 
 # ------------------------------------------------------------------------- helpers
@@ -73,7 +80,7 @@ def read_raw_header(path: Path) -> tuple[dict, bytes]:
     """The safetensors JSON header of ``path`` and the tensor bytes after it."""
     data = path.read_bytes()
     (length,) = struct.unpack("<Q", data[:8])
-    return json.loads(data[8:8 + length]), data[8 + length:]
+    return json.loads(data[8 : 8 + length]), data[8 + length :]
 
 
 def write_raw(path: Path, header: dict, tensor_bytes: bytes) -> None:
@@ -95,8 +102,11 @@ def test_round_trip_on_each_backend_is_bit_exact(backend, tmp_path):
     for dtype in float_dtypes(backend):
         model, states[dtype] = adam_after_two_updates(backend, dtype, optimizer)
         params[dtype] = {"model": model, "edge": (backend.asarray(special_values(dtype)), None, []), "empty": {}}
-    params["integers"] = [backend.asarray(np.array([[-3, 7]], np.int32)), backend.asarray(np.array([0, 255], np.uint8)),
-                          backend.asarray(np.array([True, False]))]
+    params["integers"] = [
+        backend.asarray(np.array([[-3, 7]], np.int32)),
+        backend.asarray(np.array([0, 255], np.uint8)),
+        backend.asarray(np.array([True, False])),
+    ]
     metadata = {"epoch": 3, "history": {"loss": [0.5, 0.25]}, "pair": (1, 2)}
     path = save(tmp_path / "round.safetensors", params, states, metadata, optimizer=optimizer)
     assert path == tmp_path / "round.safetensors"
@@ -110,7 +120,10 @@ def test_round_trip_on_each_backend_is_bit_exact(backend, tmp_path):
     assert loaded.optimizer == {"name": "Adam", "hyperparameters": ADAM_HYPERPARAMETERS}
     assert loaded.step is None  # this state tree is keyed by dtype: it has no "step" of its own
     assert (loaded.format_version, loaded.library_version, loaded.backend_name) == (
-        FORMAT_VERSION, portable_dl.__version__, backend.name)
+        FORMAT_VERSION,
+        portable_dl.__version__,
+        backend.name,
+    )
 
 
 def test_optimizer_state_step_round_trips_as_a_0d_int32(backend, tmp_path):
@@ -165,8 +178,12 @@ Y = DATA_RNG.integers(0, 3, size=16)
 
 def train(backend, params, state, steps: int):
     """``steps`` full-batch Adam (lr 1e-2) steps of MODEL's cross-entropy on (X, Y)."""
-    step = make_train_step(lambda p, batch: losses.cross_entropy(MODEL.apply(p, batch[0]), batch[1]),
-                           optimizers.Adam(lr=1e-2), backend, compile=False)
+    step = make_train_step(
+        lambda p, batch: losses.cross_entropy(MODEL.apply(p, batch[0]), batch[1]),
+        optimizers.Adam(lr=1e-2),
+        backend,
+        compile=False,
+    )
     state = step.init(params) if state is None else state
     batch = (backend.asarray(X), backend.asarray(Y))
     for _ in range(steps):
@@ -217,35 +234,52 @@ def test_training_resumed_on_another_backend_matches_an_uninterrupted_run(traine
 
 # ------------------------------------------------------------------ structures
 def test_dict_keys_with_separators_do_not_collide(tmp_path):
-    params = {"a.b": np.float32(1), "a": {"b": np.float32(2)}, "c/d": np.float32(3), "%2E": np.float32(4),
-              "": np.float32(5)}
+    params = {
+        "a.b": np.float32(1),
+        "a": {"b": np.float32(2)},
+        "c/d": np.float32(3),
+        "%2E": np.float32(4),
+        "": np.float32(5),
+    }
     path = save(tmp_path / "keys.safetensors", params)
     assert sorted(read_metadata(path)["tensors"]) == sorted(
-        ["params/a%2Eb", "params/a.b", "params/c%2Fd", "params/%252E", "params/"])
+        ["params/a%2Eb", "params/a.b", "params/c%2Fd", "params/%252E", "params/"]
+    )
     loaded = load(path, "numpy")
     assert list(loaded.params) == ["a.b", "a", "c/d", "%2E", ""]
-    assert [float(v) for v in (loaded.params["a.b"], loaded.params["a"]["b"], loaded.params["c/d"],
-                                loaded.params["%2E"], loaded.params[""])] == [1, 2, 3, 4, 5]
+    assert [
+        float(v)
+        for v in (
+            loaded.params["a.b"],
+            loaded.params["a"]["b"],
+            loaded.params["c/d"],
+            loaded.params["%2E"],
+            loaded.params[""],
+        )
+    ] == [1, 2, 3, 4, 5]
 
 
 def test_a_single_array_and_python_scalars_are_trees_too(tmp_path):
     path = save(tmp_path / "leaf.safetensors", np.arange(3, dtype=np.int16), {"count": 7, "rate": 0.5, "on": True})
     loaded = load(path, "numpy")
     assert_bit_identical(loaded.params, np.arange(3, dtype=np.int16), portable_dl.backend("numpy"))
-    assert_bit_identical(loaded.opt_state, {"count": np.array(7), "rate": np.array(0.5), "on": np.array(True)},
-                         portable_dl.backend("numpy"))
+    assert_bit_identical(
+        loaded.opt_state,
+        {"count": np.array(7), "rate": np.array(0.5), "on": np.array(True)},
+        portable_dl.backend("numpy"),
+    )
     assert loaded.step is None and loaded.optimizer is None and loaded.metadata == {}
 
 
 def test_int64_loads_as_int32_only_where_the_backend_lacks_int64_and_values_fit(backend, tmp_path):
-    small = save(tmp_path / "small.safetensors", {"i": np.array([-2**31, 2**31 - 1], np.int64)})
+    small = save(tmp_path / "small.safetensors", {"i": np.array([-(2**31), 2**31 - 1], np.int64)})
     large = save(tmp_path / "large.safetensors", {"i": np.array([2**40], np.int64)})
     if backend.supports("int64"):
         assert backend.to_numpy(load(small, backend).params["i"]).dtype == np.int64
         assert backend.to_numpy(load(large, backend).params["i"]).tolist() == [2**40]
     else:
         narrowed = backend.to_numpy(load(small, backend, like={"i": np.zeros(2, np.int32)}).params["i"])
-        assert narrowed.dtype == np.int32 and narrowed.tolist() == [-2**31, 2**31 - 1]
+        assert narrowed.dtype == np.int32 and narrowed.tolist() == [-(2**31), 2**31 - 1]
         with pytest.raises(CheckpointError, match="params/i.*outside the int32 range"):
             load(large, backend)
 
@@ -261,7 +295,9 @@ class NumPyWithoutFloat64(NumPyBackend):
 
 def test_float64_checkpoint_on_a_backend_without_float64_says_what_to_do(tmp_path):
     path = save(tmp_path / "f64.safetensors", {"W": np.ones((2, 2))}, metadata={"epoch": 1})
-    with pytest.raises(CheckpointError, match=r"holds float64 arrays \(params/W\).*no float64.*save the checkpoint in float32"):
+    with pytest.raises(
+        CheckpointError, match=r"holds float64 arrays \(params/W\).*no float64.*save the checkpoint in float32"
+    ):
         load(path, NumPyWithoutFloat64())
 
 
@@ -281,7 +317,9 @@ def test_like_mismatches_are_all_listed(backend, small_checkpoint):
     expected = nn.MLP([3, 2]).init(0, backend, "float32")
     with pytest.raises(CheckpointError) as raised:
         load(small_checkpoint, backend, like={**expected, "head": expected["layers"][0]["W"]})
-    assert str(small_checkpoint) in str(raised.value) and "params/head: missing from the checkpoint" in str(raised.value)
+    assert str(small_checkpoint) in str(raised.value) and "params/head: missing from the checkpoint" in str(
+        raised.value
+    )
 
     with pytest.raises(CheckpointError, match=r"params/layers\.0\.b: in the checkpoint but not expected"):
         load(small_checkpoint, backend, like={"layers": [{"W": expected["layers"][0]["W"]}]})
@@ -322,8 +360,12 @@ def test_missing_file_and_folder(tmp_path):
 def test_truncated_file(small_checkpoint, cut):
     data = small_checkpoint.read_bytes()
     (header_length,) = struct.unpack("<Q", data[:8])
-    keep = {"empty": 0, "7 bytes": 7, "half the header": 8 + header_length // 2,
-            "half the data": (8 + header_length + len(data)) // 2}[cut]
+    keep = {
+        "empty": 0,
+        "7 bytes": 7,
+        "half the header": 8 + header_length // 2,
+        "half the data": (8 + header_length + len(data)) // 2,
+    }[cut]
     small_checkpoint.write_bytes(data[:keep])
     for read in (lambda: load(small_checkpoint, "numpy"), lambda: read_metadata(small_checkpoint)):
         with pytest.raises(CheckpointError, match=f"{small_checkpoint}.*truncated"):
@@ -334,10 +376,15 @@ def test_files_of_other_formats(tmp_path):
     np.savez(tmp_path / "arrays.npz", W=np.ones(3))
     (tmp_path / "notes.txt").write_text("these are not tensors, only words\n")
     safetensors.numpy.save_file({"weight": np.ones(3, np.float32)}, tmp_path / "foreign.safetensors")
-    safetensors.numpy.save_file({"weight": np.ones(3, np.float32)}, tmp_path / "hub.safetensors", metadata={"format": "pt"})
-    cases = {"arrays.npz": "zip archive", "notes.txt": "not a safetensors file",
-             "foreign.safetensors": "not a portable_dl checkpoint.*no metadata",
-             "hub.safetensors": "not a portable_dl checkpoint.*format 'pt'"}
+    safetensors.numpy.save_file(
+        {"weight": np.ones(3, np.float32)}, tmp_path / "hub.safetensors", metadata={"format": "pt"}
+    )
+    cases = {
+        "arrays.npz": "zip archive",
+        "notes.txt": "not a safetensors file",
+        "foreign.safetensors": "not a portable_dl checkpoint.*no metadata",
+        "hub.safetensors": "not a portable_dl checkpoint.*format 'pt'",
+    }
     for name, reason in cases.items():
         with pytest.raises(CheckpointError, match=f"{tmp_path / name}.*{reason}"):
             load(tmp_path / name, "numpy")
@@ -348,8 +395,11 @@ def test_a_newer_format_version_asks_for_an_upgrade(small_checkpoint):
     tensors = safetensors.numpy.load_file(small_checkpoint)
     safetensors.numpy.save_file(tensors, small_checkpoint, metadata={**header["__metadata__"], "format_version": "99"})
     for read in (lambda: load(small_checkpoint, "numpy"), lambda: read_metadata(small_checkpoint)):
-        with pytest.raises(CheckpointError, match=f"{small_checkpoint} was written by a newer portable_dl "
-                                                  r"\(format version 99.*upgrade portable_dl"):
+        with pytest.raises(
+            CheckpointError,
+            match=f"{small_checkpoint} was written by a newer portable_dl "
+            r"\(format version 99.*upgrade portable_dl",
+        ):
             read()
 
 
@@ -376,7 +426,10 @@ def _change_checksum(header):
 
 
 CORRUPTIONS = {
-    "tensor renamed": (_rename_first_tensor, r"missing tensors: params/layers\.0\.W.*does not name: params/layers\.0\.Wx"),
+    "tensor renamed": (
+        _rename_first_tensor,
+        r"missing tensors: params/layers\.0\.W.*does not name: params/layers\.0\.Wx",
+    ),
     "offsets shifted": (_shift_offsets, "starts at byte"),
     "shape against offsets": (lambda h: h["params/layers.0.W"].update(shape=[3, 3]), r"float32 \(3, 3\) needs 36"),
     "unknown dtype": (lambda h: h["params/layers.0.b"].update(dtype="F16"), "dtype 'F16'"),
@@ -385,10 +438,14 @@ CORRUPTIONS = {
     "version not a number": (lambda h: h["__metadata__"].update(format_version="one"), "format_version 'one'"),
     "metadata missing": (lambda h: h["__metadata__"].pop("metadata"), "'metadata' entry is missing"),
     "checksums missing": (lambda h: h["__metadata__"].pop("tensor_crc32"), "its 'tensor_crc32' entry is missing"),
-    "checksum not hex": (lambda h: h["__metadata__"].update(tensor_crc32='{"params/layers.0.W": "xyz"}'),
-                         "not an object of CRC-32"),
-    "checksum renamed": (_rename_checksum,
-                         "no checksum for params/layers.0.W; checksums of tensors it does not hold: params/other"),
+    "checksum not hex": (
+        lambda h: h["__metadata__"].update(tensor_crc32='{"params/layers.0.W": "xyz"}'),
+        "not an object of CRC-32",
+    ),
+    "checksum renamed": (
+        _rename_checksum,
+        "no checksum for params/layers.0.W; checksums of tensors it does not hold: params/other",
+    ),
     "checksum changed": (_change_checksum, "the data of tensor 'params/layers.0.b' .* does not match its checksum"),
 }
 
@@ -445,8 +502,11 @@ def test_a_flipped_bit_in_tensor_data_raises_naming_the_tensor(backend, tmp_path
     data[len(data) - len(tensor_bytes) + (start + end) // 2] ^= 0x08  # one bit, inside the tensor
     path.write_bytes(bytes(data))
     before = (path.read_bytes(), backend.tree_to_numpy(params))
-    with pytest.raises(CheckpointError, match=f"{re.escape(str(path))} is corrupted: the data of tensor "
-                                              f"{re.escape(repr(tensor))} .* does not match its checksum"):
+    with pytest.raises(
+        CheckpointError,
+        match=f"{re.escape(str(path))} is corrupted: the data of tensor "
+        f"{re.escape(repr(tensor))} .* does not match its checksum",
+    ):
         load(path, backend, like=params, opt_state_like=state)
     # Nothing changed: not the file, not the trees the caller passed.
     assert path.read_bytes() == before[0]
@@ -459,8 +519,10 @@ def test_a_header_step_that_disagrees_with_the_optimizer_state_is_refused(small_
     for step, says in (("5", "step 5"), ("null", "step None")):
         header["__metadata__"]["step"] = step
         write_raw(small_checkpoint, header, tensor_bytes)
-        with pytest.raises(CheckpointError, match=f"{small_checkpoint} is inconsistent: its header says {says}, but "
-                                                  "opt_state/step holds 4"):
+        with pytest.raises(
+            CheckpointError,
+            match=f"{small_checkpoint} is inconsistent: its header says {says}, but opt_state/step holds 4",
+        ):
             load(small_checkpoint, "numpy")
     no_state = save(tmp_path / "params_only.safetensors", {"W": np.ones(2, np.float32)})
     header, tensor_bytes = read_raw_header(no_state)
@@ -525,7 +587,7 @@ def test_a_failed_write_leaves_the_previous_file_and_no_temporary(small_checkpoi
     before = small_checkpoint.read_bytes()
 
     def disk_full(descriptor, data):
-        os.write(descriptor, data[:len(data) // 2])
+        os.write(descriptor, data[: len(data) // 2])
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr("portable_dl.atomic._write_bytes", disk_full)
@@ -538,8 +600,12 @@ def test_a_failed_write_leaves_the_previous_file_and_no_temporary(small_checkpoi
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL and the stale-file cleanup are POSIX only")
 def test_a_save_killed_half_way_leaves_the_previous_checkpoint(tmp_path):
     target = tmp_path / "run.safetensors"
-    child = subprocess.Popen([sys.executable, str(Path(__file__).with_name("checkpoint_child.py")), str(target)],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        [sys.executable, str(Path(__file__).with_name("checkpoint_child.py")), str(target)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     watchdog = threading.Timer(60, child.kill)  # a child stuck before "HALF" must not hang the suite
     watchdog.start()
     try:
@@ -570,11 +636,17 @@ def test_read_metadata_reads_the_header_only(small_checkpoint):
     data = small_checkpoint.read_bytes()
     _, tensor_bytes = read_raw_header(small_checkpoint)
     # Zeroed tensor bytes: read_metadata must not look at them, so it reports the same.
-    small_checkpoint.write_bytes(data[:len(data) - len(tensor_bytes)] + bytes(len(tensor_bytes)))
+    small_checkpoint.write_bytes(data[: len(data) - len(tensor_bytes)] + bytes(len(tensor_bytes)))
     assert read_metadata(small_checkpoint) == {
-        "metadata": {"epoch": 1}, "optimizer": None, "step": 4, "format_version": FORMAT_VERSION,
-        "library_version": portable_dl.__version__, "backend_name": "numpy",
-        "tensors": {"params/layers.0.W": {"dtype": "float32", "shape": (3, 2)},
-                    "params/layers.0.b": {"dtype": "float32", "shape": (2,)},
-                    "opt_state/step": {"dtype": "int32", "shape": ()}},
+        "metadata": {"epoch": 1},
+        "optimizer": None,
+        "step": 4,
+        "format_version": FORMAT_VERSION,
+        "library_version": portable_dl.__version__,
+        "backend_name": "numpy",
+        "tensors": {
+            "params/layers.0.W": {"dtype": "float32", "shape": (3, 2)},
+            "params/layers.0.b": {"dtype": "float32", "shape": (2,)},
+            "opt_state/step": {"dtype": "int32", "shape": ()},
+        },
     }

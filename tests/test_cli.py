@@ -15,8 +15,14 @@ from portable_dl.cli import _probe_in_subprocess, main
 
 
 def run_command(*arguments: str, environment: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "portable_dl", *arguments], capture_output=True, text=True,
-                          env=environment, timeout=300, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "portable_dl", *arguments],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=300,
+        check=False,
+    )
 
 
 def test_help_is_plain_text_saying_what_each_command_does(capsys):

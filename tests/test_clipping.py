@@ -6,10 +6,9 @@ import math
 
 import numpy as np
 import pytest
+from helpers import assert_close, float_dtypes
 
 from portable_dl.clipping import clip_by_global_norm, clip_by_value, global_norm
-
-from helpers import assert_close, float_dtypes
 
 _rng = np.random.default_rng(7)
 GRADS = {"W": _rng.normal(size=(3, 2)), "layers": [_rng.normal(size=(4,)), None, _rng.normal(size=())]}
@@ -56,7 +55,9 @@ def test_mixed_dtypes_take_the_norm_in_the_wider_one(backend):
     clipped, norm = clip_by_global_norm(grads, 1.0)
     assert backend.dtype_name(norm.dtype) == "float64"
     assert backend.dtype_name(clipped["a"].dtype) == "float32" and backend.dtype_name(clipped["b"].dtype) == "float64"
-    expected_norm = math.sqrt(float(np.sum(GRADS["W"].astype("float32").astype("float64") ** 2) + np.sum(GRADS["layers"][0] ** 2)))
+    expected_norm = math.sqrt(
+        float(np.sum(GRADS["W"].astype("float32").astype("float64") ** 2) + np.sum(GRADS["layers"][0] ** 2))
+    )
     assert_close(backend.to_numpy(norm), expected_norm, "float64", scale=4)
 
 

@@ -6,13 +6,12 @@ import importlib.resources
 import json
 
 import jsonschema
-
 import numpy as np
 import pytest
-
-import portable_dl
 from portable_dl.conformance import broadcasting, report, runner
 from portable_dl.conformance.cli import main
+
+import portable_dl
 
 
 def test_the_reference_answers_the_classic_exercise_as_a_person_would():
@@ -60,14 +59,33 @@ def test_a_bad_backend_module_exits_2_with_one_line_naming_the_problem(tmp_path,
 
 def test_a_hanging_case_fails_after_the_timeout_and_the_run_goes_on(tmp_path, capsys):
     path = tmp_path / "report.json"
-    code = main(["--backends", "numpy", "--backend-module", "misbehaving_backends:hanging_tanh", "--family", "compile,broadcasting",
-                 "--quick", "--case-timeout", "1", "--jobs", "1", "--format", "json", "--output", str(path)])
+    code = main(
+        [
+            "--backends",
+            "numpy",
+            "--backend-module",
+            "misbehaving_backends:hanging_tanh",
+            "--family",
+            "compile,broadcasting",
+            "--quick",
+            "--case-timeout",
+            "1",
+            "--jobs",
+            "1",
+            "--format",
+            "json",
+            "--output",
+            str(path),
+        ]
+    )
     assert code == 1
     rows = json.loads(path.read_text())["results"]
     hung = [r for r in rows if r["backend"] == "hanging-tanh" and r["status"] == "fail"]
     assert hung and all(r["message"] == "timed out after 1 s (--case-timeout)" for r in hung), hung
     assert {r["family"] for r in hung} == {"compile"}  # broadcasting uses no tanh: those rows ran on
-    assert [r for r in rows if r["backend"] == "hanging-tanh" and r["family"] == "broadcasting" and r["status"] == "pass"]
+    assert [
+        r for r in rows if r["backend"] == "hanging-tanh" and r["family"] == "broadcasting" and r["status"] == "pass"
+    ]
     assert all(r["status"] != "fail" for r in rows if r["backend"] == "numpy")
     assert max(r["seconds"] for r in hung) < 5
 
@@ -76,10 +94,16 @@ def test_a_backend_that_cannot_be_created_fails_its_rows_and_the_others_run():
     from misbehaving_backends import factory_raises
 
     portable_dl.register_backend("explodes-on-creation", factory_raises)
-    run = runner.run_backend("explodes-on-creation", families=["ops", "compile"], quick=True, seed=0, dtypes=["float32", "float64"])
+    run = runner.run_backend(
+        "explodes-on-creation", families=["ops", "compile"], quick=True, seed=0, dtypes=["float32", "float64"]
+    )
     assert run.note["available"] is False and "RuntimeError: this factory is broken" in run.note["reason"]
     assert [(r.family, r.dtype, r.status) for r in run.results] == [
-        ("ops", "float32", "fail"), ("ops", "float64", "fail"), ("compile", "float32", "fail"), ("compile", "float64", "fail")]
+        ("ops", "float32", "fail"),
+        ("ops", "float64", "fail"),
+        ("compile", "float32", "fail"),
+        ("compile", "float64", "fail"),
+    ]
     assert report.exit_code(run.results) == 1
 
 
@@ -87,7 +111,12 @@ def test_data_dir_problems_are_usage_errors(tmp_path, capsys, monkeypatch):
     assert main(["--backends", "numpy", "--family", "training", "--data-dir", str(tmp_path / "absent")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no such folder" in err
-    for name in ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
+    for name in (
+        "train-images-idx3-ubyte.gz",
+        "train-labels-idx1-ubyte.gz",
+        "t10k-images-idx3-ubyte.gz",
+        "t10k-labels-idx1-ubyte.gz",
+    ):
         (tmp_path / name).write_bytes(b"\x1f\x8b\x08 not really gzip")
     assert main(["--backends", "numpy", "--family", "training", "--quick", "--data-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
@@ -101,7 +130,23 @@ def test_without_mnist_the_training_family_trains_on_synthetic_data(tmp_path, ca
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     training.training_data.cache_clear()
     try:
-        assert main(["--backends", "numpy", "--family", "training", "--quick", "-v", "--jobs", "1", "--data-dir", str(tmp_path)]) == 0
+        assert (
+            main(
+                [
+                    "--backends",
+                    "numpy",
+                    "--family",
+                    "training",
+                    "--quick",
+                    "-v",
+                    "--jobs",
+                    "1",
+                    "--data-dir",
+                    str(tmp_path),
+                ]
+            )
+            == 0
+        )
     finally:
         training.training_data.cache_clear()
     out = capsys.readouterr().out
@@ -110,7 +155,22 @@ def test_without_mnist_the_training_family_trains_on_synthetic_data(tmp_path, ca
 
 def test_json_and_markdown_reports(tmp_path, capsys):
     json_path, markdown_path = tmp_path / "report.json", tmp_path / "report.md"
-    assert main(["--backends", "numpy", "--family", "broadcasting", "--quick", "--format", "json", "--output", str(json_path)]) == 0
+    assert (
+        main(
+            [
+                "--backends",
+                "numpy",
+                "--family",
+                "broadcasting",
+                "--quick",
+                "--format",
+                "json",
+                "--output",
+                str(json_path),
+            ]
+        )
+        == 0
+    )
     document = json.loads(json_path.read_text())
     schema = json.loads((importlib.resources.files("portable_dl.conformance") / "schema.json").read_text())
     jsonschema.validate(document, schema)
@@ -118,9 +178,34 @@ def test_json_and_markdown_reports(tmp_path, capsys):
     assert document["exit_code"] == 0 and document["summary"]["failed"] == 0
     assert document["summary"]["passed"] == len([r for r in document["results"] if r["status"] == "pass"]) > 0
     row = document["results"][-1]
-    assert set(row) >= {"case", "family", "backend", "dtype", "status", "max_abs_error", "max_rel_error", "tolerance", "message"}
+    assert set(row) >= {
+        "case",
+        "family",
+        "backend",
+        "dtype",
+        "status",
+        "max_abs_error",
+        "max_rel_error",
+        "tolerance",
+        "message",
+    }
     assert document["summary"]["matrix"]["broadcasting"]["numpy"]["failed"] == 0
-    assert main(["--backends", "numpy", "--family", "ops", "--quick", "--format", "markdown", "--output", str(markdown_path)]) == 0
+    assert (
+        main(
+            [
+                "--backends",
+                "numpy",
+                "--family",
+                "ops",
+                "--quick",
+                "--format",
+                "markdown",
+                "--output",
+                str(markdown_path),
+            ]
+        )
+        == 0
+    )
     text = markdown_path.read_text()
     assert text.startswith("# portable-dl conformance") and "| ops |" in text
 
@@ -191,8 +276,23 @@ def test_worker_processes_give_the_same_rows_as_one_process(tmp_path, capsys, mo
     rows = {}
     for jobs in ("1", "2"):
         path = tmp_path / f"jobs{jobs}.json"
-        code = main(["--backends", "numpy", "--backend-module", "broken_backends:sum_in_wrong_dtype",
-                     "--family", "ops,broadcasting", "--quick", "--jobs", jobs, "--format", "json", "--output", str(path)])
+        code = main(
+            [
+                "--backends",
+                "numpy",
+                "--backend-module",
+                "broken_backends:sum_in_wrong_dtype",
+                "--family",
+                "ops,broadcasting",
+                "--quick",
+                "--jobs",
+                jobs,
+                "--format",
+                "json",
+                "--output",
+                str(path),
+            ]
+        )
         assert code == 1
         rows[jobs] = [{k: v for k, v in r.items() if k != "seconds"} for r in json.loads(path.read_text())["results"]]
     assert rows["1"] == rows["2"] and len(rows["1"]) > 100
@@ -201,5 +301,10 @@ def test_worker_processes_give_the_same_rows_as_one_process(tmp_path, capsys, mo
 
 def test_work_units_split_only_the_compile_bound_backends_costliest_first():
     units = runner.work_units(["numpy", "jax", "torch"], ["ops", "gradients", "training"])
-    assert units == [("jax", ["gradients"]), ("jax", ["training"]), ("jax", ["ops"]),
-                     ("torch", ["ops", "gradients", "training"]), ("numpy", ["ops", "gradients", "training"])]
+    assert units == [
+        ("jax", ["gradients"]),
+        ("jax", ["training"]),
+        ("jax", ["ops"]),
+        ("torch", ["ops", "gradients", "training"]),
+        ("numpy", ["ops", "gradients", "training"]),
+    ]

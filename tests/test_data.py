@@ -147,14 +147,18 @@ def test_broken_gzip_raises_data_error_naming_the_file(tmp_path, kind):
     assert f"delete it, or run `portable-dl data mnist --dir {tmp_path}`" in message
 
 
-@pytest.mark.parametrize("content, words", [
-    (b"PK\x03\x04zip file", "is not an IDX file: its header starts with b'PK\\x03\\x04'"),
-    (b"\x00\x00\x08", "is not an IDX file"),  # shorter than the 4 bytes of the magic number
-    (b"\x00\x00\x07\x01" + bytes(5), "is not an IDX file"),  # 0x07 is no IDX type
-    (bytes([0, 0, 8, 3]) + (2).to_bytes(4, "big"), "announces 3 dimensions (16 header bytes) but the file holds 8"),
-    (idx_file([1, 2, 3, 4, 5])[:-2], "says shape (5,) (5 bytes of data) but the file holds 3 bytes"),
-    (idx_file([1, 2, 3]) + b"\x00", "says shape (3,) (3 bytes of data) but the file holds 4 bytes"),
-], ids=["zip magic", "short magic", "unknown type", "truncated header", "data cut short", "data too long"])
+@pytest.mark.parametrize(
+    "content, words",
+    [
+        (b"PK\x03\x04zip file", "is not an IDX file: its header starts with b'PK\\x03\\x04'"),
+        (b"\x00\x00\x08", "is not an IDX file"),  # shorter than the 4 bytes of the magic number
+        (b"\x00\x00\x07\x01" + bytes(5), "is not an IDX file"),  # 0x07 is no IDX type
+        (bytes([0, 0, 8, 3]) + (2).to_bytes(4, "big"), "announces 3 dimensions (16 header bytes) but the file holds 8"),
+        (idx_file([1, 2, 3, 4, 5])[:-2], "says shape (5,) (5 bytes of data) but the file holds 3 bytes"),
+        (idx_file([1, 2, 3]) + b"\x00", "says shape (3,) (3 bytes of data) but the file holds 4 bytes"),
+    ],
+    ids=["zip magic", "short magic", "unknown type", "truncated header", "data cut short", "data too long"],
+)
 def test_malformed_idx_raises_data_error(tmp_path, content, words):
     path = tmp_path / "other-idx1-ubyte"  # not an MNIST name: no `portable-dl data mnist` advice
     path.write_bytes(content)
@@ -277,8 +281,13 @@ def test_download_mnist_keeps_intact_files_and_replaces_broken_ones(mnist_dir, m
     lines = []
     assert download_mnist(root, mirrors=[mnist_mirror], timeout=10, report=lines.append) == root
     assert sorted(path.name for path in root.iterdir()) == sorted(
-        ["t10k-labels-idx1-ubyte", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
-         "train-images-idx3-ubyte.gz"])  # no partial or temporary files left
+        [
+            "t10k-labels-idx1-ubyte",
+            "train-labels-idx1-ubyte.gz",
+            "t10k-images-idx3-ubyte.gz",
+            "train-images-idx3-ubyte.gz",
+        ]
+    )  # no partial or temporary files left
     assert intact.stat().st_mtime_ns == before.st_mtime_ns and intact.stat().st_ino == before.st_ino
     for name in MNIST_FILES:  # every file in place is the published one
         stored = root / name if (root / name).is_file() else root / f"{name}.gz"

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import BACKEND_NAMES
 
 import portable_dl
 from portable_dl import losses
-
-from conftest import BACKEND_NAMES
 
 
 def bad_checkpoint(backend, tmp_path):
@@ -21,18 +20,31 @@ def bad_checkpoint(backend, tmp_path):
 
 #: error kind -> (expected type, how to provoke it on a backend)
 MISTAKES = {
-    "BroadcastError (5, 3, 2) + (5, 2)": (portable_dl.BroadcastError, lambda be, tmp: be.xp.add(
-        be.asarray(np.ones((5, 3, 2), "float32")), be.asarray(np.ones((5, 2), "float32")))),
-    "ShapeError matmul": (portable_dl.ShapeError, lambda be, tmp: be.xp.matmul(
-        be.asarray(np.ones((2, 3), "float32")), be.asarray(np.ones((4, 5), "float32")))),
-    "ShapeError reshape": (portable_dl.ShapeError, lambda be, tmp: be.xp.reshape(be.asarray(np.ones((2, 3), "float32")), (4, 2))),
-    "ShapeError loss of (4, 1) and (4,)": (portable_dl.ShapeError, lambda be, tmp: losses.mse(
-        be.asarray(np.ones((4, 1), "float32")), be.asarray(np.ones(4, "float32")))),
-    "DTypeError grad of an integer input": (portable_dl.DTypeError, lambda be, tmp: be.grad(be.xp.sum)(
-        be.asarray(np.arange(3, dtype="int32")))),
+    "BroadcastError (5, 3, 2) + (5, 2)": (
+        portable_dl.BroadcastError,
+        lambda be, tmp: be.xp.add(be.asarray(np.ones((5, 3, 2), "float32")), be.asarray(np.ones((5, 2), "float32"))),
+    ),
+    "ShapeError matmul": (
+        portable_dl.ShapeError,
+        lambda be, tmp: be.xp.matmul(be.asarray(np.ones((2, 3), "float32")), be.asarray(np.ones((4, 5), "float32"))),
+    ),
+    "ShapeError reshape": (
+        portable_dl.ShapeError,
+        lambda be, tmp: be.xp.reshape(be.asarray(np.ones((2, 3), "float32")), (4, 2)),
+    ),
+    "ShapeError loss of (4, 1) and (4,)": (
+        portable_dl.ShapeError,
+        lambda be, tmp: losses.mse(be.asarray(np.ones((4, 1), "float32")), be.asarray(np.ones(4, "float32"))),
+    ),
+    "DTypeError grad of an integer input": (
+        portable_dl.DTypeError,
+        lambda be, tmp: be.grad(be.xp.sum)(be.asarray(np.arange(3, dtype="int32"))),
+    ),
     "CheckpointError a file that is no checkpoint": (portable_dl.CheckpointError, bad_checkpoint),
-    "BackendUnavailable an absent device": (portable_dl.BackendUnavailable, lambda be, tmp: portable_dl.backend(
-        be.name, device="no-such-device")),
+    "BackendUnavailable an absent device": (
+        portable_dl.BackendUnavailable,
+        lambda be, tmp: portable_dl.backend(be.name, device="no-such-device"),
+    ),
 }
 
 

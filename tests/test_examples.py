@@ -31,12 +31,20 @@ DRAWING = ["compare_backends.py", "gemm_flops.py", "backprop_by_hand.py", "broad
 def no_plot(example: str) -> list[str]:
     """``--no-plot`` for an example that draws; nothing for one that does not."""
     return ["--no-plot"] if example in DRAWING else []
+
+
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def start_example(name: str, *arguments: str, environment: dict | None = None) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, str(REPOSITORY / "examples" / name), *arguments], cwd=REPOSITORY,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment)
+    return subprocess.Popen(
+        [sys.executable, str(REPOSITORY / "examples" / name), *arguments],
+        cwd=REPOSITORY,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=environment,
+    )
 
 
 def finish(process: subprocess.Popen) -> subprocess.CompletedProcess:
@@ -53,8 +61,10 @@ def every_backend_runs():
     """backprop_by_hand and broadcasting_tour over the installed backends, started together:
     most of their time is importing the frameworks, which overlaps on two cores."""
     backends = ",".join(BACKEND_NAMES)
-    started = {name: start_example(name, "--backends", backends, "--no-plot")
-               for name in ("backprop_by_hand.py", "broadcasting_tour.py")}
+    started = {
+        name: start_example(name, "--backends", backends, "--no-plot")
+        for name in ("backprop_by_hand.py", "broadcasting_tour.py")
+    }
     return {name: finish(process) for name, process in started.items()}
 
 
@@ -73,7 +83,7 @@ def table_rows(output: str, *first_cells: str) -> list[list[str]]:
     """The rows, as lists of cells, of the tables in ``output`` (columns separated by two or
     more spaces) whose first cells are ``first_cells``."""
     rows = [re.split(r"\s{2,}", line.strip()) for line in output.splitlines()]
-    return [cells for cells in rows if tuple(cells[:len(first_cells)]) == first_cells]
+    return [cells for cells in rows if tuple(cells[: len(first_cells)]) == first_cells]
 
 
 def table_row(output: str, *first_cells: str) -> list[str]:
@@ -145,8 +155,13 @@ def test_backprop_by_hand_prints_the_hand_derivations(backprop_output):
         printed = [float(cell) for cell in re.split(r"\s{2,}", row.strip())[1:]]
         np.testing.assert_allclose(printed, expected, rtol=1e-8)
     # The intermediate values of the sigmoid neuron's chain rule, to the digits printed.
-    for step in ["z = a + b + w2 = -2 + 6 + -3 = 1", "e = exp(-z) = 0.367879", "f = 1 / d = 0.731059",
-                 "df/dz = df/de * (-e) = -0.534447 * -0.367879 = 0.196612", "df/dx1 = df/dz * db/dx1"]:
+    for step in [
+        "z = a + b + w2 = -2 + 6 + -3 = 1",
+        "e = exp(-z) = 0.367879",
+        "f = 1 / d = 0.731059",
+        "df/dz = df/de * (-e) = -0.534447 * -0.367879 = 0.196612",
+        "df/dx1 = df/dz * db/dx1",
+    ]:
         assert step in backprop_output
     assert "df/dx = df/dq * dq/dx + df/dr * dr/dx = -6 * 1 + 3 * 1 = -3" in backprop_output
 
@@ -158,7 +173,7 @@ def test_backprop_by_hand_agrees_on_every_backend(backend, backprop_output):
     printed = []
     for row, expected in zip(rows, HAND_VALUES):
         cells = re.split(r"\s{2,}", row.strip())
-        printed.append([float(cell) for cell in cells[1:1 + len(expected)]])
+        printed.append([float(cell) for cell in cells[1 : 1 + len(expected)]])
         assert_close(printed[-1], expected, "float32", what=row)
         assert cells[-1] == "ok"
     sigmoid_neuron = printed[2]  # to the textbook's four digits
@@ -223,16 +238,34 @@ def test_compare_backends_table_and_figure(mnist_dir, tmp_path):
     names = [name for name in ("numpy", "torch") if name in BACKEND_NAMES]
     figure = tmp_path / "compare.png"
     # 320 images in batches of 32: 10 steps. Eager, since compiling takes longer than training here.
-    result = succeeded(run_example(
-        "compare_backends.py", "--backends", ",".join(names), "--train-size", "320", "--batch-size", "32",
-        "--epochs", "1", "--sizes", "784,16,10", "--no-compile", "--data-dir", mnist_dir, "--output", str(figure)))
+    result = succeeded(
+        run_example(
+            "compare_backends.py",
+            "--backends",
+            ",".join(names),
+            "--train-size",
+            "320",
+            "--batch-size",
+            "32",
+            "--epochs",
+            "1",
+            "--sizes",
+            "784,16,10",
+            "--no-compile",
+            "--data-dir",
+            mnist_dir,
+            "--output",
+            str(figure),
+        )
+    )
     assert_png(figure)
     assert str(figure) in result.stdout
     reference = table_row(result.stdout, "numpy (reference)")
     assert reference[1:4] == ["cpu", "float64", "no compiler"] and float(reference[8]) == 0.0
     for name in names:
-        device, dtype, compiled, accuracy, last_loss, ms_per_step, steps_per_second, divergence = (
-            table_row(result.stdout, name)[1:9])
+        device, dtype, compiled, accuracy, last_loss, ms_per_step, steps_per_second, divergence = table_row(
+            result.stdout, name
+        )[1:9]
         assert dtype == "float32" and compiled in ("no", "no compiler")
         assert 0.0 <= float(accuracy) <= 1.0
         # 10 SGD steps from random weights leave the loss below log(10) = 2.30 (chance)
@@ -248,8 +281,9 @@ def test_compare_backends_without_mnist_says_so(tmp_path):
     environment["XDG_CACHE_HOME"] = str(tmp_path / "cache")  # no cached copy either
     empty = tmp_path / "empty"
     empty.mkdir()
-    result = run_example("compare_backends.py", "--backends", "numpy", "--data-dir", str(empty), "--no-plot",
-                         environment=environment)
+    result = run_example(
+        "compare_backends.py", "--backends", "numpy", "--data-dir", str(empty), "--no-plot", environment=environment
+    )
     assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
     assert "MNIST is not available" in result.stderr and "--download" in result.stderr
     assert "portable-dl data mnist" in result.stderr
@@ -270,8 +304,24 @@ def test_broken_mnist_file_is_named_without_a_traceback(tmp_path):
 def textbook_run(mnist_dir: str, dtype: str) -> dict[str, float]:
     """One epoch on the first 300 images (30 SGD steps of 10, learning rate 0.1), eager, on NumPy:
     the summary row."""
-    result = succeeded(run_example("mnist_textbook.py", "--backends", "numpy", "--dtype", dtype, "--epochs", "1",
-                                   "--train-size", "300", "--lr", "0.1", "--no-compile", "--data-dir", mnist_dir))
+    result = succeeded(
+        run_example(
+            "mnist_textbook.py",
+            "--backends",
+            "numpy",
+            "--dtype",
+            dtype,
+            "--epochs",
+            "1",
+            "--train-size",
+            "300",
+            "--lr",
+            "0.1",
+            "--no-compile",
+            "--data-dir",
+            mnist_dir,
+        )
+    )
     assert f"on 300 images, {dtype}" in result.stdout
     cells = table_row(result.stdout, "numpy (cpu)")
     return {"dtype": cells[2], "accuracy": float(cells[3]), "loss": float(cells[4])}
@@ -295,8 +345,21 @@ def test_gemm_flops_table_budget_and_figure(tmp_path):
     pytest.importorskip("matplotlib")
     figure = tmp_path / "gemm.png"
     # A budget smaller than the first size's timing: N = 16 is measured, 32 and 64 are skipped.
-    result = succeeded(run_example("gemm_flops.py", "--backends", "numpy", "--min-size", "16", "--max-size", "64",
-                                   "--budget-seconds", "0.1", "--output", str(figure)))
+    result = succeeded(
+        run_example(
+            "gemm_flops.py",
+            "--backends",
+            "numpy",
+            "--min-size",
+            "16",
+            "--max-size",
+            "64",
+            "--budget-seconds",
+            "0.1",
+            "--output",
+            str(figure),
+        )
+    )
     assert_png(figure)
     assert f"os.cpu_count() = {os.cpu_count()}" in result.stdout
     for dtype in ("float32", "float64"):

@@ -19,11 +19,21 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fit_child import (
+    BATCH_SIZE,
+    CHILD_CHECKPOINT_EVERY,
+    EXAMPLES,
+    SEED,
+    STEPS_PER_EPOCH,
+    TOTAL_STEPS,
+    data,
+    fit_problem,
+    model,
+    optimizer,
+)
+from helpers import assert_close
 
 import portable_dl
-from fit_child import (BATCH_SIZE, CHILD_CHECKPOINT_EVERY, EXAMPLES, SEED, STEPS_PER_EPOCH, TOTAL_STEPS, data,
-                       fit_problem, model, optimizer)
-from helpers import assert_close
 from portable_dl import fit_checkpoints, training
 from portable_dl.checkpoint import load
 from portable_dl.data import batches
@@ -85,8 +95,9 @@ def params_after_steps(backend, count: int):
     draws: per epoch one permutation from ``default_rng(SEED)``, cut into batches of 10."""
     x, y = data()
     net = model()
-    step = make_train_step(lambda p, batch: cross_entropy(net.apply(p, batch[0]), batch[1]), optimizer(), backend,
-                           compile=False)
+    step = make_train_step(
+        lambda p, batch: cross_entropy(net.apply(p, batch[0]), batch[1]), optimizer(), backend, compile=False
+    )
     params = net.init(0, backend)
     state = step.init(params)
     generator, done = np.random.default_rng(SEED), 0
@@ -95,7 +106,7 @@ def params_after_steps(backend, count: int):
         for start in range(0, EXAMPLES, BATCH_SIZE):
             if done == count:
                 break
-            index = order[start:start + BATCH_SIZE]
+            index = order[start : start + BATCH_SIZE]
             params, state, _ = step(params, state, (backend.asarray(x[index]), backend.asarray(y[index])))
             done += 1
     return params
@@ -152,8 +163,11 @@ def test_resume_after_an_interruption_equals_one_uninterrupted_run(backend, tmp_
     interrupted = fit_problem(backend, checkpoint_dir=tmp_path, checkpoint_every=4)
     assert interrupted.interrupted and not whole.interrupted
     assert interrupted.checkpoint == tmp_path / "step-000000013.safetensors"
-    assert step_files(tmp_path) == ["step-000000008.safetensors", "step-000000012.safetensors",
-                                    "step-000000013.safetensors"]
+    assert step_files(tmp_path) == [
+        "step-000000008.safetensors",
+        "step-000000012.safetensors",
+        "step-000000013.safetensors",
+    ]
     assert_same_params(interrupted.params, params_after_steps(backend, 13), backend)
     assert int(backend.to_numpy(interrupted.opt_state["step"])) == 13
     assert_same_history(interrupted.history, {"loss": whole.history["loss"][:1]}, exact)
@@ -188,8 +202,11 @@ def test_killed_training_resumes_where_its_last_checkpoint_left_off(numpy_backen
         pytest.skip("no SIGKILL on this platform")
     folder, errors = tmp_path / "run", tmp_path / "child-stderr.txt"
     with open(errors, "w") as stderr:  # a file, not a pipe: a full pipe would block the child
-        child = subprocess.Popen([sys.executable, str(Path(__file__).with_name("fit_child.py")), str(folder), "0.1"],
-                                 stdout=subprocess.DEVNULL, stderr=stderr)
+        child = subprocess.Popen(
+            [sys.executable, str(Path(__file__).with_name("fit_child.py")), str(folder), "0.1"],
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
     try:
         deadline = time.monotonic() + 120
         while len(step_files(folder)) < 2:
@@ -204,7 +221,7 @@ def test_killed_training_resumes_where_its_last_checkpoint_left_off(numpy_backen
             child.kill()
             child.wait()
     assert child.returncode == -signal.SIGKILL
-    newest = int(step_files(folder)[-1][len("step-"):-len(".safetensors")])
+    newest = int(step_files(folder)[-1][len("step-") : -len(".safetensors")])
     assert 2 * CHILD_CHECKPOINT_EVERY <= newest < TOTAL_STEPS
 
     stream = DataStream()
@@ -219,8 +236,9 @@ def test_killed_training_resumes_where_its_last_checkpoint_left_off(numpy_backen
 # ------------------------------------------------------------------- Ctrl-C
 @pytest.mark.parametrize("with_folder", [False, True], ids=["no-checkpoint-dir", "checkpoint-dir"])
 @pytest.mark.parametrize("where, completed_steps", [("batch-move", 13), ("step", 13), ("validation", 10)])
-def test_ctrl_c_anywhere_returns_the_last_completed_step(numpy_backend, uninterrupted, tmp_path, monkeypatch,
-                                                          where, completed_steps, with_folder):
+def test_ctrl_c_anywhere_returns_the_last_completed_step(
+    numpy_backend, uninterrupted, tmp_path, monkeypatch, where, completed_steps, with_folder
+):
     """A KeyboardInterrupt while a batch is moved, inside a step (in apply), or in the
     validation after epoch 1 returns the state after the last completed step; with a
     checkpoint_dir it is saved, and resuming gives the uninterrupted run."""
@@ -239,8 +257,9 @@ def test_ctrl_c_anywhere_returns_the_last_completed_step(numpy_backend, uninterr
     assert_same_params(result.params, params_after_steps(numpy_backend, completed_steps), numpy_backend)
     assert int(numpy_backend.to_numpy(result.opt_state["step"])) == completed_steps
     epochs_done = completed_steps // STEPS_PER_EPOCH if where != "validation" else 0
-    assert result.history == {name: values[:epochs_done] for name, values in uninterrupted.history.items()
-                              if epochs_done or name == "loss"}
+    assert result.history == {
+        name: values[:epochs_done] for name, values in uninterrupted.history.items() if epochs_done or name == "loss"
+    }
     if folder is None:
         assert result.checkpoint is None
         return
@@ -251,8 +270,7 @@ def test_ctrl_c_anywhere_returns_the_last_completed_step(numpy_backend, uninterr
     assert resumed.history == uninterrupted.history
 
 
-def test_a_second_ctrl_c_during_the_save_aborts_and_leaves_the_last_checkpoint(numpy_backend, tmp_path,
-                                                                              monkeypatch):
+def test_a_second_ctrl_c_during_the_save_aborts_and_leaves_the_last_checkpoint(numpy_backend, tmp_path, monkeypatch):
     monkeypatch.setattr(training, "batches", DataStream(interrupt_at=13))
     real_save = fit_checkpoints.save_checkpoint
 
@@ -264,24 +282,35 @@ def test_a_second_ctrl_c_during_the_save_aborts_and_leaves_the_last_checkpoint(n
     monkeypatch.setattr(fit_checkpoints, "save_checkpoint", save_interrupted_at_step_13)
     with pytest.raises(KeyboardInterrupt):
         fit_problem(numpy_backend, checkpoint_dir=tmp_path, checkpoint_every=4)
-    assert step_files(tmp_path) == ["step-000000004.safetensors", "step-000000008.safetensors",
-                                    "step-000000012.safetensors"]
+    assert step_files(tmp_path) == [
+        "step-000000004.safetensors",
+        "step-000000008.safetensors",
+        "step-000000012.safetensors",
+    ]
     saved = load(tmp_path / "step-000000012.safetensors", numpy_backend)
     assert_same_params(saved.params, params_after_steps(numpy_backend, 12), numpy_backend)
 
 
 # ---------------------------------------------------------------- the folder
-@pytest.mark.parametrize("checkpoint_every, keep, expected_steps", [(4, 2, [28, 30]), (None, 2, [20, 30]),
-                                                                     (7, 1, [30])])
-def test_keep_checkpoints_keeps_the_newest_files_and_no_others_of_fit(numpy_backend, tmp_path, checkpoint_every,
-                                                                      keep, expected_steps):
+@pytest.mark.parametrize(
+    "checkpoint_every, keep, expected_steps", [(4, 2, [28, 30]), (None, 2, [20, 30]), (7, 1, [30])]
+)
+def test_keep_checkpoints_keeps_the_newest_files_and_no_others_of_fit(
+    numpy_backend, tmp_path, checkpoint_every, keep, expected_steps
+):
     """checkpoint_every steps, or each epoch without it, and always at the end."""
-    others = {"notes.txt": b"mine", "step-12.safetensors": b"short name", "step-000000001.safetensors.bak": b"b",
-              "best.safetensors": b"not fit's", "model-000000001.safetensors": b"m"}
+    others = {
+        "notes.txt": b"mine",
+        "step-12.safetensors": b"short name",
+        "step-000000001.safetensors.bak": b"b",
+        "best.safetensors": b"not fit's",
+        "model-000000001.safetensors": b"m",
+    }
     for name, content in others.items():
         (tmp_path / name).write_bytes(content)
-    result = fit_problem(numpy_backend, checkpoint_dir=tmp_path, checkpoint_every=checkpoint_every,
-                         keep_checkpoints=keep)
+    result = fit_problem(
+        numpy_backend, checkpoint_dir=tmp_path, checkpoint_every=checkpoint_every, keep_checkpoints=keep
+    )
     expected = [f"step-{step:09d}.safetensors" for step in expected_steps]
     assert sorted(path.name for path in tmp_path.iterdir()) == sorted(expected + list(others))
     assert all((tmp_path / name).read_bytes() == content for name, content in others.items())
@@ -290,13 +319,16 @@ def test_keep_checkpoints_keeps_the_newest_files_and_no_others_of_fit(numpy_back
     assert_same_params(final.params, result.params, numpy_backend)
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"batch_size": 12}, "batch_size is 10 there, 12 here"),
-    ({"seed": SEED + 1}, f"seed is {SEED} there, {SEED + 1} here"),
-    ({"hidden": 32}, r"params/layers\.0\.W: the checkpoint has float32 \(8, 16\), expected float32 \(8, 32\)"),
-], ids=["batch_size", "seed", "model"])
-def test_resume_with_other_settings_raises_and_changes_nothing(numpy_backend, tmp_path, monkeypatch, change,
-                                                                message):
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"batch_size": 12}, "batch_size is 10 there, 12 here"),
+        ({"seed": SEED + 1}, f"seed is {SEED} there, {SEED + 1} here"),
+        ({"hidden": 32}, r"params/layers\.0\.W: the checkpoint has float32 \(8, 16\), expected float32 \(8, 32\)"),
+    ],
+    ids=["batch_size", "seed", "model"],
+)
+def test_resume_with_other_settings_raises_and_changes_nothing(numpy_backend, tmp_path, monkeypatch, change, message):
     monkeypatch.setattr(training, "batches", DataStream(interrupt_at=13))
     fit_problem(numpy_backend, checkpoint_dir=tmp_path, checkpoint_every=4)
     before = folder_contents(tmp_path)
@@ -359,13 +391,15 @@ def test_a_folder_with_checkpoints_needs_resume(numpy_backend, tmp_path):
 
 def test_checkpoint_options_are_checked(numpy_backend, tmp_path):
     (tmp_path / "file").write_bytes(b"")
-    for options, message in [({"resume": True}, "resume=True needs checkpoint_dir"),
-                             ({"checkpoint_every": 5}, "checkpoint_every needs checkpoint_dir"),
-                             ({"checkpoint_dir": tmp_path, "checkpoint_every": 0}, "checkpoint_every"),
-                             ({"checkpoint_dir": tmp_path, "keep_checkpoints": 0}, "keep_checkpoints"),
-                             ({"checkpoint_dir": tmp_path, "resume": "yes"}, "resume must be True or False"),
-                             ({"checkpoint_dir": 3}, "checkpoint_dir must be"),
-                             ({"checkpoint_dir": tmp_path / "file"}, "is a file, not a folder")]:
+    for options, message in [
+        ({"resume": True}, "resume=True needs checkpoint_dir"),
+        ({"checkpoint_every": 5}, "checkpoint_every needs checkpoint_dir"),
+        ({"checkpoint_dir": tmp_path, "checkpoint_every": 0}, "checkpoint_every"),
+        ({"checkpoint_dir": tmp_path, "keep_checkpoints": 0}, "keep_checkpoints"),
+        ({"checkpoint_dir": tmp_path, "resume": "yes"}, "resume must be True or False"),
+        ({"checkpoint_dir": 3}, "checkpoint_dir must be"),
+        ({"checkpoint_dir": tmp_path / "file"}, "is a file, not a folder"),
+    ]:
         with pytest.raises(ValueError, match=message):
             fit_problem(numpy_backend, **options)
     assert [path.name for path in tmp_path.iterdir()] == ["file"]
@@ -383,9 +417,21 @@ def test_a_diverged_state_is_never_checkpointed(numpy_backend, tmp_path):
     x, y = data()
     net = model()
     with pytest.raises(TrainingDiverged) as caught:
-        training.fit(net, net.init(0, numpy_backend), loss_nan_from_step_5, optimizer(), numpy_backend, x, y,
-                     epochs=1, batch_size=BATCH_SIZE, compile=False, verbose=0, checkpoint_dir=tmp_path,
-                     checkpoint_every=2)
+        training.fit(
+            net,
+            net.init(0, numpy_backend),
+            loss_nan_from_step_5,
+            optimizer(),
+            numpy_backend,
+            x,
+            y,
+            epochs=1,
+            batch_size=BATCH_SIZE,
+            compile=False,
+            verbose=0,
+            checkpoint_dir=tmp_path,
+            checkpoint_every=2,
+        )
     assert step_files(tmp_path) == ["step-000000002.safetensors", "step-000000004.safetensors"]
     assert caught.value.step == 4  # the checkpoint at step 4 read the losses so far: all finite
     saved = load(tmp_path / "step-000000004.safetensors", numpy_backend)
@@ -398,8 +444,12 @@ def test_early_stopping_with_restore_best_survives_a_resume(numpy_backend, tmp_p
     makes the validation loss worse after a while, so the best epoch lies inside the run."""
     x_val, y_val = data(48, seed=1)
     y_val[:16] = (y_val[:16] + 1) % 3
-    options = {"epochs": 12, "validation_data": (x_val, y_val), "compile": True,
-               "early_stopping": EarlyStopping(monitor="val_loss", patience=2)}
+    options = {
+        "epochs": 12,
+        "validation_data": (x_val, y_val),
+        "compile": True,
+        "early_stopping": EarlyStopping(monitor="val_loss", patience=2),
+    }
     whole = fit_problem(numpy_backend, **options)
     assert whole.stopped_early and 0 < whole.best_epoch < len(whole.history["loss"]) - 1
     # Interrupted in the epoch after the best one: the best is then in best-<step>.safetensors.

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from helpers import assert_close
+
 from portable_dl.errors import DTypeError
 from portable_dl.losses import cross_entropy, mse
 from portable_dl.nn import MLP
@@ -28,30 +28,63 @@ def fit_mlp(backend, x, y, compile=False, **options):
     """An MLP[5, 6, 4] with relu, SGD(0.1), batches of 8, from seed-0 weights."""
     net = MLP([5, 6, 4])
     params = net.init(0, backend)
-    return params, fit(net, params, cross_entropy, SGD(0.1), backend, x, y, epochs=1, batch_size=8, seed=0,
-                       compile=compile, verbose=0, **options)
+    return params, fit(
+        net,
+        params,
+        cross_entropy,
+        SGD(0.1),
+        backend,
+        x,
+        y,
+        epochs=1,
+        batch_size=8,
+        seed=0,
+        compile=compile,
+        verbose=0,
+        **options,
+    )
 
 
 # ------------------------------------------------------------- non-finite data
-@pytest.mark.parametrize("what, row, value", [("x", 13, np.nan), ("x", 0, -np.inf), ("validation x", 5, np.inf),
-                                              ("y", 21, np.nan), ("validation y", 2, np.nan)])
+@pytest.mark.parametrize(
+    "what, row, value",
+    [("x", 13, np.nan), ("x", 0, -np.inf), ("validation x", 5, np.inf), ("y", 21, np.nan), ("validation y", 2, np.nan)],
+)
 def test_non_finite_data_is_refused_before_training_naming_array_and_row(backend, what, row, value):
     """The issue's case first: a NaN in x through relu (where(x > 0, x, 0) maps it to 0)
     gives a finite loss and a NaN first layer; fit must refuse the data instead."""
     x, labels = classification_data()
     x_val, labels_val = classification_data(n=12, seed=1)
-    arrays = {"x": x.copy(), "validation x": x_val.copy(), "y": np.eye(4)[labels],
-              "validation y": np.eye(4)[labels_val]}
+    arrays = {
+        "x": x.copy(),
+        "validation x": x_val.copy(),
+        "y": np.eye(4)[labels],
+        "validation y": np.eye(4)[labels_val],
+    }
     arrays[what][row, 1] = value
     arrays[what][row + 1, 0] = value  # a second bad row: the message names the first
     net = MLP([5, 6, 4])
     params = net.init(0, backend)
     before = [backend.to_numpy(layer["W"]).copy() for layer in params["layers"]]
-    message = (f"fit: {what} holds NaN or infinite values in 2 of {len(arrays[what])} rows, the first in row {row} "
-               f"({value}); remove or repair those rows before training")
+    message = (
+        f"fit: {what} holds NaN or infinite values in 2 of {len(arrays[what])} rows, the first in row {row} "
+        f"({value}); remove or repair those rows before training"
+    )
     with pytest.raises(ValueError) as caught:
-        fit(net, params, cross_entropy, SGD(0.1), backend, arrays["x"], arrays["y"], epochs=1, batch_size=8,
-            validation_data=(arrays["validation x"], arrays["validation y"]), compile=False, verbose=0)
+        fit(
+            net,
+            params,
+            cross_entropy,
+            SGD(0.1),
+            backend,
+            arrays["x"],
+            arrays["y"],
+            epochs=1,
+            batch_size=8,
+            validation_data=(arrays["validation x"], arrays["validation y"]),
+            compile=False,
+            verbose=0,
+        )
     assert str(caught.value) == message
     for layer, W in zip(params["layers"], before):
         assert np.array_equal(backend.to_numpy(layer["W"]), W)
@@ -82,7 +115,7 @@ def log_features_sgd_by_hand(params, x, y, lr, steps, batch_size):
     """The same model under plain SGD on mse, in NumPy float64, without shuffling."""
     params = {name: value.astype(np.float64) for name, value in params.items()}
     for start in range(0, steps * batch_size, batch_size):
-        features, targets = np.log(x[start:start + batch_size]), y[start:start + batch_size]
+        features, targets = np.log(x[start : start + batch_size]), y[start : start + batch_size]
         z = features @ params["W1"] + params["b1"]
         hidden = np.where(z > 0, z, 0.0)
         d_output = 2 * (hidden @ params["W2"] + params["b2"] - targets) / targets.size
@@ -102,13 +135,30 @@ def test_a_nan_gradient_under_a_finite_loss_raises_with_the_last_good_parameters
     x = (np.abs(rng.normal(size=(24, 3))) + 0.5).astype(np.float32)
     x[19, 1] = -1.0
     y = rng.normal(size=(24, 2)).astype(np.float32)
-    params0 = {"W1": rng.normal(size=(3, 4)), "b1": rng.normal(size=(4,)), "W2": rng.normal(size=(4, 2)),
-               "b2": rng.normal(size=(2,))}
+    params0 = {
+        "W1": rng.normal(size=(3, 4)),
+        "b1": rng.normal(size=(4,)),
+        "W2": rng.normal(size=(4, 2)),
+        "b2": rng.normal(size=(2,)),
+    }
     params0 = {name: value.astype(np.float32) for name, value in params0.items()}
     params = {name: backend.asarray(value) for name, value in params0.items()}
     with pytest.raises(TrainingDiverged, match="updated parameter became nan") as caught:
-        fit(log_features_apply, params, mse, SGD(0.05), backend, x, y, epochs=1, batch_size=8, shuffle=False,
-            compile=compile, check_every=check_every, verbose=0)
+        fit(
+            log_features_apply,
+            params,
+            mse,
+            SGD(0.05),
+            backend,
+            x,
+            y,
+            epochs=1,
+            batch_size=8,
+            shuffle=False,
+            compile=compile,
+            check_every=check_every,
+            verbose=0,
+        )
     error = caught.value
     good_steps = 0 if check_every is None else 2
     assert error.step == good_steps and error.epoch == 0 and error.history == {"loss": []}
@@ -127,8 +177,9 @@ class Overflowing:
         from portable_dl import backend_of
 
         xp = backend_of(grads["W"]).xp
-        return {name: xp.subtract(params[name], xp.multiply(xp.multiply(grads[name], 1e30), 1e30))
-                for name in params}, state
+        return {
+            name: xp.subtract(params[name], xp.multiply(xp.multiply(grads[name], 1e30), 1e30)) for name in params
+        }, state
 
 
 @pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")  # NumPy on the overflowing update
@@ -141,14 +192,14 @@ def test_an_update_that_overflows_under_a_finite_loss_raises(backend, compile):
     params0 = {"W": rng.normal(size=(3, 2)).astype(np.float32), "b": rng.normal(size=(2,)).astype(np.float32)}
     params = {name: backend.asarray(value) for name, value in params0.items()}
     with pytest.raises(TrainingDiverged, match="updated parameter became nan") as caught:
-        fit(linear_apply, params, mse, Overflowing(), backend, x, y, epochs=1, batch_size=8, compile=compile,
-            verbose=0)
+        fit(linear_apply, params, mse, Overflowing(), backend, x, y, epochs=1, batch_size=8, compile=compile, verbose=0)
     assert caught.value.step == 0
     for name, value in params0.items():
         assert np.array_equal(backend.to_numpy(caught.value.params[name]), value)
     # The same run with a finite update returns finite parameters: the check passes them.
-    result = fit(linear_apply, params, mse, SGD(0.05), backend, x, y, epochs=1, batch_size=8, compile=compile,
-                 verbose=0)
+    result = fit(
+        linear_apply, params, mse, SGD(0.05), backend, x, y, epochs=1, batch_size=8, compile=compile, verbose=0
+    )
     assert all(np.all(np.isfinite(backend.to_numpy(result.params[name]))) for name in params0)
 
 
@@ -162,8 +213,10 @@ def test_labels_outside_the_model_outputs_are_refused_alike_eager_and_compiled(b
     x_val, y_val = classification_data(n=12, seed=1)
     labels = {"y": y.copy(), "validation y": y_val.copy()}
     labels[where][[9, 17 if where == "y" else 10]] = bad
-    expected = (f"fit: {where} holds class labels outside [0, 4) for a model with 4 outputs: 2 of "
-                f"{len(labels[where])}, the first in row 9 ({bad})")
+    expected = (
+        f"fit: {where} holds class labels outside [0, 4) for a model with 4 outputs: 2 of "
+        f"{len(labels[where])}, the first in row 9 ({bad})"
+    )
     with pytest.raises(ValueError) as caught:
         fit_mlp(backend, x, labels["y"], compile=compile, validation_data=(x_val, labels["validation y"]))
     assert str(caught.value) == expected
@@ -190,8 +243,21 @@ def test_float64_targets_train_a_float32_model_in_float32(backend, compile):
 
     def run(targets):
         params = {name: backend.asarray(value) for name, value in params0.items()}
-        return fit(linear_apply, params, mse, SGD(0.05), backend, x, targets, epochs=1, batch_size=8, shuffle=False,
-                   compile=compile, verbose=0, validation_data=(x, targets))
+        return fit(
+            linear_apply,
+            params,
+            mse,
+            SGD(0.05),
+            backend,
+            x,
+            targets,
+            epochs=1,
+            batch_size=8,
+            shuffle=False,
+            compile=compile,
+            verbose=0,
+            validation_data=(x, targets),
+        )
 
     result64, result32 = run(y64), run(y64.astype(np.float32))
     for name in params0:
@@ -202,10 +268,10 @@ def test_float64_targets_train_a_float32_model_in_float32(backend, compile):
     target = y64.astype(np.float32).astype(np.float64)
     total = 0.0
     for start in (0, 8):
-        residual = x[start:start + 8] @ W + b - target[start:start + 8]
-        total += np.mean(residual ** 2) * 8
+        residual = x[start : start + 8] @ W + b - target[start : start + 8]
+        total += np.mean(residual**2) * 8
         scale = 0.05 * 2 / residual.size
-        W, b = W - scale * x[start:start + 8].T @ residual, b - scale * residual.sum(0)
+        W, b = W - scale * x[start : start + 8].T @ residual, b - scale * residual.sum(0)
     assert_close(result64.history["loss"], [total / 16], "float32", scale=10, what="epoch loss")
     assert_close(backend.to_numpy(result64.params["W"]), W, "float32", scale=10, what="W")
     scores = evaluate(linear_apply, result64.params, mse, backend, x, y64)
@@ -213,8 +279,9 @@ def test_float64_targets_train_a_float32_model_in_float32(backend, compile):
     assert scores == evaluate(linear_apply, result64.params, mse, backend, x, y64.astype(np.float32))
 
 
-@pytest.mark.parametrize("loss", ["mse", "mae", "huber", "binary_cross_entropy", "binary_cross_entropy_with_logits",
-                                  "cross_entropy"])
+@pytest.mark.parametrize(
+    "loss", ["mse", "mae", "huber", "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy"]
+)
 def test_losses_refuse_targets_of_another_floating_dtype(backend, loss):
     """The same DTypeError on every backend that has float64 (JAX without x64 has none)."""
     from portable_dl import losses
@@ -224,8 +291,10 @@ def test_losses_refuse_targets_of_another_floating_dtype(backend, loss):
         pytest.skip(f"{backend.name} has no {other} here")
     predictions = backend.asarray(np.full((3, 2), 0.25, np.float32))
     targets = backend.asarray(np.full((3, 2), 0.5, other))
-    expected = (f"{loss}: targets of dtype {other} for predictions of dtype float32; a loss computes in one floating "
-                "dtype: cast the targets to float32 (fit and evaluate do)")
+    expected = (
+        f"{loss}: targets of dtype {other} for predictions of dtype float32; a loss computes in one floating "
+        "dtype: cast the targets to float32 (fit and evaluate do)"
+    )
     with pytest.raises(DTypeError) as caught:
         getattr(losses, loss)(predictions, targets)
     assert str(caught.value) == expected

@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import FINITE_DIFFERENCE_TOLERANCE, assert_matches, central_difference, float_dtypes
 
 import portable_dl
-from helpers import FINITE_DIFFERENCE_TOLERANCE, assert_matches, central_difference, float_dtypes
 from portable_dl import losses
 
 N, C = 5, 4
-
-
 
 
 def reduce(values, reduction):
@@ -89,8 +87,12 @@ def test_elementwise_losses(backend, name, reduction):
         value = loss(backend.asarray(p, dtype), target, reduction=reduction)
         assert backend.dtype_name(value.dtype) == dtype
         assert tuple(value.shape) == (p.shape if reduction == "none" else ())
-        assert_matches(backend.to_numpy(value), reduce(reference(p_, t_), reduction), dtype, what=f"{name} {reduction} ({dtype})")
-        _, grad = backend.value_and_grad(lambda q: xp.sum(xp.multiply(loss(q, target, reduction=reduction), w)))(backend.asarray(p, dtype))
+        assert_matches(
+            backend.to_numpy(value), reduce(reference(p_, t_), reduction), dtype, what=f"{name} {reduction} ({dtype})"
+        )
+        _, grad = backend.value_and_grad(lambda q: xp.sum(xp.multiply(loss(q, target, reduction=reduction), w)))(
+            backend.asarray(p, dtype)
+        )
         expected = weights.astype(dtype) * reduction_weight(reduction, p.size) * derivative(p_, t_)
         assert_matches(backend.to_numpy(grad), expected, dtype, what=f"{name} {reduction} gradient ({dtype})")
         if dtype == "float64":
@@ -105,7 +107,9 @@ def test_binary_cross_entropy_with_logits_extremes(backend):
         target = backend.asarray(t, dtype)
         value = losses.binary_cross_entropy_with_logits(backend.asarray(x, dtype), target, reduction="none")
         assert_matches(backend.to_numpy(value), expected, dtype)
-        _, grad = backend.value_and_grad(lambda v: losses.binary_cross_entropy_with_logits(v, target, reduction="sum"))(backend.asarray(x, dtype))
+        _, grad = backend.value_and_grad(lambda v: losses.binary_cross_entropy_with_logits(v, target, reduction="sum"))(
+            backend.asarray(x, dtype)
+        )
         assert_matches(backend.to_numpy(grad), [-1.0, 0.0, 0.0, 0.0, 1.0], dtype)
 
 
@@ -159,7 +163,11 @@ def test_cross_entropy(backend, target_kind, smoothing, reduction):
     objective = lambda z: np.sum(weights * reduce(reference_cross_entropy(z, targets, smoothing), reduction))  # noqa: E731
     finite_difference = central_difference(objective, logits)
     scale = reduction_weight(reduction, N) * np.reshape(weights, (-1, 1) if reduction == "none" else ())
-    np.testing.assert_allclose(finite_difference, scale * reference_cross_entropy_gradient(logits, targets, smoothing), atol=FINITE_DIFFERENCE_TOLERANCE)
+    np.testing.assert_allclose(
+        finite_difference,
+        scale * reference_cross_entropy_gradient(logits, targets, smoothing),
+        atol=FINITE_DIFFERENCE_TOLERANCE,
+    )
     for dtype in float_dtypes(backend):
         z = logits.astype(dtype).astype(np.float64)
         q = targets if target_kind == "labels" else targets.astype(dtype).astype(np.float64)
@@ -187,7 +195,9 @@ def test_cross_entropy_extreme_logits(backend):
         y = backend.asarray(labels)
         value = losses.cross_entropy(backend.asarray(logits, dtype), y, reduction="none")
         assert_matches(backend.to_numpy(value), expected, dtype)
-        _, grad = backend.value_and_grad(lambda v: losses.cross_entropy(v, y, reduction="sum"))(backend.asarray(logits, dtype))
+        _, grad = backend.value_and_grad(lambda v: losses.cross_entropy(v, y, reduction="sum"))(
+            backend.asarray(logits, dtype)
+        )
         assert_matches(backend.to_numpy(grad), [[1, -1, 0, 0], [0, 0.5, -0.5, 0]], dtype)
 
 
@@ -200,8 +210,14 @@ def test_nll(backend, reduction):
     for dtype in float_dtypes(backend):
         y = backend.asarray(labels)
         value = losses.nll(backend.asarray(log_probs, dtype), y, reduction=reduction)
-        assert_matches(backend.to_numpy(value), reduce(-log_probs.astype(dtype).astype(np.float64)[np.arange(N), labels], reduction), dtype)
-        _, grad = backend.value_and_grad(lambda v: xp.sum(losses.nll(v, y, reduction=reduction)))(backend.asarray(log_probs, dtype))
+        assert_matches(
+            backend.to_numpy(value),
+            reduce(-log_probs.astype(dtype).astype(np.float64)[np.arange(N), labels], reduction),
+            dtype,
+        )
+        _, grad = backend.value_and_grad(lambda v: xp.sum(losses.nll(v, y, reduction=reduction)))(
+            backend.asarray(log_probs, dtype)
+        )
         assert_matches(backend.to_numpy(grad), -reduction_weight(reduction, N) * np.eye(C)[labels], dtype)
     assert expected.shape == (N,)
 
@@ -294,7 +310,9 @@ def test_losses_compile(backend):
     t = backend.asarray(np.eye(C)[labels], "float32")
 
     def objective(v, y_, t_):
-        return backend.xp.add(losses.cross_entropy(v, y_, label_smoothing=0.1), losses.binary_cross_entropy_with_logits(v, t_))
+        return backend.xp.add(
+            losses.cross_entropy(v, y_, label_smoothing=0.1), losses.binary_cross_entropy_with_logits(v, t_)
+        )
 
     step = backend.value_and_grad(objective)
     (value, grad), (eager_value, eager_grad) = backend.compile(step)(z, y, t), step(z, y, t)

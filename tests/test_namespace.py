@@ -10,9 +10,11 @@ import math
 
 import numpy as np
 import pytest
+from helpers import assert_close, float_dtypes
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import portable_dl
-from helpers import assert_close, float_dtypes
 
 RNG = np.random.default_rng(0)
 
@@ -26,29 +28,60 @@ DOMAINS = {
 }
 
 UNARY = [
-    ("abs", np.abs, "any"), ("negative", np.negative, "any"), ("positive", np.positive, "any"),
-    ("sign", np.sign, "any"), ("exp", np.exp, "any"), ("expm1", np.expm1, "any"),
-    ("log", np.log, "positive"), ("log1p", np.log1p, "positive"), ("log2", np.log2, "positive"),
-    ("log10", np.log10, "positive"), ("sqrt", np.sqrt, "positive"), ("square", np.square, "any"),
-    ("reciprocal", np.reciprocal, "nonzero"), ("sin", np.sin, "any"), ("cos", np.cos, "any"),
-    ("tan", np.tan, "unit"), ("asin", np.arcsin, "unit"), ("acos", np.arccos, "unit"),
-    ("atan", np.arctan, "any"), ("sinh", np.sinh, "any"), ("cosh", np.cosh, "any"),
-    ("tanh", np.tanh, "any"), ("asinh", np.arcsinh, "any"), ("acosh", np.arccosh, "above_one"),
-    ("atanh", np.arctanh, "unit"), ("floor", np.floor, "any"), ("ceil", np.ceil, "any"),
-    ("trunc", np.trunc, "any"), ("round", np.round, "any"),
+    ("abs", np.abs, "any"),
+    ("negative", np.negative, "any"),
+    ("positive", np.positive, "any"),
+    ("sign", np.sign, "any"),
+    ("exp", np.exp, "any"),
+    ("expm1", np.expm1, "any"),
+    ("log", np.log, "positive"),
+    ("log1p", np.log1p, "positive"),
+    ("log2", np.log2, "positive"),
+    ("log10", np.log10, "positive"),
+    ("sqrt", np.sqrt, "positive"),
+    ("square", np.square, "any"),
+    ("reciprocal", np.reciprocal, "nonzero"),
+    ("sin", np.sin, "any"),
+    ("cos", np.cos, "any"),
+    ("tan", np.tan, "unit"),
+    ("asin", np.arcsin, "unit"),
+    ("acos", np.arccos, "unit"),
+    ("atan", np.arctan, "any"),
+    ("sinh", np.sinh, "any"),
+    ("cosh", np.cosh, "any"),
+    ("tanh", np.tanh, "any"),
+    ("asinh", np.arcsinh, "any"),
+    ("acosh", np.arccosh, "above_one"),
+    ("atanh", np.arctanh, "unit"),
+    ("floor", np.floor, "any"),
+    ("ceil", np.ceil, "any"),
+    ("trunc", np.trunc, "any"),
+    ("round", np.round, "any"),
 ]
 
 BINARY = [
-    ("add", np.add, "any"), ("subtract", np.subtract, "any"), ("multiply", np.multiply, "any"),
-    ("divide", np.divide, "nonzero"), ("pow", np.power, "any"), ("maximum", np.maximum, "any"),
-    ("minimum", np.minimum, "any"), ("atan2", np.arctan2, "nonzero"), ("hypot", np.hypot, "any"),
-    ("copysign", np.copysign, "nonzero"), ("logaddexp", np.logaddexp, "any"),
-    ("floor_divide", np.floor_divide, "nonzero"), ("remainder", np.remainder, "nonzero"),
+    ("add", np.add, "any"),
+    ("subtract", np.subtract, "any"),
+    ("multiply", np.multiply, "any"),
+    ("divide", np.divide, "nonzero"),
+    ("pow", np.power, "any"),
+    ("maximum", np.maximum, "any"),
+    ("minimum", np.minimum, "any"),
+    ("atan2", np.arctan2, "nonzero"),
+    ("hypot", np.hypot, "any"),
+    ("copysign", np.copysign, "nonzero"),
+    ("logaddexp", np.logaddexp, "any"),
+    ("floor_divide", np.floor_divide, "nonzero"),
+    ("remainder", np.remainder, "nonzero"),
 ]
 
 COMPARISONS = [
-    ("equal", np.equal), ("not_equal", np.not_equal), ("less", np.less),
-    ("less_equal", np.less_equal), ("greater", np.greater), ("greater_equal", np.greater_equal),
+    ("equal", np.equal),
+    ("not_equal", np.not_equal),
+    ("less", np.less),
+    ("less_equal", np.less_equal),
+    ("greater", np.greater),
+    ("greater_equal", np.greater_equal),
 ]
 
 # Pairs of shapes of different ranks that broadcast, including a 0-d operand.
@@ -194,7 +227,14 @@ def test_all_any_cumulative_sum(backend):
     np.testing.assert_allclose(backend.to_numpy(xp.cumulative_sum(backend.asarray(x), axis=1)), np.cumsum(x, axis=1))
 
 
-MATMUL_SHAPES = [((3, 4), (4, 5)), ((2, 3, 4), (4, 5)), ((2, 1, 3, 4), (5, 4, 2)), ((4,), (4, 5)), ((3, 4), (4,)), ((4,), (4,))]
+MATMUL_SHAPES = [
+    ((3, 4), (4, 5)),
+    ((2, 3, 4), (4, 5)),
+    ((2, 1, 3, 4), (5, 4, 2)),
+    ((4,), (4, 5)),
+    ((3, 4), (4,)),
+    ((4,), (4,)),
+]
 
 
 @pytest.mark.parametrize("shapes", MATMUL_SHAPES, ids=str)
@@ -210,12 +250,19 @@ def test_tensordot_vecdot_matrix_transpose(backend):
     for dtype in float_dtypes(backend):
         a, b = draw("any", (2, 3, 4), dtype), draw("any", (3, 4, 5), dtype)
         expected = np.tensordot(a.astype(np.float64), b.astype(np.float64), axes=2)
-        assert_close(backend.to_numpy(xp.tensordot(backend.asarray(a), backend.asarray(b), axes=2)), expected, dtype, scale=4)
+        assert_close(
+            backend.to_numpy(xp.tensordot(backend.asarray(a), backend.asarray(b), axes=2)), expected, dtype, scale=4
+        )
         expected = np.tensordot(a.astype(np.float64), b.astype(np.float64), axes=([1], [0]))
         got = xp.tensordot(backend.asarray(a), backend.asarray(b), axes=([1], [0]))
         assert_close(backend.to_numpy(got), expected, dtype, scale=4)
         u, v = draw("any", (3, 4), dtype), draw("any", (4,), dtype)
-        assert_close(backend.to_numpy(xp.vecdot(backend.asarray(u), backend.asarray(v))), u.astype(np.float64) @ v, dtype, scale=4)
+        assert_close(
+            backend.to_numpy(xp.vecdot(backend.asarray(u), backend.asarray(v))),
+            u.astype(np.float64) @ v,
+            dtype,
+            scale=4,
+        )
         assert_close(backend.to_numpy(xp.matrix_transpose(backend.asarray(a))), np.swapaxes(a, -1, -2), dtype)
 
 
@@ -274,7 +321,9 @@ def test_creation(backend):
     check(xp.full((2, 2), 7.0, dtype=xp.float32), np.full((2, 2), 7.0))
     check(xp.arange(5), np.arange(5))
     check(xp.arange(1, 2, 0.25, dtype=xp.float32), np.arange(1, 2, 0.25))
-    np.testing.assert_allclose(backend.to_numpy(xp.linspace(0, 1, 5, dtype=xp.float32)), np.linspace(0, 1, 5), rtol=1e-6)
+    np.testing.assert_allclose(
+        backend.to_numpy(xp.linspace(0, 1, 5, dtype=xp.float32)), np.linspace(0, 1, 5), rtol=1e-6
+    )
     check(xp.eye(3, dtype=xp.float32), np.eye(3))
     check(xp.eye(2, 3, k=1, dtype=xp.float32), np.eye(2, 3, k=1))
     x = backend.asarray(np.ones((2, 3), dtype="float32"))
@@ -312,8 +361,28 @@ def test_type_promotion(backend):
 # ------------------------------------------------------------------ shape errors
 
 FAILING_PAIRS = [((5, 3, 2), (5, 2)), ((5, 3, 2), (5, 3)), ((4, 3), (4,))]
-WORKING_PAIRS = [((5, 3, 2), (3, 2)), ((5, 3, 2), (5, 1, 2)), ((5, 3, 2), (1, 3, 2)), ((5, 3, 2), (5, 3, 1)), ((5, 3, 2), ()), ((4, 3), (3,)), ((4, 3), (4, 1))]
-COMBINING = ["add", "subtract", "multiply", "divide", "pow", "maximum", "minimum", "logaddexp", "equal", "less", "atan2"]
+WORKING_PAIRS = [
+    ((5, 3, 2), (3, 2)),
+    ((5, 3, 2), (5, 1, 2)),
+    ((5, 3, 2), (1, 3, 2)),
+    ((5, 3, 2), (5, 3, 1)),
+    ((5, 3, 2), ()),
+    ((4, 3), (3,)),
+    ((4, 3), (4, 1)),
+]
+COMBINING = [
+    "add",
+    "subtract",
+    "multiply",
+    "divide",
+    "pow",
+    "maximum",
+    "minimum",
+    "logaddexp",
+    "equal",
+    "less",
+    "atan2",
+]
 
 
 @pytest.mark.parametrize("shapes", FAILING_PAIRS, ids=str)
@@ -362,9 +431,6 @@ def test_reshape_and_squeeze_shape_errors(backend):
 
 
 # ------------------------------------------------- random shapes, by hypothesis
-
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 shapes = st.lists(st.integers(min_value=1, max_value=3), min_size=0, max_size=4).map(tuple)
 

@@ -45,7 +45,9 @@ def test_bitwise_functions_on_signed_integers(backend):
 
 def test_bitwise_invert_of_uint8_and_bool(backend):
     xp = backend.xp
-    np.testing.assert_array_equal(values(backend, xp.bitwise_invert(backend.asarray(np.array([0, 1, 200], dtype=np.uint8)))), [255, 254, 55])
+    np.testing.assert_array_equal(
+        values(backend, xp.bitwise_invert(backend.asarray(np.array([0, 1, 200], dtype=np.uint8)))), [255, 254, 55]
+    )
     flags = backend.asarray(np.array([True, False]))
     np.testing.assert_array_equal(values(backend, xp.bitwise_invert(flags)), [False, True])
 
@@ -95,9 +97,15 @@ def test_unique_functions(backend):
     rebuilt = values(backend, result.values)[values(backend, result.inverse_indices)]
     np.testing.assert_array_equal(rebuilt, values(backend, x))
     counts = xp.unique_counts(x)
-    assert sorted(zip(values(backend, counts.values).tolist(), values(backend, counts.counts).tolist())) == [(1.0, 2), (2.0, 1), (3.0, 3)]
+    assert sorted(zip(values(backend, counts.values).tolist(), values(backend, counts.counts).tolist())) == [
+        (1.0, 2),
+        (2.0, 1),
+        (3.0, 3),
+    ]
     inverse = xp.unique_inverse(x)
-    np.testing.assert_array_equal(values(backend, inverse.values)[values(backend, inverse.inverse_indices)], values(backend, x))
+    np.testing.assert_array_equal(
+        values(backend, inverse.values)[values(backend, inverse.inverse_indices)], values(backend, x)
+    )
     assert sorted(values(backend, xp.unique_values(x)).tolist()) == [1.0, 2.0, 3.0]
 
 
@@ -106,8 +114,9 @@ def test_cumulative_prod_values_and_initial(backend):
     xp = backend.xp
     x = backend.asarray(np.array([[2.0, 3.0, 0.5], [1.0, -2.0, 4.0]]), "float32")
     np.testing.assert_array_equal(values(backend, xp.cumulative_prod(x, axis=1)), [[2, 6, 3], [1, -2, -8]])
-    np.testing.assert_array_equal(values(backend, xp.cumulative_prod(x, axis=0, include_initial=True)),
-                                  [[1, 1, 1], [2, 3, 0.5], [2, -6, 2]])
+    np.testing.assert_array_equal(
+        values(backend, xp.cumulative_prod(x, axis=0, include_initial=True)), [[1, 1, 1], [2, 3, 0.5], [2, -6, 2]]
+    )
 
 
 def test_cumulative_prod_gradient_is_exact_at_a_zero(backend):
@@ -127,8 +136,10 @@ def test_diff_against_numpy(backend):
     np.testing.assert_array_equal(values(backend, xp.diff(x)), [[3, 5, 7], [-3, 1.5, -0.25]])
     np.testing.assert_array_equal(values(backend, xp.diff(x, n=2)), [[2, 2], [4.5, -1.75]])
     np.testing.assert_array_equal(values(backend, xp.diff(x, axis=0)), [[1, -5, -8.5, -15.75]])
-    np.testing.assert_array_equal(values(backend, xp.diff(x, prepend=edge, append=edge)),
-                                  np.diff(data, prepend=[[10.0], [20.0]], append=[[10.0], [20.0]]))
+    np.testing.assert_array_equal(
+        values(backend, xp.diff(x, prepend=edge, append=edge)),
+        np.diff(data, prepend=[[10.0], [20.0]], append=[[10.0], [20.0]]),
+    )
 
 
 def test_meshgrid_returns_a_list_in_both_indexings(backend):
@@ -154,10 +165,19 @@ def test_devices_is_a_list(backend):
 
 
 # ------------------------------------------------------------------------ dtype rules
-@pytest.mark.parametrize("name, default, expected", [
-    ("int8", "int64", "int64"), ("bool", "int64", "int64"), ("int64", "int64", None), ("uint8", "int64", "uint64"),
-    ("uint32", "int32", None), ("int16", "int32", "int32"), ("uint8", "int32", "uint32"), ("float32", "int64", None),
-])
+@pytest.mark.parametrize(
+    "name, default, expected",
+    [
+        ("int8", "int64", "int64"),
+        ("bool", "int64", "int64"),
+        ("int64", "int64", None),
+        ("uint8", "int64", "uint64"),
+        ("uint32", "int32", None),
+        ("int16", "int32", "int32"),
+        ("uint8", "int32", "uint32"),
+        ("float32", "int64", None),
+    ],
+)
 def test_accumulation_dtype_follows_the_standard(name, default, expected):
     assert accumulation_dtype(name, default) == expected
 
@@ -219,20 +239,42 @@ def test_linalg_against_numpy_float64(backend):
         assert_close(values(backend, la.det(M)), np.linalg.det(m), dtype, scale, "det")
         assert_close(values(backend, la.inv(M)), np.linalg.inv(m), dtype, scale, "inv")
         assert_close(values(backend, la.cholesky(S)), np.linalg.cholesky(spd), dtype, scale, "cholesky")
-        assert_close(values(backend, la.cholesky(S, upper=True)), np.linalg.cholesky(spd).T, dtype, scale, "cholesky upper")
+        assert_close(
+            values(backend, la.cholesky(S, upper=True)), np.linalg.cholesky(spd).T, dtype, scale, "cholesky upper"
+        )
         assert_close(values(backend, la.eigh(S).eigenvalues), np.linalg.eigvalsh(spd), dtype, scale, "eigh")
         assert_close(values(backend, la.svdvals(M)), np.linalg.svd(m, compute_uv=False), dtype, scale, "svdvals")
         sign, logabsdet = la.slogdet(M)
-        assert_close(values(backend, sign) * np.exp(values(backend, logabsdet)), np.linalg.det(m), dtype, scale, "slogdet")
-        assert_close(values(backend, la.trace(M, offset=1)), np.trace(m, offset=1, axis1=-2, axis2=-1), dtype, scale, "trace")
-        assert_close(values(backend, la.diagonal(M, offset=-1)), np.diagonal(m, offset=-1, axis1=-2, axis2=-1), dtype, 1, "diagonal")
+        assert_close(
+            values(backend, sign) * np.exp(values(backend, logabsdet)), np.linalg.det(m), dtype, scale, "slogdet"
+        )
+        assert_close(
+            values(backend, la.trace(M, offset=1)), np.trace(m, offset=1, axis1=-2, axis2=-1), dtype, scale, "trace"
+        )
+        assert_close(
+            values(backend, la.diagonal(M, offset=-1)),
+            np.diagonal(m, offset=-1, axis1=-2, axis2=-1),
+            dtype,
+            1,
+            "diagonal",
+        )
         assert_close(values(backend, la.matrix_power(M, 3)), np.linalg.matrix_power(m, 3), dtype, scale, "matrix_power")
         for order in (2, 1, np.inf, -np.inf, 3):
-            assert_close(values(backend, la.vector_norm(M, axis=-1, ord=order)), np.linalg.norm(m, axis=-1, ord=order),
-                         dtype, scale, f"vector_norm {order}")
+            assert_close(
+                values(backend, la.vector_norm(M, axis=-1, ord=order)),
+                np.linalg.norm(m, axis=-1, ord=order),
+                dtype,
+                scale,
+                f"vector_norm {order}",
+            )
         for order in ("fro", "nuc", 1, -1, 2, -2, np.inf, -np.inf):
-            assert_close(values(backend, la.matrix_norm(M, ord=order)), np.linalg.norm(m, axis=(-2, -1), ord=order),
-                         dtype, scale, f"matrix_norm {order}")
+            assert_close(
+                values(backend, la.matrix_norm(M, ord=order)),
+                np.linalg.norm(m, axis=(-2, -1), ord=order),
+                dtype,
+                scale,
+                f"matrix_norm {order}",
+            )
 
 
 def test_fft_against_numpy_float64(backend):
@@ -250,7 +292,13 @@ def test_fft_against_numpy_float64(backend):
         assert_close(np.real(values(backend, spectrum)), expected.real, dtype, 8, "rfft real")
         assert_close(np.imag(values(backend, spectrum)), expected.imag, dtype, 8, "rfft imag")
         assert_close(values(backend, f.irfft(spectrum, n=8)), signal, dtype, 8, "irfft")
-        assert_close(values(backend, f.fftfreq(8, d=0.5, dtype=backend.dtype(dtype))), np.fft.fftfreq(8, d=0.5), dtype, 1, "fftfreq")
+        assert_close(
+            values(backend, f.fftfreq(8, d=0.5, dtype=backend.dtype(dtype))),
+            np.fft.fftfreq(8, d=0.5),
+            dtype,
+            1,
+            "fftfreq",
+        )
         assert_close(values(backend, f.fftshift(x, axes=1)), np.fft.fftshift(signal, axes=1), dtype, 1, "fftshift")
 
 
@@ -289,8 +337,17 @@ def test_floor_divide_and_remainder_special_cases(backend):
 
 def test_complex_expm1_special_cases(backend):
     xp = backend.xp
-    z = np.array([complex(-0.0, 0.0), complex(np.inf, 0.0), complex(-np.inf, np.inf), complex(-np.inf, np.nan),
-                  complex(np.nan, 0.0), 1e-10 + 2e-10j], dtype=np.complex64)
+    z = np.array(
+        [
+            complex(-0.0, 0.0),
+            complex(np.inf, 0.0),
+            complex(-np.inf, np.inf),
+            complex(-np.inf, np.nan),
+            complex(np.nan, 0.0),
+            1e-10 + 2e-10j,
+        ],
+        dtype=np.complex64,
+    )
     try:
         result = values(backend, xp.expm1(xp.asarray(z, dtype=xp.complex64)))
     except (NotImplementedError, TypeError) as error:
@@ -307,8 +364,13 @@ def test_complex_acos_log1p_tanh_special_cases(backend):
     # a NaN part is +inf + NaN j; tanh(+inf + bj) with finite b > 0 is 1 + 0j.
     xp = backend.xp
     try:
-        z = xp.asarray(np.array([complex(0.0, 0.0), complex(np.inf, np.nan), complex(np.nan, np.inf), complex(np.inf, 1.0)],
-                                dtype=np.complex64), dtype=xp.complex64)
+        z = xp.asarray(
+            np.array(
+                [complex(0.0, 0.0), complex(np.inf, np.nan), complex(np.nan, np.inf), complex(np.inf, 1.0)],
+                dtype=np.complex64,
+            ),
+            dtype=xp.complex64,
+        )
         acos, log1p, tanh = (values(backend, f(z)) for f in (xp.acos, xp.log1p, xp.tanh))
     except (NotImplementedError, TypeError) as error:
         pytest.skip(f"{backend.name} has no complex64 here: {error}")

@@ -23,8 +23,21 @@ def numpy_of(backend, x) -> np.ndarray:
 
 def dtype_name(xp, dtype) -> str:
     """The standard's name of one of ``xp``'s dtype objects."""
-    for name in ("bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
-                 "float32", "float64", "complex64", "complex128"):
+    for name in (
+        "bool",
+        "int8",
+        "int16",
+        "int32",
+        "int64",
+        "uint8",
+        "uint16",
+        "uint32",
+        "uint64",
+        "float32",
+        "float64",
+        "complex64",
+        "complex128",
+    ):
         candidate = getattr(xp, name)
         if isinstance(candidate, types.FunctionType):
             continue  # a stand-in for a dtype the framework lacks (MLX's complex128)
@@ -134,9 +147,13 @@ def test_complex_arithmetic_keeps_complex_dtypes(backend):
     b = np.array([0.5 - 1j, 2 + 2j], dtype="complex64")
     x1, x2 = xp.asarray(a), xp.asarray(b)
     small = np.array([1e-4 + 2e-4j, -3 + 0.5j], dtype="complex64")  # expm1 must not cancel near 0
-    results = {"multiply": (xp.multiply(x1, x2), a * b), "divide": (xp.divide(x1, x2), a / b),
-               "exp": (xp.exp(x1), np.exp(a)), "sqrt": (xp.sqrt(x1), np.sqrt(a)),
-               "expm1": (xp.expm1(xp.asarray(small)), np.expm1(small.astype(np.complex128)))}
+    results = {
+        "multiply": (xp.multiply(x1, x2), a * b),
+        "divide": (xp.divide(x1, x2), a / b),
+        "exp": (xp.exp(x1), np.exp(a)),
+        "sqrt": (xp.sqrt(x1), np.sqrt(a)),
+        "expm1": (xp.expm1(xp.asarray(small)), np.expm1(small.astype(np.complex128))),
+    }
     for name, (result, reference) in results.items():
         assert dtype_name(xp, result.dtype) == "complex64", name
         np.testing.assert_allclose(numpy_of(backend, result), reference.astype(np.complex128), rtol=1e-5, err_msg=name)
@@ -168,7 +185,9 @@ def test_nextafter_steps_one_ulp(backend):
         assert dtype_name(xp, result.dtype) == dtype
         expected = np.nextafter(a, b)
         bits = f"int{expected.itemsize * 8}"
-        np.testing.assert_array_equal(numpy_of(backend, result).view(bits)[:-1], expected.view(bits)[:-1], err_msg=dtype)
+        np.testing.assert_array_equal(
+            numpy_of(backend, result).view(bits)[:-1], expected.view(bits)[:-1], err_msg=dtype
+        )
         assert np.isnan(numpy_of(backend, result)[-1])
 
 
@@ -197,7 +216,9 @@ def test_searchsorted(backend, side):
     unsorted = np.array([3.0, 1.0, 7.5, 2.0, 2.0], dtype=dtype)
     sorter = np.argsort(unsorted, kind="stable")
     with_sorter = xp.searchsorted(xp.asarray(unsorted), xp.asarray(queries), side=side, sorter=xp.asarray(sorter))
-    np.testing.assert_array_equal(numpy_of(backend, with_sorter), np.searchsorted(unsorted, queries, side=side, sorter=sorter))
+    np.testing.assert_array_equal(
+        numpy_of(backend, with_sorter), np.searchsorted(unsorted, queries, side=side, sorter=sorter)
+    )
 
 
 def test_count_nonzero(backend):
@@ -241,7 +262,9 @@ def check_unique(backend, values):
     counted_values = numpy_of(backend, counted.values)
     np.testing.assert_array_equal(numpy_of(backend, counted.counts), [np.sum(flat == v) for v in counted_values])
     inverted = xp.unique_inverse(x)
-    np.testing.assert_array_equal(numpy_of(backend, inverted.values)[numpy_of(backend, inverted.inverse_indices)], values)
+    np.testing.assert_array_equal(
+        numpy_of(backend, inverted.values)[numpy_of(backend, inverted.inverse_indices)], values
+    )
     np.testing.assert_array_equal(np.sort(numpy_of(backend, xp.unique_values(x))), expected)
 
 
@@ -319,8 +342,9 @@ def test_integer_tensordot(backend):
     result = xp.tensordot(x1, x2, axes=1)
     assert dtype_name(xp, result.dtype) == "int32"
     np.testing.assert_array_equal(numpy_of(backend, result), np.tensordot(a, b, axes=1))
-    np.testing.assert_array_equal(numpy_of(backend, xp.tensordot(x1, x2, axes=([1, 2], [1, 0]))),
-                                  np.tensordot(a, b, axes=([1, 2], [1, 0])))
+    np.testing.assert_array_equal(
+        numpy_of(backend, xp.tensordot(x1, x2, axes=([1, 2], [1, 0]))), np.tensordot(a, b, axes=([1, 2], [1, 0]))
+    )
     with pytest.raises(ShapeError):
         xp.tensordot(x1, x2, axes=([1], [0]))  # sizes 3 and 4
 
@@ -425,7 +449,9 @@ def test_linalg_factorizations(backend):
         singular_values = np.linalg.svd(TALL, compute_uv=False)
         assert_close(s, singular_values, dtype, scale=scale)
         assert_close((u * s) @ vh, TALL, dtype, scale=scale)
-        assert_close(numpy_of(backend, xp.linalg.svdvals(xp.asarray(TALL.astype(dtype)))), singular_values, dtype, scale=scale)
+        assert_close(
+            numpy_of(backend, xp.linalg.svdvals(xp.asarray(TALL.astype(dtype)))), singular_values, dtype, scale=scale
+        )
         values, vectors = xp.linalg.eigh(xp.asarray(SPD.astype(dtype)))
         values, vectors = numpy_of(backend, values), numpy_of(backend, vectors)
         assert_close(values, np.linalg.eigvalsh(SPD), dtype, scale=scale)
@@ -437,12 +463,18 @@ def test_linalg_factorizations(backend):
 def test_linalg_pinv_rank_power(backend):
     xp = backend.xp
     for dtype in float_dtypes(backend):
-        assert_close(numpy_of(backend, xp.linalg.pinv(xp.asarray(TALL.astype(dtype)))), np.linalg.pinv(TALL), dtype, scale=100)
+        assert_close(
+            numpy_of(backend, xp.linalg.pinv(xp.asarray(TALL.astype(dtype)))), np.linalg.pinv(TALL), dtype, scale=100
+        )
         deficient = np.array([[1.0, 2.0, 3.0], [2.0, 4.0, 6.0], [1.0, 0.0, 1.0]])
         assert int(numpy_of(backend, xp.linalg.matrix_rank(xp.asarray(deficient.astype(dtype))))) == 2
         a = xp.asarray(MATRIX.astype(dtype))
-        assert_close(numpy_of(backend, xp.linalg.matrix_power(a, 3)), np.linalg.matrix_power(MATRIX, 3), dtype, scale=100)
-        assert_close(numpy_of(backend, xp.linalg.matrix_power(a, -2)), np.linalg.matrix_power(MATRIX, -2), dtype, scale=100)
+        assert_close(
+            numpy_of(backend, xp.linalg.matrix_power(a, 3)), np.linalg.matrix_power(MATRIX, 3), dtype, scale=100
+        )
+        assert_close(
+            numpy_of(backend, xp.linalg.matrix_power(a, -2)), np.linalg.matrix_power(MATRIX, -2), dtype, scale=100
+        )
         assert_close(numpy_of(backend, xp.linalg.matrix_power(a, 0)), np.eye(3), dtype)
 
 
@@ -481,10 +513,16 @@ def test_linalg_trace_diagonal_outer_cross(backend):
     x = xp.asarray(stack.astype(dtype))
     for offset in (0, 1, -2, 3, 5, 2**31, -(2**31)):  # far offsets: empty diagonals, not 32-bit overflow
         near = max(-3, min(offset, 4))  # the same (empty) diagonal, in NumPy's int range
-        np.testing.assert_array_equal(numpy_of(backend, xp.linalg.diagonal(x, offset=offset)),
-                                      np.diagonal(stack, offset=near, axis1=-2, axis2=-1), err_msg=str(offset))
-        np.testing.assert_array_equal(numpy_of(backend, xp.linalg.trace(x, offset=offset)),
-                                      np.trace(stack, offset=near, axis1=-2, axis2=-1), err_msg=str(offset))
+        np.testing.assert_array_equal(
+            numpy_of(backend, xp.linalg.diagonal(x, offset=offset)),
+            np.diagonal(stack, offset=near, axis1=-2, axis2=-1),
+            err_msg=str(offset),
+        )
+        np.testing.assert_array_equal(
+            numpy_of(backend, xp.linalg.trace(x, offset=offset)),
+            np.trace(stack, offset=near, axis1=-2, axis2=-1),
+            err_msg=str(offset),
+        )
     a, b = np.array([1.0, -2.0, 3.0]), np.array([0.5, 4.0])
     outer = xp.linalg.outer(xp.asarray(a.astype(dtype)), xp.asarray(b.astype(dtype)))
     np.testing.assert_array_equal(numpy_of(backend, outer), np.outer(a, b))
@@ -517,7 +555,9 @@ def test_fft_one_dimensional(backend, norm):
     signal = SIGNAL + 1j * SIGNAL[::-1]
     x = xp.asarray(signal.astype("complex64"))
     assert_spectrum(numpy_of(backend, fft.fft(x, norm=norm)), np.fft.fft(signal, norm=norm), "fft")
-    assert_spectrum(numpy_of(backend, fft.fft(x, n=9, axis=0, norm=norm)), np.fft.fft(signal, n=9, axis=0, norm=norm), "fft n=9")
+    assert_spectrum(
+        numpy_of(backend, fft.fft(x, n=9, axis=0, norm=norm)), np.fft.fft(signal, n=9, axis=0, norm=norm), "fft n=9"
+    )
     assert_spectrum(numpy_of(backend, fft.ifft(x, n=5, norm=norm)), np.fft.ifft(signal, n=5, norm=norm), "ifft n=5")
     real = xp.asarray(SIGNAL.astype("float32"))
     spectrum = fft.rfft(real, norm=norm)
@@ -528,7 +568,9 @@ def test_fft_one_dimensional(backend, norm):
     back = fft.irfft(halves, norm=norm)
     assert dtype_name(xp, back.dtype) == "float32"
     assert_spectrum(numpy_of(backend, back), np.fft.irfft(half, norm=norm), "irfft")
-    assert_spectrum(numpy_of(backend, fft.irfft(halves, n=7, norm=norm)), np.fft.irfft(half, n=7, norm=norm), "irfft n=7")
+    assert_spectrum(
+        numpy_of(backend, fft.irfft(halves, n=7, norm=norm)), np.fft.irfft(half, n=7, norm=norm), "irfft n=7"
+    )
     assert_spectrum(numpy_of(backend, fft.hfft(halves, n=7, norm=norm)), np.fft.hfft(half, n=7, norm=norm), "hfft")
     assert_spectrum(numpy_of(backend, fft.ihfft(real, norm=norm)), np.fft.ihfft(SIGNAL, norm=norm), "ihfft")
 
@@ -540,9 +582,14 @@ def test_fft_n_dimensional(backend):
     spectrum = np.fft.fftn(cube)
     x = xp.asarray(cube.astype("complex64"))
     assert_spectrum(numpy_of(backend, fft.fftn(x)), spectrum, "fftn")
-    assert_spectrum(numpy_of(backend, fft.fftn(x, s=(4, 5), axes=(0, 2), norm="ortho")),
-                    np.fft.fftn(cube, s=(4, 5), axes=(0, 2), norm="ortho"), "fftn s axes")
-    assert_spectrum(numpy_of(backend, fft.ifftn(xp.asarray(spectrum.astype("complex64")))), cube.astype(np.complex128), "ifftn")
+    assert_spectrum(
+        numpy_of(backend, fft.fftn(x, s=(4, 5), axes=(0, 2), norm="ortho")),
+        np.fft.fftn(cube, s=(4, 5), axes=(0, 2), norm="ortho"),
+        "fftn s axes",
+    )
+    assert_spectrum(
+        numpy_of(backend, fft.ifftn(xp.asarray(spectrum.astype("complex64")))), cube.astype(np.complex128), "ifftn"
+    )
     real = xp.asarray(cube.astype("float32"))
     assert_spectrum(numpy_of(backend, fft.rfftn(real, axes=(1, 2))), np.fft.rfftn(cube, axes=(1, 2)), "rfftn")
     half = np.fft.rfftn(cube)
@@ -572,8 +619,13 @@ def gradient_check(backend, f_backend, f_numpy, point: np.ndarray, dtype: str, w
     _, grad = backend.value_and_grad(f_backend)(backend.asarray(point.astype(dtype), dtype))
     expected = central_difference(f_numpy, point)
     tolerance = FINITE_DIFFERENCE_TOLERANCE * 10 * (1.0 if dtype == "float64" else 1e3)
-    np.testing.assert_allclose(numpy_of(backend, grad), expected, rtol=tolerance,
-                               atol=tolerance * max(1.0, float(np.max(np.abs(expected)))), err_msg=what)
+    np.testing.assert_allclose(
+        numpy_of(backend, grad),
+        expected,
+        rtol=tolerance,
+        atol=tolerance * max(1.0, float(np.max(np.abs(expected)))),
+        err_msg=what,
+    )
 
 
 WEIGHTS = np.array([[0.5, -1.0, 2.0], [1.5, 0.25, -0.75], [-2.0, 1.0, 0.5]])
@@ -591,11 +643,15 @@ def test_linalg_gradients(backend, name):
     functions = {
         "det": (lambda a: xp.linalg.det(a), np.linalg.det),
         "inv": (lambda a: xp.sum(xp.linalg.inv(a) * weighted(WEIGHTS)), lambda a: np.sum(np.linalg.inv(a) * WEIGHTS)),
-        "solve": (lambda a: xp.sum(xp.linalg.solve(a, weighted(rhs)) * weighted(rhs[::-1].copy())),
-                  lambda a: np.sum(np.linalg.solve(a, rhs) * rhs[::-1])),
+        "solve": (
+            lambda a: xp.sum(xp.linalg.solve(a, weighted(rhs)) * weighted(rhs[::-1].copy())),
+            lambda a: np.sum(np.linalg.solve(a, rhs) * rhs[::-1]),
+        ),
         "slogdet": (lambda a: xp.linalg.slogdet(a)[1], lambda a: np.linalg.slogdet(a)[1]),
-        "matrix_power": (lambda a: xp.sum(xp.linalg.matrix_power(a, 2) * weighted(WEIGHTS)),
-                         lambda a: np.sum(np.linalg.matrix_power(a, 2) * WEIGHTS)),
+        "matrix_power": (
+            lambda a: xp.sum(xp.linalg.matrix_power(a, 2) * weighted(WEIGHTS)),
+            lambda a: np.sum(np.linalg.matrix_power(a, 2) * WEIGHTS),
+        ),
     }
     f_backend, f_numpy = functions[name]
     gradient_check(backend, f_backend, f_numpy, MATRIX / 4, dtype, name)
@@ -607,13 +663,31 @@ def test_gradients_of_cumulative_prod_diff_and_norm(backend):
     point = np.array([1.5, -0.5, 2.0, 0.75, -1.25])
     weights = np.array([1.0, -2.0, 0.5, 3.0, 0.25])
     w = xp.asarray(weights.astype(dtype))
-    gradient_check(backend, lambda x: xp.sum(xp.cumulative_prod(x) * w), lambda x: np.sum(np.cumprod(x) * weights),
-                   point, dtype, "cumulative_prod")
+    gradient_check(
+        backend,
+        lambda x: xp.sum(xp.cumulative_prod(x) * w),
+        lambda x: np.sum(np.cumprod(x) * weights),
+        point,
+        dtype,
+        "cumulative_prod",
+    )
     w3 = xp.asarray(weights[:3].astype(dtype))
-    gradient_check(backend, lambda x: xp.sum(xp.diff(x, n=2) * w3), lambda x: np.sum(np.diff(x, n=2) * weights[:3]),
-                   point, dtype, "diff")
-    gradient_check(backend, lambda x: xp.linalg.vector_norm(x * w), lambda x: np.linalg.norm(x * weights), point, dtype,
-                   "vector_norm")
+    gradient_check(
+        backend,
+        lambda x: xp.sum(xp.diff(x, n=2) * w3),
+        lambda x: np.sum(np.diff(x, n=2) * weights[:3]),
+        point,
+        dtype,
+        "diff",
+    )
+    gradient_check(
+        backend,
+        lambda x: xp.linalg.vector_norm(x * w),
+        lambda x: np.linalg.norm(x * weights),
+        point,
+        dtype,
+        "vector_norm",
+    )
 
 
 def test_gradient_of_fft(backend):
@@ -627,7 +701,7 @@ def test_gradient_of_fft(backend):
 
     def f_numpy(x):
         spectrum = np.fft.rfft(x)
-        return np.sum(spectrum.real * weights) + np.sum(spectrum.imag ** 2)
+        return np.sum(spectrum.real * weights) + np.sum(spectrum.imag**2)
 
     gradient_check(backend, f_backend, f_numpy, point, "float32", "rfft")
 

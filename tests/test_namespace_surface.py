@@ -22,8 +22,18 @@ def test_surface_lists_the_whole_standard():
         names = getattr(surface, group)
         assert len(names) == len(set(names)) == count, group
     # Names the issue found missing, and names that moved between versions.
-    for name in ("bitwise_left_shift", "nextafter", "diff", "count_nonzero", "cumulative_prod", "from_dlpack",
-                 "searchsorted", "unique_inverse", "signbit", "meshgrid"):
+    for name in (
+        "bitwise_left_shift",
+        "nextafter",
+        "diff",
+        "count_nonzero",
+        "cumulative_prod",
+        "from_dlpack",
+        "searchsorted",
+        "unique_inverse",
+        "signbit",
+        "meshgrid",
+    ):
         assert name in surface.FUNCTIONS
     assert "isin" not in surface.NAMES  # 2025.12, not 2024.12
 
@@ -55,7 +65,7 @@ def test_dtypes_are_distinct_objects(backend):
     xp = backend.xp
     dtypes = [getattr(xp, name) for name in surface.DTYPES]
     for i, a in enumerate(dtypes):
-        for b in dtypes[i + 1:]:
+        for b in dtypes[i + 1 :]:
             assert a != b, f"{backend.name}: two standard dtypes compare equal"
 
 
@@ -69,8 +79,13 @@ def test_unsupported_names_the_function_and_the_reason():
 
 
 def test_build_namespace_copies_only_standard_names():
-    members = {"add": lambda a, b: a + b, "torch": object(), "helper": len,
-               "linalg": {"det": abs, "secret": abs}, "fft": None}
+    members = {
+        "add": lambda a, b: a + b,
+        "torch": object(),
+        "helper": len,
+        "linalg": {"det": abs, "secret": abs},
+        "fft": None,
+    }
     xp = surface.build_namespace("example.xp", members)
     assert public_names(xp) == {"add", "linalg"}
     assert public_names(xp.linalg) == {"det"}

@@ -15,12 +15,11 @@ from collections import OrderedDict
 
 import numpy as np
 import pytest
+from helpers import assert_close, float_dtypes
 
 import portable_dl as pdl
 from portable_dl import native
 from portable_dl.nn import MLP
-
-from helpers import assert_close, float_dtypes
 
 SIZES = [6, 5, 4, 3]
 FRAMEWORK_MODULES = ("torch", "tensorflow", "mlx", "jax", "jaxlib", "keras")
@@ -98,11 +97,16 @@ class KerasModels:
         keras = pytest.importorskip("keras")
         layers = [keras.Input((sizes[0],), dtype=dtype)]
         for index, units in enumerate(sizes[1:]):
-            layers.append(keras.layers.Dense(
-                units, activation="relu" if index < len(sizes) - 2 else None, use_bias=bias, dtype=dtype,
-                kernel_initializer=keras.initializers.GlorotUniform(seed=index),
-                bias_initializer=keras.initializers.RandomNormal(seed=100 + index),
-            ))
+            layers.append(
+                keras.layers.Dense(
+                    units,
+                    activation="relu" if index < len(sizes) - 2 else None,
+                    use_bias=bias,
+                    dtype=dtype,
+                    kernel_initializer=keras.initializers.GlorotUniform(seed=index),
+                    bias_initializer=keras.initializers.RandomNormal(seed=100 + index),
+                )
+            )
         return keras.Sequential(layers)
 
     def load(self, model, params):
@@ -214,8 +218,10 @@ def test_import_keeps_or_casts_the_dtype_and_copies(backend):
     model = TorchModels().build(SIZES, "float32")
     expected = [value.numpy().copy() for value in model.state_dict().values()]
     wider = "float64" if "float64" in float_dtypes(backend) else "float32"
-    imported = {"float32": native.from_torch_state_dict(model, backend),
-                wider: native.from_torch_state_dict(model, backend, dtype=wider)}
+    imported = {
+        "float32": native.from_torch_state_dict(model, backend),
+        wider: native.from_torch_state_dict(model, backend, dtype=wider),
+    }
     with torch.no_grad():  # the params must not see later changes to the model
         for parameter in model.parameters():
             parameter.add_(1.0)
@@ -240,12 +246,18 @@ def test_torch_like_takes_the_models_key_names():
         def forward(self, x):
             return self.out(torch.relu(self.hidden(x)))
 
-    sequential = torch.nn.Sequential(OrderedDict(
-        fc1=torch.nn.Linear(6, 5, dtype=torch.float64), act=torch.nn.ReLU(), fc2=torch.nn.Linear(5, 3, dtype=torch.float64)
-    ))
+    sequential = torch.nn.Sequential(
+        OrderedDict(
+            fc1=torch.nn.Linear(6, 5, dtype=torch.float64),
+            act=torch.nn.ReLU(),
+            fc2=torch.nn.Linear(5, 3, dtype=torch.float64),
+        )
+    )
     x = inputs("float64")
-    for model, keys in ((sequential, ["fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"]),
-                        (Net(), ["hidden.weight", "hidden.bias", "out.weight", "out.bias"])):
+    for model, keys in (
+        (sequential, ["fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"]),
+        (Net(), ["hidden.weight", "hidden.bias", "out.weight", "out.bias"]),
+    ):
         state_dict = native.to_torch_state_dict(params, like=model)
         assert list(state_dict) == keys
         assert list(native.to_torch_state_dict(params, like=model.state_dict())) == keys
@@ -257,13 +269,19 @@ def test_torch_like_that_does_not_fit_raises_shape_error():
     torch = pytest.importorskip("torch")
     numpy_backend = pdl.backend("numpy")
     like = torch.nn.Sequential(OrderedDict(fc1=torch.nn.Linear(6, 5), act=torch.nn.ReLU(), fc2=torch.nn.Linear(5, 3)))
-    with pytest.raises(pdl.ShapeError, match=r"like has 2 Linear layers \('fc1.weight', 'fc2.weight'\), the params have 3"):
+    with pytest.raises(
+        pdl.ShapeError, match=r"like has 2 Linear layers \('fc1.weight', 'fc2.weight'\), the params have 3"
+    ):
         native.to_torch_state_dict(mlp_params(numpy_backend, "float32"), like=like)
-    with pytest.raises(pdl.ShapeError, match=r"'fc1.weight' has shape \(5, 6\), but layer 0 of the params needs \(4, 6\)"):
+    with pytest.raises(
+        pdl.ShapeError, match=r"'fc1.weight' has shape \(5, 6\), but layer 0 of the params needs \(4, 6\)"
+    ):
         native.to_torch_state_dict(mlp_params(numpy_backend, "float32", sizes=[6, 4, 3]), like=like)
     with pytest.raises(pdl.ShapeError, match=r"'fc1.weight' has a bias, layer 0 of the params has none"):
         native.to_torch_state_dict(mlp_params(numpy_backend, "float32", sizes=[6, 5, 3], bias=False), like=like)
-    with_norm = torch.nn.Sequential(OrderedDict(fc1=torch.nn.Linear(6, 5), norm=torch.nn.LayerNorm(5), fc2=torch.nn.Linear(5, 3)))
+    with_norm = torch.nn.Sequential(
+        OrderedDict(fc1=torch.nn.Linear(6, 5), norm=torch.nn.LayerNorm(5), fc2=torch.nn.Linear(5, 3))
+    )
     with pytest.raises(pdl.ShapeError, match=r"'norm.weight' has shape \(5,\)"):
         native.to_torch_state_dict(mlp_params(numpy_backend, "float32", sizes=[6, 5, 3]), like=with_norm)
 
@@ -289,7 +307,9 @@ def test_mlx_like_takes_the_modules_names():
     model.load_weights(weights, strict=True)
     x = inputs("float32")
     assert_close(MLXModels().forward(model, x), reference_outputs(params, x, sizes=[6, 5, 3]), "float32")
-    with pytest.raises(pdl.ShapeError, match=r"'first.weight' has shape \(4, 6\), but layer 0 of the params needs \(5, 6\)"):
+    with pytest.raises(
+        pdl.ShapeError, match=r"'first.weight' has shape \(4, 6\), but layer 0 of the params needs \(5, 6\)"
+    ):
         native.to_mlx_weights(params, like=Net(4))
 
 
@@ -302,10 +322,14 @@ BAD_PARAMS = [
     ({"layers": [{"w": np.ones((6, 5)), "b": np.zeros(5)}]}, r"params\['layers'\]\[0\] must be .*keys \['b', 'w'\]"),
     ({"layers": [{**LAYER, "scale": np.ones(5)}]}, r"params\['layers'\]\[0\] must be"),
     ({"layers": [{"W": np.ones(6), "b": np.zeros(5)}]}, r"params\['layers'\]\[0\]\['W'\] has shape \(6,\)"),
-    ({"layers": [{"W": np.ones((6, 5)), "b": np.zeros(4)}]},
-     r"params\['layers'\]\[0\]\['b'\] has shape \(4,\), but its layer has 5 outputs"),
-    ({"layers": [LAYER, {"W": np.ones((4, 3)), "b": np.zeros(3)}]},
-     r"params\['layers'\]\[1\]\['W'\] takes 4 inputs, but the layer before gives 5"),
+    (
+        {"layers": [{"W": np.ones((6, 5)), "b": np.zeros(4)}]},
+        r"params\['layers'\]\[0\]\['b'\] has shape \(4,\), but its layer has 5 outputs",
+    ),
+    (
+        {"layers": [LAYER, {"W": np.ones((4, 3)), "b": np.zeros(3)}]},
+        r"params\['layers'\]\[1\]\['W'\] takes 4 inputs, but the layer before gives 5",
+    ),
     ({"layers": [LAYER, {"W": np.ones((5, 3))}]}, r"only some layers have a bias"),
 ]
 
@@ -319,22 +343,39 @@ def test_params_that_are_not_an_mlps_raise_shape_error(export, params, message):
 
 
 BAD_ENTRIES = [
-    ([("0.weight", np.ones((5, 6, 3))), ("0.bias", np.ones(5))], r"entry '0.weight' has shape \(5, 6, 3\): only Linear layers"),
-    ([("0.weight", np.ones((5, 6))), ("0.bias", np.ones(6))], r"entry '0.bias' has shape \(6,\), but its layer has 5 outputs"),
+    (
+        [("0.weight", np.ones((5, 6, 3))), ("0.bias", np.ones(5))],
+        r"entry '0.weight' has shape \(5, 6, 3\): only Linear layers",
+    ),
+    (
+        [("0.weight", np.ones((5, 6))), ("0.bias", np.ones(6))],
+        r"entry '0.bias' has shape \(6,\), but its layer has 5 outputs",
+    ),
     ([("0.weight", np.ones((5, 6))), ("1.bias", np.ones(5))], r"entry '1.bias' is a bias without a weight '1.weight'"),
-    ([("0.weight", np.ones((5, 6))), ("0.running_mean", np.ones(5))],
-     r"entry '0.running_mean' is not a Linear layer's weight or bias"),
-    ([("0.weight", np.ones((5, 6))), ("2.weight", np.ones((3, 4)))],
-     r"entry '2.weight' takes 4 inputs, but the layer before gives 5"),
-    ([("0.weight", np.ones((5, 6))), ("0.bias", np.ones(5)), ("2.weight", np.ones((3, 5)))], r"only some layers have a bias"),
+    (
+        [("0.weight", np.ones((5, 6))), ("0.running_mean", np.ones(5))],
+        r"entry '0.running_mean' is not a Linear layer's weight or bias",
+    ),
+    (
+        [("0.weight", np.ones((5, 6))), ("2.weight", np.ones((3, 4)))],
+        r"entry '2.weight' takes 4 inputs, but the layer before gives 5",
+    ),
+    (
+        [("0.weight", np.ones((5, 6))), ("0.bias", np.ones(5)), ("2.weight", np.ones((3, 5)))],
+        r"only some layers have a bias",
+    ),
     ([], r"found no dense layer"),
 ]
 
 
-@pytest.mark.parametrize("import_", [
-    lambda entries: native.from_torch_state_dict(OrderedDict(entries), "numpy"),
-    lambda entries: native.from_mlx_weights(entries, "numpy"),
-], ids=["torch", "mlx"])
+@pytest.mark.parametrize(
+    "import_",
+    [
+        lambda entries: native.from_torch_state_dict(OrderedDict(entries), "numpy"),
+        lambda entries: native.from_mlx_weights(entries, "numpy"),
+    ],
+    ids=["torch", "mlx"],
+)
 @pytest.mark.parametrize("entries, message", BAD_ENTRIES)
 def test_native_weights_that_are_not_an_mlps_raise_shape_error_naming_the_key(import_, entries, message):
     # NumPy values, which both importers take (a safetensors file read with NumPy).
@@ -349,19 +390,22 @@ def test_keras_weights_that_are_not_an_mlps_raise_shape_error():
         native.from_keras_weights([np.ones((6, 5)), np.ones(4)])
     keras = pytest.importorskip("keras")
     model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(5), keras.layers.BatchNormalization(name="norm")])
-    with pytest.raises(pdl.ShapeError, match=r"layer 'norm' \(BatchNormalization\) holds weights but is not a Dense layer"):
+    with pytest.raises(
+        pdl.ShapeError, match=r"layer 'norm' \(BatchNormalization\) holds weights but is not a Dense layer"
+    ):
         native.from_keras_weights(model)
 
 
 # ---------------------------------------------------------------------- frameworks
 def run_python(code: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ), timeout=300)
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ), timeout=300
+    )
 
 
 def test_import_loads_no_framework():
     result = run_python(
-        "import sys, portable_dl.native\n"
-        f"print(','.join(m for m in {FRAMEWORK_MODULES!r} if m in sys.modules))"
+        f"import sys, portable_dl.native\nprint(','.join(m for m in {FRAMEWORK_MODULES!r} if m in sys.modules))"
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "", f"import portable_dl.native loaded {result.stdout.strip()}"
@@ -383,4 +427,8 @@ def test_missing_framework_names_the_extra_to_install():
     )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.strip().splitlines()
-    assert len(lines) == 2 and 'pip install "portable-dl[torch]"' in lines[0] and 'pip install "portable-dl[mlx]"' in lines[1]
+    assert (
+        len(lines) == 2
+        and 'pip install "portable-dl[torch]"' in lines[0]
+        and 'pip install "portable-dl[mlx]"' in lines[1]
+    )

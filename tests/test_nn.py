@@ -8,14 +8,11 @@ import math
 
 import numpy as np
 import pytest
+from helpers import FINITE_DIFFERENCE_TOLERANCE, assert_matches, central_difference, float_dtypes, ulps
 
 import portable_dl
-from helpers import FINITE_DIFFERENCE_TOLERANCE, assert_matches, central_difference, float_dtypes, ulps
 from portable_dl import losses, nn
 from portable_dl.tree import tree_leaves, tree_paths
-
-
-
 
 
 def numpy_params(backend, params):
@@ -82,13 +79,16 @@ def test_mlp_forward_and_gradient_against_finite_differences(backend):
         _, grads = backend.value_and_grad(lambda p: losses.mse(model.apply(p, xx), yy))(params)
         for index in range(3):
             for key in ("W", "b"):
+
                 def loss_of(value, index=index, key=key):
                     changed = {"layers": [dict(layer) for layer in values["layers"]]}
                     changed["layers"][index][key] = value
                     return np.mean((reference_mlp(changed, x) - y) ** 2)
 
                 expected = central_difference(loss_of, values["layers"][index][key])
-                np.testing.assert_allclose(backend.to_numpy(grads["layers"][index][key]), expected, atol=FINITE_DIFFERENCE_TOLERANCE)
+                np.testing.assert_allclose(
+                    backend.to_numpy(grads["layers"][index][key]), expected, atol=FINITE_DIFFERENCE_TOLERANCE
+                )
 
 
 def test_mlp_activations(backend):
@@ -108,7 +108,10 @@ def test_wrong_input_width_is_a_shape_error(backend):
     with pytest.raises(portable_dl.ShapeError, match=r"\(N, 3\).*\(5, 4\)"):
         model.apply(params, backend.asarray(np.zeros((5, 4), dtype="float32")))
     with pytest.raises(portable_dl.ShapeError, match=r"W of shape \(3, 2\)"):
-        nn.Dense(3, 2).apply({"W": params["layers"][0]["W"], "b": params["layers"][0]["b"]}, backend.asarray(np.zeros((5, 3), dtype="float32")))
+        nn.Dense(3, 2).apply(
+            {"W": params["layers"][0]["W"], "b": params["layers"][0]["b"]},
+            backend.asarray(np.zeros((5, 3), dtype="float32")),
+        )
 
 
 def test_invalid_layer_arguments():
@@ -135,7 +138,9 @@ def test_compiled_step_matches_eager(backend):
 
 
 # ------------------------------------------------------- reproducible weights
-@pytest.mark.parametrize("init", ["he_normal", "he_uniform", "glorot_normal", "glorot_uniform", "lecun_normal", "normal"])
+@pytest.mark.parametrize(
+    "init", ["he_normal", "he_uniform", "glorot_normal", "glorot_uniform", "lecun_normal", "normal"]
+)
 def test_same_seed_same_weights_on_every_backend(backend, init):
     """The same seed gives bit-identical weights to the NumPy backend's, and to drawing
     from numpy.random.default_rng directly, layer after layer."""
@@ -242,7 +247,9 @@ def test_merge_errors_name_the_path():
     with pytest.raises(portable_dl.TreeStructureError, match=r"both parts hold a value at 'layers\.0\.b'") as raised:
         nn.merge({"layers": [{"W": W, "b": b}]}, {"layers": [{"W": None, "b": b}]})
     assert raised.value.path == ("layers", 0, "b")
-    with pytest.raises(portable_dl.TreeStructureError, match=r"at 'layers': the first tree has a list of 1, tree 2 has a tuple"):
+    with pytest.raises(
+        portable_dl.TreeStructureError, match=r"at 'layers': the first tree has a list of 1, tree 2 has a tuple"
+    ):
         nn.merge({"layers": [{"W": W}]}, {"layers": ({"W": None},)})
     with pytest.raises(portable_dl.TreeStructureError, match=r"at 'layers\.0': .*keys \['W'\], tree 2 .*keys \['V'\]"):
         nn.merge({"layers": [{"W": W}]}, {"layers": [{"V": None}]})
@@ -263,4 +270,6 @@ def test_gradient_of_trainable_part_only(backend):
     _, full = backend.value_and_grad(lambda p: losses.mse(model.apply(p, x), y))(params)
     assert partial["layers"][0] == {"W": None, "b": None}
     for key in ("W", "b"):
-        np.testing.assert_array_equal(backend.to_numpy(partial["layers"][1][key]), backend.to_numpy(full["layers"][1][key]))
+        np.testing.assert_array_equal(
+            backend.to_numpy(partial["layers"][1][key]), backend.to_numpy(full["layers"][1][key])
+        )

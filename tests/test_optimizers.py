@@ -107,8 +107,18 @@ def adamw_rule(theta, g, s, t, lr, weight_decay=0.01, **options):
     return adam_rule(theta, g, s, t, lr, weight_decay=weight_decay, decoupled=True, **options)
 
 
-def nadam_rule(theta, g, s, t, lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, momentum_decay=0.004,
-               decoupled_weight_decay=False):
+def nadam_rule(
+    theta,
+    g,
+    s,
+    t,
+    lr,
+    betas=(0.9, 0.999),
+    eps=1e-8,
+    weight_decay=0.0,
+    momentum_decay=0.004,
+    decoupled_weight_decay=False,
+):
     beta1, beta2 = betas
     if decoupled_weight_decay:
         theta = theta - lr * weight_decay * theta
@@ -122,7 +132,14 @@ def nadam_rule(theta, g, s, t, lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.
     return theta - lr * m_hat / (np.sqrt(v_hat) + eps)
 
 
-RULES = {SGD: sgd_rule, Adagrad: adagrad_rule, RMSprop: rmsprop_rule, Adam: adam_rule, AdamW: adamw_rule, NAdam: nadam_rule}
+RULES = {
+    SGD: sgd_rule,
+    Adagrad: adagrad_rule,
+    RMSprop: rmsprop_rule,
+    Adam: adam_rule,
+    AdamW: adamw_rule,
+    NAdam: nadam_rule,
+}
 DEFAULT_LR = {SGD: 0.05, Adagrad: 0.1, RMSprop: 0.01, Adam: 0.05, AdamW: 0.05, NAdam: 0.05}
 
 
@@ -181,7 +198,9 @@ def assert_trajectories_close(actual: list[dict], expected: list[dict], dtype: s
         for key in want:
             assert got[key].dtype == np.dtype(dtype), f"{what}: {key} has dtype {got[key].dtype} after step {step}"
             tol = tolerance(dtype, step)
-            np.testing.assert_allclose(got[key], want[key], rtol=tol, atol=tol, err_msg=f"{what}: {key} after step {step}")
+            np.testing.assert_allclose(
+                got[key], want[key], rtol=tol, atol=tol, err_msg=f"{what}: {key} after step {step}"
+            )
 
 
 CONFIGURATIONS = [
@@ -252,7 +271,9 @@ def test_trajectory_matches_torch_optim(backend, configuration):
         torch.set_default_dtype(default_dtype)
     dtype = float_dtypes(backend)[-1]
     actual, _ = backend_trajectory(backend, make(cls, configuration[1]), dtype)
-    assert_trajectories_close(actual, expected, dtype, f"{configuration_id(configuration)} against torch.optim in {dtype}")
+    assert_trajectories_close(
+        actual, expected, dtype, f"{configuration_id(configuration)} against torch.optim in {dtype}"
+    )
 
 
 def torch_trajectory(torch, name, W, b, x, y, lr, options, clip_value, clip_norm) -> list[dict]:
@@ -296,8 +317,12 @@ def test_defaults_are_torch_defaults():
 # ------------------------------------------------------------------ learning rates
 SCHEDULED = [
     (SGD, {"momentum": 0.9}, step_decay(0.1, step_size=5, gamma=0.5), lambda s: 0.1 * 0.5 ** (s // 5)),
-    (Adam, {"amsgrad": True}, cosine(0.1, total_steps=15, min_lr=0.01),
-     lambda s: 0.01 + 0.5 * 0.09 * (1 + math.cos(math.pi * min(s, 15) / 15))),
+    (
+        Adam,
+        {"amsgrad": True},
+        cosine(0.1, total_steps=15, min_lr=0.01),
+        lambda s: 0.01 + 0.5 * 0.09 * (1 + math.cos(math.pi * min(s, 15) / 15)),
+    ),
     (NAdam, {}, linear_warmup(0.05, warmup_steps=4), lambda s: 0.05 * min(s + 1, 4) / 4),
 ]
 
@@ -377,8 +402,12 @@ def test_frozen_leaves_are_skipped(backend):
 
 def test_nested_lists_of_layers(backend):
     """Parameters shaped like an MLP's: {"layers": [{"W", "b"}, {"W", "b"}]}."""
-    params = {"layers": [{"W": backend.asarray(W0, "float32"), "b": backend.asarray(B0, "float32")},
-                         {"W": backend.asarray(2 * W0, "float32")}]}
+    params = {
+        "layers": [
+            {"W": backend.asarray(W0, "float32"), "b": backend.asarray(B0, "float32")},
+            {"W": backend.asarray(2 * W0, "float32")},
+        ]
+    }
     grads = portable_dl.tree_map(lambda p: p, params)  # gradient = parameter: SGD gives (1 - lr) * p
     new_params, _ = SGD(0.25).update(grads, SGD(0.25).init(params), params)
     np.testing.assert_allclose(backend.to_numpy(new_params["layers"][1]["W"]), 1.5 * W0, rtol=1e-6)
@@ -455,12 +484,21 @@ def test_name_and_hyperparameters_are_plain_values():
     assert adam.name == "Adam" and AdamW().name == "AdamW" and NAdam().name == "NAdam"
     assert adam.hyperparameters == {
         "lr": {"schedule": "cosine", "lr": 0.01, "total_steps": 100, "min_lr": 0.0},
-        "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0, "amsgrad": False,
-        "clip_norm": None, "clip_value": None,
+        "betas": (0.9, 0.999),
+        "eps": 1e-8,
+        "weight_decay": 0.0,
+        "amsgrad": False,
+        "clip_norm": None,
+        "clip_value": None,
     }
     assert SGD(0.1, momentum=0.9).hyperparameters == {
-        "lr": 0.1, "momentum": 0.9, "dampening": 0.0, "nesterov": False, "weight_decay": 0.0,
-        "clip_norm": None, "clip_value": None,
+        "lr": 0.1,
+        "momentum": 0.9,
+        "dampening": 0.0,
+        "nesterov": False,
+        "weight_decay": 0.0,
+        "clip_norm": None,
+        "clip_value": None,
     }
     assert repr(RMSprop(centered=True)).startswith("RMSprop(lr=0.01, alpha=0.99")
 
@@ -515,8 +553,10 @@ def test_l2_weight_decay_is_the_gradient_plus_lambda_theta(backend, cls):
         for _ in range(3):
             g = grads
             if name == "by hand":
-                g = {key: backend.asarray(backend.to_numpy(grads[key]) + np.float32(2.0) * backend.to_numpy(theta[key]))
-                     for key in ("W", "b")}
+                g = {
+                    key: backend.asarray(backend.to_numpy(grads[key]) + np.float32(2.0) * backend.to_numpy(theta[key]))
+                    for key in ("W", "b")
+                }
             theta, state = rule.update(g, state, theta)
         runs[name] = backend.tree_to_numpy(theta)
     for key in ("W", "b"):
@@ -528,13 +568,20 @@ def test_l2_weight_decay_is_the_gradient_plus_lambda_theta(backend, cls):
 def test_decoupled_weight_decay_shrinks_the_parameters_first(backend):
     """AdamW (and NAdam with decoupled_weight_decay) = the plain rule applied to (1 - lr lambda) theta."""
     params, grads = small_problem(backend)
-    for decoupled, plain in ((AdamW(0.1, weight_decay=0.3), Adam(0.1)),
-                             (NAdam(0.1, weight_decay=0.3, decoupled_weight_decay=True), NAdam(0.1))):
+    for decoupled, plain in (
+        (AdamW(0.1, weight_decay=0.3), Adam(0.1)),
+        (NAdam(0.1, weight_decay=0.3, decoupled_weight_decay=True), NAdam(0.1)),
+    ):
         new, _ = decoupled.update(grads, decoupled.init(params), params)
-        shrunk = {"W": backend.asarray((1 - 0.1 * 0.3) * W0, "float32"), "b": backend.asarray((1 - 0.1 * 0.3) * B0, "float32")}
+        shrunk = {
+            "W": backend.asarray((1 - 0.1 * 0.3) * W0, "float32"),
+            "b": backend.asarray((1 - 0.1 * 0.3) * B0, "float32"),
+        }
         expected, _ = plain.update(grads, plain.init(shrunk), shrunk)
         for key in ("W", "b"):
-            np.testing.assert_allclose(backend.to_numpy(new[key]), backend.to_numpy(expected[key]), rtol=2e-6, atol=2e-7)
+            np.testing.assert_allclose(
+                backend.to_numpy(new[key]), backend.to_numpy(expected[key]), rtol=2e-6, atol=2e-7
+            )
 
 
 def test_structure_errors_name_the_path_and_the_tree(backend):
@@ -542,11 +589,15 @@ def test_structure_errors_name_the_path_and_the_tree(backend):
     nested = {"layers": [params, params]}
     optimizer = Adam()
     state = optimizer.init(nested)
-    with pytest.raises(portable_dl.TreeStructureError,
-                       match=r"Adam.update: the gradients do not match the parameters at 'layers': the parameters have "
-                             r"a list of 2, the gradients a list of 1"):
+    with pytest.raises(
+        portable_dl.TreeStructureError,
+        match=r"Adam.update: the gradients do not match the parameters at 'layers': the parameters have "
+        r"a list of 2, the gradients a list of 1",
+    ):
         optimizer.update({"layers": [grads]}, state, nested)
-    with pytest.raises(portable_dl.TreeStructureError, match=r"optimizer state does not match the parameters at 'layers\.1'"):
+    with pytest.raises(
+        portable_dl.TreeStructureError, match=r"optimizer state does not match the parameters at 'layers\.1'"
+    ):
         optimizer.update({"layers": [grads, grads]}, optimizer.init({"layers": [params, {"W": params["W"]}]}), nested)
     with pytest.raises(ShapeError, match=r"gradient of parameter 'layers\.0\.b' is a dict, not an array"):
         optimizer.update({"layers": [{"W": grads["W"], "b": {"x": grads["b"]}}, grads]}, state, nested)

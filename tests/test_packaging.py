@@ -92,12 +92,32 @@ def test_wheel_carries_license_type_marker_and_schema(tmp_path):
     if tuple(int(part) for part in setuptools.__version__.split(".")[:2]) < (77, 0):
         pytest.skip(f"setuptools {setuptools.__version__} predates license-files (77)")
     source = tmp_path / "source"
-    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".git", "build", "dist", "*.egg-info", "__pycache__",
-                                                                  ".pytest_cache", ".hypothesis", "results"))
+    shutil.copytree(
+        ROOT,
+        source,
+        ignore=shutil.ignore_patterns(
+            ".git", "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache", ".hypothesis", "results"
+        ),
+    )
     result = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", str(source), "--no-deps", "--no-build-isolation", "--no-index",
-         "-w", str(tmp_path / "wheels"), "-v"],
-        capture_output=True, text=True, timeout=600, check=False)
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            str(source),
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "-w",
+            str(tmp_path / "wheels"),
+            "-v",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     (wheel,) = (tmp_path / "wheels").glob("portable_dl-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
@@ -105,6 +125,6 @@ def test_wheel_carries_license_type_marker_and_schema(tmp_path):
     assert any(name.endswith(".dist-info/licenses/LICENSE") for name in names), names
     metadata = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
     assert "License-Expression: Apache-2.0" in metadata and "License-File: LICENSE" in metadata
-    assert "Requires-Dist: torch>=2.4; extra == \"torch\"" in metadata
+    assert 'Requires-Dist: torch>=2.4; extra == "torch"' in metadata
     log = result.stdout + result.stderr
     assert "SetuptoolsDeprecationWarning" not in log and "License classifiers are deprecated" not in log

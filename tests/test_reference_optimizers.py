@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from portable_dl.conformance import reference_optimizers as ref
 
 torch = pytest.importorskip("torch")

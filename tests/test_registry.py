@@ -17,7 +17,9 @@ FRAMEWORKS = ("torch", "tensorflow", "mlx", "jax", "jaxlib", "keras")
 def run_python(code: str, **env) -> subprocess.CompletedProcess:
     import os
 
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, **env}, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, **env}, timeout=300
+    )
 
 
 def test_import_loads_no_framework():
@@ -126,7 +128,9 @@ def test_synchronize_returns_its_argument(backend):
 
 
 def test_backends_command_prints_the_table():
-    result = subprocess.run([sys.executable, "-m", "portable_dl", "backends"], capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "portable_dl", "backends"], capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr
     assert "numpy" in result.stdout and np.__version__ in result.stdout
     for name in ("torch", "tensorflow", "mlx", "jax"):
@@ -138,10 +142,14 @@ def test_backend_modules_are_loaded_by_the_registry_without_the_command_line():
     # import its command line (the old cli <-> runner cycle).
     result = run_python(
         "import sys; from portable_dl.registry import load_backend_module; import portable_dl.conformance.runner;"
-        "print(load_backend_module('broken_backends:wrong_tanh_gradient'), 'portable_dl.conformance.cli' in sys.modules)",
+        "print(load_backend_module('broken_backends:wrong_tanh_gradient'),"
+        " 'portable_dl.conformance.cli' in sys.modules)",
         PYTHONPATH=str(__import__("pathlib").Path(__file__).parent),
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["broken-tanh-gradient", "False"]
-    with pytest.raises(portable_dl.registry.BackendModuleError, match=r"^misbehaving_backends:returns_no_backend: the factory returned object"):
+    with pytest.raises(
+        portable_dl.registry.BackendModuleError,
+        match=r"^misbehaving_backends:returns_no_backend: the factory returned object",
+    ):
         portable_dl.registry.load_backend_module("misbehaving_backends:returns_no_backend")

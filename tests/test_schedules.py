@@ -7,10 +7,9 @@ import math
 
 import numpy as np
 import pytest
+from helpers import assert_close, float_dtypes
 
 from portable_dl.schedules import as_schedule, constant, cosine, exponential, join, linear_warmup, step_decay
-
-from helpers import assert_close, float_dtypes
 
 # (schedule, {step: rate}); every rate worked out by hand from the schedule's formula.
 CASES = [
@@ -20,16 +19,25 @@ CASES = [
     # 0.9 ** s
     ("exponential", exponential(1.0, gamma=0.9), {0: 1.0, 1: 0.9, 2: 0.81, 10: 0.3486784401}),
     # 0.2 + 0.4 (1 + cos(pi s / 4)), held at 0.2 from s = 4
-    ("cosine", cosine(1.0, total_steps=4, min_lr=0.2),
-     {0: 1.0, 1: 0.2 + 0.4 * (1 + math.sqrt(0.5)), 2: 0.6, 3: 0.2 + 0.4 * (1 - math.sqrt(0.5)), 4: 0.2, 10: 0.2}),
+    (
+        "cosine",
+        cosine(1.0, total_steps=4, min_lr=0.2),
+        {0: 1.0, 1: 0.2 + 0.4 * (1 + math.sqrt(0.5)), 2: 0.6, 3: 0.2 + 0.4 * (1 - math.sqrt(0.5)), 4: 0.2, 10: 0.2},
+    ),
     # 0.4 (s + 1) / 4 for s < 4, then 0.4
     ("warmup_constant", linear_warmup(0.4, warmup_steps=4), {0: 0.1, 1: 0.2, 2: 0.3, 3: 0.4, 4: 0.4, 50: 0.4}),
     # 1.0 (s + 1) / 2 for s < 2, then cosine(1, 4) at s - 2: 0.5 (1 + cos(pi (s - 2) / 4))
-    ("warmup_cosine", linear_warmup(cosine(1.0, total_steps=4), warmup_steps=2),
-     {0: 0.5, 1: 1.0, 2: 1.0, 3: 0.5 * (1 + math.sqrt(0.5)), 4: 0.5, 6: 0.0, 9: 0.0}),
+    (
+        "warmup_cosine",
+        linear_warmup(cosine(1.0, total_steps=4), warmup_steps=2),
+        {0: 0.5, 1: 1.0, 2: 1.0, 3: 0.5 * (1 + math.sqrt(0.5)), 4: 0.5, 6: 0.0, 9: 0.0},
+    ),
     # 0.3 before step 2; then 0.2 * 0.5 ** (s - 2) before step 5; then 0.01
-    ("join", join([0.3, exponential(0.2, gamma=0.5), constant(0.01)], boundaries=[2, 5]),
-     {0: 0.3, 1: 0.3, 2: 0.2, 3: 0.1, 4: 0.05, 5: 0.01, 9: 0.01}),
+    (
+        "join",
+        join([0.3, exponential(0.2, gamma=0.5), constant(0.01)], boundaries=[2, 5]),
+        {0: 0.3, 1: 0.3, 2: 0.2, 3: 0.1, 4: 0.05, 5: 0.01, 9: 0.01},
+    ),
 ]
 
 

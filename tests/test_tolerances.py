@@ -7,12 +7,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from autograd.extend import defvjp, primitive
-
-import portable_dl
+from broken_backends import broken_backend, namespace_with
 from portable_dl.conformance import compare, gradients, runner, tolerances
 from portable_dl.conformance.families import collect_cases
 
-from broken_backends import broken_backend, namespace_with
+import portable_dl
 
 WRONG_BY = 1e-4
 
@@ -46,14 +45,17 @@ def test_a_float32_gradient_wrong_by_1e_4_fails():
     assert row.status == "fail" and "grad x" in row.message, row
 
 
-@pytest.mark.parametrize("actual, expected, verdict", [
-    ([1.0, 3e38], [0.0, 3e38], False),        # round(0.5) giving 1, not 0 (ties to even), beside 3e38
-    ([0.0, 3e38], [1e-30, 3e38], False),      # log1p(1e-30) = 0 instead of 1e-30
-    ([0.0, 3e38], [-0.0, 3e38], False),       # the sign of zero
-    ([np.nan, 1.0], [1.0, 1.0], False),       # a NaN where there is none
-    ([1.0 + 2e-6, 3e38], [1.0, 3e38], True),  # a few ulps
-    ([1e-40, 1.0], [0.0, 1.0], True),         # a subnormal where zero: flushing is a platform's choice
-])
+@pytest.mark.parametrize(
+    "actual, expected, verdict",
+    [
+        ([1.0, 3e38], [0.0, 3e38], False),  # round(0.5) giving 1, not 0 (ties to even), beside 3e38
+        ([0.0, 3e38], [1e-30, 3e38], False),  # log1p(1e-30) = 0 instead of 1e-30
+        ([0.0, 3e38], [-0.0, 3e38], False),  # the sign of zero
+        ([np.nan, 1.0], [1.0, 1.0], False),  # a NaN where there is none
+        ([1.0 + 2e-6, 3e38], [1.0, 3e38], True),  # a few ulps
+        ([1e-40, 1.0], [0.0, 1.0], True),  # a subnormal where zero: flushing is a platform's choice
+    ],
+)
 def test_element_wise_judging_sees_an_error_on_a_small_element_beside_a_huge_one(actual, expected, verdict):
     tolerance = tolerances.value_tolerance("float32")
     result = compare.compare_elementwise("value", np.array(actual), np.array(expected), tolerance, "float32")

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from conftest import require_mnist
 from helpers import assert_close
+
 from portable_dl import PortableDLError
 from portable_dl.data import load_mnist
 from portable_dl.training import EarlyStopping, TrainingDiverged, evaluate, fit, make_train_step, predict
@@ -140,8 +140,19 @@ def fit_linear(backend, x, y, epochs, **options):
 
     params0, _, _ = linear_problem()
     options = {"compile": False, "seed": 11, **options}
-    return fit(linear_apply, to_backend(backend, params0), mean_squared_error, SGD(0.05), backend, x, y,
-               epochs=epochs, batch_size=8, verbose=0, **options)
+    return fit(
+        linear_apply,
+        to_backend(backend, params0),
+        mean_squared_error,
+        SGD(0.05),
+        backend,
+        x,
+        y,
+        epochs=epochs,
+        batch_size=8,
+        verbose=0,
+        **options,
+    )
 
 
 def test_fit_with_the_same_seed_gives_the_same_history(backend):
@@ -166,15 +177,20 @@ def test_fit_epoch_loss_is_the_mean_over_examples_of_a_by_hand_run(backend):
     params = {k: v.astype(np.float64) for k, v in params.items()}
     weighted = 0.0
     for start in range(0, 20, 8):  # batches of 8, 8 and 4
-        xb, yb = x[start:start + 8].astype(np.float64), y[start:start + 8].astype(np.float64)
+        xb, yb = x[start : start + 8].astype(np.float64), y[start : start + 8].astype(np.float64)
         weighted += np.mean((xb @ params["W"] + params["b"] - yb) ** 2) * len(xb)
         grads = numpy_gradients(params, xb, yb)
         params = {k: params[k] - 0.05 * grads[k] for k in params}
     assert_close(result.history["loss"], [weighted / 20], "float32", scale=10, what="epoch loss")
     validation = np.mean((x @ params["W"] + params["b"] - y) ** 2)
     assert_close(result.history["val_loss"], [validation], "float32", scale=10, what="val loss")
-    assert_close(predict(linear_apply, result.params, backend, x), x @ params["W"] + params["b"], "float32",
-                 scale=10, what="predict")
+    assert_close(
+        predict(linear_apply, result.params, backend, x),
+        x @ params["W"] + params["b"],
+        "float32",
+        scale=10,
+        what="predict",
+    )
 
 
 @pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")  # NumPy on the inf loss
@@ -194,13 +210,14 @@ def test_nan_loss_raises_training_diverged_with_the_last_good_parameters(backend
     assert isinstance(error, PortableDLError)
     good_steps = 0 if check_every is None else 2
     assert error.step == good_steps and error.epoch == 0 and error.history == {"loss": []}
-    step = make_train_step(lambda p, b: mean_squared_error(linear_apply(p, b[0]), b[1]), SGD(0.05), backend,
-                           compile=False)
+    step = make_train_step(
+        lambda p, b: mean_squared_error(linear_apply(p, b[0]), b[1]), SGD(0.05), backend, compile=False
+    )
     params0, _, _ = linear_problem()
     params = to_backend(backend, params0)
     state = step.init(params)
     for start in range(0, 8 * good_steps, 8):
-        batch = (backend.asarray(x[start:start + 8]), backend.asarray(y[start:start + 8]))
+        batch = (backend.asarray(x[start : start + 8]), backend.asarray(y[start : start + 8]))
         params, state, _ = step(params, state, batch)
     for name in params:
         expected = backend.to_numpy(params[name])
@@ -252,8 +269,20 @@ def test_mlp_learns_mnist(backend, small_mnist):
     model = MLP([784, 128, 10])
     params = model.init(seed=0, backend=backend)
     before = evaluate(model, params, cross_entropy, backend, x_test, y_test, metrics=["accuracy"])
-    result = fit(model, params, cross_entropy, Adam(1e-3), backend, x_train, y_train, epochs=2, batch_size=32,
-                 validation_data=(x_test, y_test), metrics=["accuracy"], verbose=0)
+    result = fit(
+        model,
+        params,
+        cross_entropy,
+        Adam(1e-3),
+        backend,
+        x_train,
+        y_train,
+        epochs=2,
+        batch_size=32,
+        validation_data=(x_test, y_test),
+        metrics=["accuracy"],
+        verbose=0,
+    )
     logits = predict(model, result.params, backend, x_test)
     accuracy = float(np.mean(np.argmax(logits, axis=1) == y_test))  # independent of portable_dl.metrics
     assert accuracy > 0.8, f"test accuracy {accuracy:.3f} after two epochs on 2000 images"

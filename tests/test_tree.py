@@ -49,12 +49,16 @@ def test_a_mismatch_deep_in_the_tree_names_its_path():
     error = raised.value
     assert isinstance(error, ShapeError) and isinstance(error, ValueError)
     assert error.path == ("layers", 1) and error.argument == 1
-    assert str(error) == ("trees differ in structure at 'layers.1': the first tree has a dict with keys ['W', 'b'], "
-                          "tree 2 has a dict with keys ['W', 'c']")
+    assert str(error) == (
+        "trees differ in structure at 'layers.1': the first tree has a dict with keys ['W', 'b'], "
+        "tree 2 has a dict with keys ['W', 'c']"
+    )
 
 
 def test_the_error_names_which_of_several_trees_differs():
-    with pytest.raises(TreeStructureError, match=r"at 'a': the first tree has a list of 2, tree 3 has a list of 3") as raised:
+    with pytest.raises(
+        TreeStructureError, match=r"at 'a': the first tree has a list of 2, tree 3 has a list of 3"
+    ) as raised:
         tree_map(lambda *leaves: 0, {"a": [1, 2]}, {"a": [1, 2]}, {"a": [1, 2, 3]})
     assert raised.value.argument == 2
 
@@ -67,12 +71,17 @@ def test_dicts_are_matched_by_key_and_keep_the_first_trees_order():
 
 
 def test_lists_and_tuples_do_not_match_each_other():
-    with pytest.raises(TreeStructureError, match="at the root: the first tree has a list of 2, tree 2 has a tuple of 2"):
+    with pytest.raises(
+        TreeStructureError, match="at the root: the first tree has a list of 2, tree 2 has a tuple of 2"
+    ):
         tree_map(lambda a, b: a, [1, 2], (1, 2))
     with pytest.raises(TreeStructureError, match=r"at 'x': the first tree has a tuple of 1, tree 2 has a list of 1"):
         tree_map(lambda a, b: a, {"x": (1,)}, {"x": [1]})
-    with pytest.raises(TreeStructureError, match=r"at '0': the first tree has a dict with keys \['k'\], tree 2 has a "
-                                                 r"leaf \(int\)"):
+    with pytest.raises(
+        TreeStructureError,
+        match=r"at '0': the first tree has a dict with keys \['k'\], tree 2 has a "
+        r"leaf \(int\)",
+    ):
         tree_map(lambda a, b: a, [{"k": 1}], [1])
 
 
@@ -82,8 +91,9 @@ def test_none_rules():
     with pytest.raises(TreeStructureError, match=r"at 'y': the first tree has None, tree 2 has a leaf \(int\)"):
         tree_map(lambda a, b: a, {"x": 1, "y": None}, {"x": 2, "y": 5})
     # None in another tree where the first has a subtree: None at each of its leaves.
-    assert tree_map(lambda a, b: (a, b), {"l": [1, 2]}, {"l": None}, is_leaf=lambda x: isinstance(x, int)) \
-        == {"l": [(1, None), (2, None)]}
+    assert tree_map(lambda a, b: (a, b), {"l": [1, 2]}, {"l": None}, is_leaf=lambda x: isinstance(x, int)) == {
+        "l": [(1, None), (2, None)]
+    }
     # None as a leaf when asked for.
     assert tree_map(lambda a: "none" if a is None else a, [None, 1], is_leaf=lambda x: x is None) == ["none", 1]
 
@@ -97,11 +107,21 @@ def test_other_trees_may_hold_subtrees_below_the_first_trees_leaves():
 def test_map_and_flatten_with_path():
     tree = {"layers": [{"W": "a"}, ("b", None)], "s": "c"}
     assert tree_map_with_path(lambda path, leaf: (path, leaf), tree) == {
-        "layers": [{"W": (("layers", 0, "W"), "a")}, ((("layers", 1, 0), "b"), None)], "s": (("s",), "c")}
+        "layers": [{"W": (("layers", 0, "W"), "a")}, ((("layers", 1, 0), "b"), None)],
+        "s": (("s",), "c"),
+    }
     entries, treedef = tree_flatten_with_path(tree, tree)
     assert entries == [(("layers", 0, "W"), "a", "a"), (("layers", 1, 0), "b", "b"), (("s",), "c", "c")]
     assert treedef.leaf_paths() == [path for path, *_ in entries] and treedef.num_leaves == 3
-    assert [path for path, node in treedef.nodes()] == [(), ("layers",), ("layers", 0), ("layers", 0, "W"),
-                                                        ("layers", 1), ("layers", 1, 0), ("layers", 1, 1), ("s",)]
+    assert [path for path, node in treedef.nodes()] == [
+        (),
+        ("layers",),
+        ("layers", 0),
+        ("layers", 0, "W"),
+        ("layers", 1),
+        ("layers", 1, 0),
+        ("layers", 1, 1),
+        ("s",),
+    ]
     assert path_string(("layers", 0, "W")) == "layers.0.W" and path_string(()) == ""
     assert tree_paths(tree, separator="/") == ["layers/0/W", "layers/1/0", "s"]

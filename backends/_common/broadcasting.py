@@ -10,7 +10,8 @@ as usual and only when it fails are the shapes checked, so correct calls pay not
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from portable_dl.errors import BroadcastError, ShapeError
 
@@ -87,9 +88,7 @@ def matmul_shape(shape1: tuple[int, ...], shape2: tuple[int, ...]) -> tuple[int,
     a = (1,) + shape1 if len(shape1) == 1 else shape1
     b = shape2 + (1,) if len(shape2) == 1 else shape2
     if a[-1] != b[-2]:
-        raise ShapeError(
-            f"matmul of shapes {shape1} and {shape2}: inner dimensions {a[-1]} and {b[-2]} differ"
-        )
+        raise ShapeError(f"matmul of shapes {shape1} and {shape2}: inner dimensions {a[-1]} and {b[-2]} differ")
     batch = broadcast_shapes(a[:-2], b[:-2], operation="matmul (batch dimensions)")
     result = batch + (a[-2], b[-1])
     if len(shape1) == 1:

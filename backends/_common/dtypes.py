@@ -8,8 +8,9 @@ dtype objects and a function that names any of its dtypes, then exports the boun
 from __future__ import annotations
 
 import builtins
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -77,7 +78,9 @@ class DtypeTable:
         if KIND_OF[name] != "real floating":
             raise DTypeError(f"finfo needs a floating dtype, got {name}")
         info = np.finfo(name)
-        return FloatInfo(info.bits, float(info.eps), float(info.max), float(info.min), float(info.smallest_normal), self.native[name])
+        return FloatInfo(
+            info.bits, float(info.eps), float(info.max), float(info.min), float(info.smallest_normal), self.native[name]
+        )
 
     def iinfo(self, type: Any, /) -> IntegerInfo:
         """Limits of an integer dtype (or of an array's dtype)."""
@@ -109,7 +112,10 @@ class DtypeTable:
         if source == target:
             return True
         kinds = {KIND_OF[source], KIND_OF[target]}
-        if len(kinds) == 2 and kinds not in ({"signed integer", "unsigned integer"}, {"real floating", "complex floating"}):
+        if len(kinds) == 2 and kinds not in (
+            {"signed integer", "unsigned integer"},
+            {"real floating", "complex floating"},
+        ):
             return False
         try:
             return promote_names(source, target) == target
@@ -121,7 +127,9 @@ def standard_finfo(info: Any, dtype: Any) -> FloatInfo:
     """The standard's ``finfo`` object from a framework's own (``numpy.finfo``, ``torch.finfo``,
     ``jax.numpy.finfo``): Python floats, as the standard says, and ``dtype`` the namespace's
     dtype object (``torch.finfo`` names it with a string, NumPy's eps is a ``numpy.float32``)."""
-    return FloatInfo(int(info.bits), float(info.eps), float(info.max), float(info.min), float(info.smallest_normal), dtype)
+    return FloatInfo(
+        int(info.bits), float(info.eps), float(info.max), float(info.min), float(info.smallest_normal), dtype
+    )
 
 
 def standard_iinfo(info: Any, dtype: Any) -> IntegerInfo:
@@ -129,8 +137,9 @@ def standard_iinfo(info: Any, dtype: Any) -> IntegerInfo:
     return IntegerInfo(int(info.bits), int(info.max), int(info.min), dtype)
 
 
-def dtype_namer(native: dict[str, Any], missing: dict[str, str] | None = None,
-                stand_ins: dict[Any, str] | None = None) -> Callable[[Any], str]:
+def dtype_namer(
+    native: dict[str, Any], missing: dict[str, str] | None = None, stand_ins: dict[Any, str] | None = None
+) -> Callable[[Any], str]:
     """The ``_dtype_name`` of a namespace whose dtypes are its framework's own objects (MLX,
     TensorFlow): the standard's name of a dtype spelled as one of ``native``'s objects, a
     string, a NumPy dtype or a Python type; :class:`DTypeError` for anything else.

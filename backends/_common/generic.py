@@ -9,7 +9,8 @@ where a framework has a native form with the right semantics, its namespace uses
 from __future__ import annotations
 
 import math
-from typing import Any, NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -62,9 +63,13 @@ def clip(x: Any, /, min: Any = None, max: Any = None, *, xp: Any) -> Any:
     """
     result = x
     if min is not None:
-        result = xp.where(xp.less(result, min), xp.astype(xp.asarray(min), x.dtype) if hasattr(min, "shape") else min, result)
+        result = xp.where(
+            xp.less(result, min), xp.astype(xp.asarray(min), x.dtype) if hasattr(min, "shape") else min, result
+        )
     if max is not None:
-        result = xp.where(xp.greater(result, max), xp.astype(xp.asarray(max), x.dtype) if hasattr(max, "shape") else max, result)
+        result = xp.where(
+            xp.greater(result, max), xp.astype(xp.asarray(max), x.dtype) if hasattr(max, "shape") else max, result
+        )
     return result
 
 
@@ -207,10 +212,15 @@ def _unique(x: Any, *, xp: Any, index_dtype: Any) -> tuple:
     """values, first indices, inverse indices (x's shape) and counts, computed through NumPy:
     a data-dependent shape, like :func:`nonzero`. NaNs are distinct, +0 and -0 are one."""
     values = _as_numpy(x)
-    unique, first, inverse, counts = np.unique(values.reshape(-1), return_index=True, return_inverse=True,
-                                                return_counts=True, equal_nan=False)
-    return (xp.asarray(unique, dtype=x.dtype), xp.asarray(first, dtype=index_dtype),
-            xp.asarray(inverse.reshape(values.shape), dtype=index_dtype), xp.asarray(counts, dtype=index_dtype))
+    unique, first, inverse, counts = np.unique(
+        values.reshape(-1), return_index=True, return_inverse=True, return_counts=True, equal_nan=False
+    )
+    return (
+        xp.asarray(unique, dtype=x.dtype),
+        xp.asarray(first, dtype=index_dtype),
+        xp.asarray(inverse.reshape(values.shape), dtype=index_dtype),
+        xp.asarray(counts, dtype=index_dtype),
+    )
 
 
 def unique_all(x: Any, /, *, xp: Any, index_dtype: Any) -> UniqueAllResult:
@@ -407,9 +417,14 @@ def complex_expm1(x: Any, /, *, xp: Any, from_parts: Any) -> Any:
     imag = xp.where(xp.equal(b, 0), b, xp.multiply(xp.exp(a), xp.sin(b)))
     minus_infinity = xp.equal(a, -float("inf"))
     plus_infinity_odd = xp.logical_and(xp.equal(a, float("inf")), xp.logical_not(xp.isfinite(b)))
-    real = xp.where(minus_infinity, xp.full_like(real, -1.0), xp.where(plus_infinity_odd, xp.full_like(real, float("inf")), real))
-    imag = xp.where(minus_infinity, xp.zeros_like(imag),
-                    xp.where(xp.logical_and(plus_infinity_odd, xp.not_equal(b, 0)), xp.full_like(imag, float("nan")), imag))
+    real = xp.where(
+        minus_infinity, xp.full_like(real, -1.0), xp.where(plus_infinity_odd, xp.full_like(real, float("inf")), real)
+    )
+    imag = xp.where(
+        minus_infinity,
+        xp.zeros_like(imag),
+        xp.where(xp.logical_and(plus_infinity_odd, xp.not_equal(b, 0)), xp.full_like(imag, float("nan")), imag),
+    )
     return from_parts(real, imag)
 
 

@@ -4,7 +4,8 @@ it departs from the standard: ``devices()`` is a list, not a tuple."""
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 __all__ = ["Info", "info_function"]
 

@@ -15,8 +15,16 @@ from portable_dl.errors import ShapeError
 
 from .broadcasting import shape_of
 
-__all__ = ["EighResult", "QRResult", "SlogdetResult", "SVDResult", "vector_norm", "matrix_norm", "outer",
-           "require_matrices"]
+__all__ = [
+    "EighResult",
+    "QRResult",
+    "SlogdetResult",
+    "SVDResult",
+    "vector_norm",
+    "matrix_norm",
+    "outer",
+    "require_matrices",
+]
 
 
 class EighResult(NamedTuple):

@@ -30,17 +30,30 @@ INTEGRAL = SIGNED + UNSIGNED
 COMPLEX_OF = {"float32": "complex64", "float64": "complex128"}
 
 #: The kind of each dtype name, in the words of ``isdtype``.
-KIND_OF = {"bool": "bool", **{n: "signed integer" for n in SIGNED},
-           **{n: "unsigned integer" for n in UNSIGNED}, **{n: "real floating" for n in FLOATING},
-           **{n: "complex floating" for n in COMPLEX}}
+KIND_OF = {
+    "bool": "bool",
+    **{n: "signed integer" for n in SIGNED},
+    **{n: "unsigned integer" for n in UNSIGNED},
+    **{n: "real floating" for n in FLOATING},
+    **{n: "complex floating" for n in COMPLEX},
+}
 
 # The standard's mixed signed/unsigned pairs: the smallest signed integer that holds both.
 # uint64 with any signed integer has no such dtype; the standard leaves it undefined and
 # we raise DTypeError rather than silently lose values.
 _MIXED_INTEGERS = {
-    ("uint8", "int8"): "int16", ("uint8", "int16"): "int16", ("uint8", "int32"): "int32", ("uint8", "int64"): "int64",
-    ("uint16", "int8"): "int32", ("uint16", "int16"): "int32", ("uint16", "int32"): "int32", ("uint16", "int64"): "int64",
-    ("uint32", "int8"): "int64", ("uint32", "int16"): "int64", ("uint32", "int32"): "int64", ("uint32", "int64"): "int64",
+    ("uint8", "int8"): "int16",
+    ("uint8", "int16"): "int16",
+    ("uint8", "int32"): "int32",
+    ("uint8", "int64"): "int64",
+    ("uint16", "int8"): "int32",
+    ("uint16", "int16"): "int32",
+    ("uint16", "int32"): "int32",
+    ("uint16", "int64"): "int64",
+    ("uint32", "int8"): "int64",
+    ("uint32", "int16"): "int64",
+    ("uint32", "int32"): "int64",
+    ("uint32", "int64"): "int64",
 }
 
 
@@ -89,7 +102,9 @@ def promote_names(*names: str) -> str:
         try:
             result = PROMOTION_TABLE[(result, name)]
         except KeyError:
-            raise DTypeError(f"dtypes {result} and {name} have no common dtype under the array API promotion rules") from None
+            raise DTypeError(
+                f"dtypes {result} and {name} have no common dtype under the array API promotion rules"
+            ) from None
     return result
 
 
@@ -108,4 +123,6 @@ def promote_with_scalar(array_name: str, scalar: bool | int | float, default_flo
         if kind == "complex floating":
             return array_name
         return COMPLEX_OF[array_name if kind == "real floating" else default_float]
-    raise DTypeError(f"{type(scalar).__name__} is not a Python scalar the array API promotes (bool, int, float, complex)")
+    raise DTypeError(
+        f"{type(scalar).__name__} is not a Python scalar the array API promotes (bool, int, float, complex)"
+    )

@@ -7,14 +7,22 @@ namespaces catch their framework's own exception (or check first) and raise one 
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from portable_dl.errors import ShapeError
 
 from .broadcasting import shape_of
 
-__all__ = ["reshape_error", "squeeze_error", "concat_error", "stack_error", "tensordot_error", "take_along_axis_error",
-           "tensordot_axes_differ"]
+__all__ = [
+    "reshape_error",
+    "squeeze_error",
+    "concat_error",
+    "stack_error",
+    "tensordot_error",
+    "take_along_axis_error",
+    "tensordot_axes_differ",
+]
 
 
 def _shapes(arrays_or_shapes: Sequence[Any]) -> list[tuple]:
@@ -38,11 +46,15 @@ def stack_error(arrays_or_shapes: Sequence[Any]) -> ShapeError:
 
 
 def tensordot_error(shape1: tuple, shape2: tuple, axes: Any) -> ShapeError:
-    return ShapeError(f"tensordot of shapes {tuple(shape1)} and {tuple(shape2)} over axes {axes}: the contracted axes do not match")
+    return ShapeError(
+        f"tensordot of shapes {tuple(shape1)} and {tuple(shape2)} over axes {axes}: the contracted axes do not match"
+    )
 
 
 def take_along_axis_error(indices_shape: tuple, shape: tuple) -> ShapeError:
-    return ShapeError(f"take_along_axis needs indices of the same rank as x, got shapes {tuple(indices_shape)} and {tuple(shape)}")
+    return ShapeError(
+        f"take_along_axis needs indices of the same rank as x, got shapes {tuple(indices_shape)} and {tuple(shape)}"
+    )
 
 
 def tensordot_axes_differ(shape1: tuple, shape2: tuple, axes: Any) -> bool:
@@ -61,4 +73,3 @@ def tensordot_axes_differ(shape1: tuple, shape2: tuple, axes: Any) -> bool:
         return len(first) != len(second) or any(shape1[i] != shape2[j] for i, j in zip(first, second))
     except (IndexError, TypeError, ValueError):
         return True
-

@@ -13,13 +13,23 @@ framework cannot support is still exported: :func:`unsupported` makes one that r
 from __future__ import annotations
 
 import types
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from portable_dl.errors import DTypeError
 
 __all__ = [
-    "VERSION", "DTYPES", "CONSTANTS", "FUNCTIONS", "LINALG", "FFT", "EXTENSIONS", "NAMES",
-    "build_namespace", "unsupported", "unsupported_dtype",
+    "VERSION",
+    "DTYPES",
+    "CONSTANTS",
+    "FUNCTIONS",
+    "LINALG",
+    "FFT",
+    "EXTENSIONS",
+    "NAMES",
+    "build_namespace",
+    "unsupported",
+    "unsupported_dtype",
 ]
 
 #: The value of every namespace's ``__array_api_version__``.
@@ -27,8 +37,19 @@ VERSION = "2024.12"
 
 #: The standard's dtypes (``data_types.rst``); complex dtypes are required since 2022.12.
 DTYPES = (
-    "bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
-    "float32", "float64", "complex64", "complex128",
+    "bool",
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "uint8",
+    "uint16",
+    "uint32",
+    "uint64",
+    "float32",
+    "float64",
+    "complex64",
+    "complex128",
 )
 
 #: ``constants.py``.
@@ -36,25 +57,110 @@ CONSTANTS = ("e", "inf", "nan", "newaxis", "pi")
 
 #: The main namespace's functions, one tuple per module of the specification.
 CREATION = (
-    "arange", "asarray", "empty", "empty_like", "eye", "from_dlpack", "full", "full_like", "linspace",
-    "meshgrid", "ones", "ones_like", "tril", "triu", "zeros", "zeros_like",
+    "arange",
+    "asarray",
+    "empty",
+    "empty_like",
+    "eye",
+    "from_dlpack",
+    "full",
+    "full_like",
+    "linspace",
+    "meshgrid",
+    "ones",
+    "ones_like",
+    "tril",
+    "triu",
+    "zeros",
+    "zeros_like",
 )
 DATA_TYPE = ("astype", "can_cast", "finfo", "iinfo", "isdtype", "result_type")
 ELEMENTWISE = (
-    "abs", "acos", "acosh", "add", "asin", "asinh", "atan", "atan2", "atanh", "bitwise_and",
-    "bitwise_left_shift", "bitwise_invert", "bitwise_or", "bitwise_right_shift", "bitwise_xor", "ceil",
-    "clip", "conj", "copysign", "cos", "cosh", "divide", "equal", "exp", "expm1", "floor", "floor_divide",
-    "greater", "greater_equal", "hypot", "imag", "isfinite", "isinf", "isnan", "less", "less_equal", "log",
-    "log1p", "log2", "log10", "logaddexp", "logical_and", "logical_not", "logical_or", "logical_xor",
-    "maximum", "minimum", "multiply", "negative", "nextafter", "not_equal", "positive", "pow", "real",
-    "reciprocal", "remainder", "round", "sign", "signbit", "sin", "sinh", "square", "sqrt", "subtract",
-    "tan", "tanh", "trunc",
+    "abs",
+    "acos",
+    "acosh",
+    "add",
+    "asin",
+    "asinh",
+    "atan",
+    "atan2",
+    "atanh",
+    "bitwise_and",
+    "bitwise_left_shift",
+    "bitwise_invert",
+    "bitwise_or",
+    "bitwise_right_shift",
+    "bitwise_xor",
+    "ceil",
+    "clip",
+    "conj",
+    "copysign",
+    "cos",
+    "cosh",
+    "divide",
+    "equal",
+    "exp",
+    "expm1",
+    "floor",
+    "floor_divide",
+    "greater",
+    "greater_equal",
+    "hypot",
+    "imag",
+    "isfinite",
+    "isinf",
+    "isnan",
+    "less",
+    "less_equal",
+    "log",
+    "log1p",
+    "log2",
+    "log10",
+    "logaddexp",
+    "logical_and",
+    "logical_not",
+    "logical_or",
+    "logical_xor",
+    "maximum",
+    "minimum",
+    "multiply",
+    "negative",
+    "nextafter",
+    "not_equal",
+    "positive",
+    "pow",
+    "real",
+    "reciprocal",
+    "remainder",
+    "round",
+    "sign",
+    "signbit",
+    "sin",
+    "sinh",
+    "square",
+    "sqrt",
+    "subtract",
+    "tan",
+    "tanh",
+    "trunc",
 )
 INDEXING = ("take", "take_along_axis")
 LINEAR_ALGEBRA = ("matmul", "matrix_transpose", "tensordot", "vecdot")
 MANIPULATION = (
-    "broadcast_arrays", "broadcast_to", "concat", "expand_dims", "flip", "moveaxis", "permute_dims",
-    "repeat", "reshape", "roll", "squeeze", "stack", "tile", "unstack",
+    "broadcast_arrays",
+    "broadcast_to",
+    "concat",
+    "expand_dims",
+    "flip",
+    "moveaxis",
+    "permute_dims",
+    "repeat",
+    "reshape",
+    "roll",
+    "squeeze",
+    "stack",
+    "tile",
+    "unstack",
 )
 SEARCHING = ("argmax", "argmin", "count_nonzero", "nonzero", "searchsorted", "where")
 SET = ("unique_all", "unique_counts", "unique_inverse", "unique_values")
@@ -63,28 +169,70 @@ STATISTICAL = ("cumulative_sum", "cumulative_prod", "max", "mean", "min", "prod"
 UTILITY = ("all", "any", "diff")
 
 FUNCTIONS = (
-    CREATION + DATA_TYPE + ELEMENTWISE + INDEXING + LINEAR_ALGEBRA + MANIPULATION + SEARCHING + SET
-    + SORTING + STATISTICAL + UTILITY
+    CREATION
+    + DATA_TYPE
+    + ELEMENTWISE
+    + INDEXING
+    + LINEAR_ALGEBRA
+    + MANIPULATION
+    + SEARCHING
+    + SET
+    + SORTING
+    + STATISTICAL
+    + UTILITY
 )
 
 #: The ``linalg`` extension (``linalg.py``), exported as ``xp.linalg``.
 LINALG = (
-    "cholesky", "cross", "det", "diagonal", "eigh", "eigvalsh", "inv", "matmul", "matrix_norm",
-    "matrix_power", "matrix_rank", "matrix_transpose", "outer", "pinv", "qr", "slogdet", "solve", "svd",
-    "svdvals", "tensordot", "trace", "vecdot", "vector_norm",
+    "cholesky",
+    "cross",
+    "det",
+    "diagonal",
+    "eigh",
+    "eigvalsh",
+    "inv",
+    "matmul",
+    "matrix_norm",
+    "matrix_power",
+    "matrix_rank",
+    "matrix_transpose",
+    "outer",
+    "pinv",
+    "qr",
+    "slogdet",
+    "solve",
+    "svd",
+    "svdvals",
+    "tensordot",
+    "trace",
+    "vecdot",
+    "vector_norm",
 )
 
 #: The ``fft`` extension (``fft.py``), exported as ``xp.fft``.
 FFT = (
-    "fft", "ifft", "fftn", "ifftn", "rfft", "irfft", "rfftn", "irfftn", "hfft", "ihfft", "fftfreq",
-    "rfftfreq", "fftshift", "ifftshift",
+    "fft",
+    "ifft",
+    "fftn",
+    "ifftn",
+    "rfft",
+    "irfft",
+    "rfftn",
+    "irfftn",
+    "hfft",
+    "ihfft",
+    "fftfreq",
+    "rfftfreq",
+    "fftshift",
+    "ifftshift",
 )
 
 EXTENSIONS = {"linalg": LINALG, "fft": FFT}
 
 #: Every public name of a namespace, dunder names of the standard included.
 NAMES = frozenset(DTYPES + CONSTANTS + FUNCTIONS + tuple(EXTENSIONS)) | {
-    "__array_api_version__", "__array_namespace_info__",
+    "__array_api_version__",
+    "__array_namespace_info__",
 }
 
 

@@ -9,7 +9,8 @@ unseen. Nothing here changes JAX's configuration.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -114,7 +115,9 @@ class JaxBackend(Backend):
         if name in ("int64", "uint64") and self._unsupported_dtype_reason(name):
             narrow = np.int32 if name == "int64" else np.uint32
             if values.size and (values.min() < np.iinfo(narrow).min or values.max() > np.iinfo(narrow).max):
-                raise DTypeError(f"{name} values outside the {np.dtype(narrow).name} range: {self._unsupported_dtype_reason(name)}")
+                raise DTypeError(
+                    f"{name} values outside the {np.dtype(narrow).name} range: {self._unsupported_dtype_reason(name)}"
+                )
             return values, narrow
         return values, self.dtype(values.dtype)
 

@@ -28,7 +28,8 @@ from __future__ import annotations
 
 import functools
 import types
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -97,7 +98,9 @@ def _unsupported_dtype_reason(dtype: Any) -> str | None:
         numpy_dtype = np.dtype(dtype)
     except TypeError:
         return None
-    wide = (numpy_dtype.itemsize == 8 and numpy_dtype.kind in "fiu") or (numpy_dtype.itemsize == 16 and numpy_dtype.kind == "c")
+    wide = (numpy_dtype.itemsize == 8 and numpy_dtype.kind in "fiu") or (
+        numpy_dtype.itemsize == 16 and numpy_dtype.kind == "c"
+    )
     if wide and not _x64_enabled():
         return (
             f"JAX computes {numpy_dtype.name} in 32 bits unless 64-bit mode is enabled: call "
@@ -189,8 +192,6 @@ def log1p(x: Any, /) -> Any:
     if jnp.asarray(x).dtype.kind == "c":
         return generic.complex_log1p(x, jnp.log1p, xp=_this, from_parts=jax.lax.complex)
     return jnp.log1p(x)
-
-
 
 
 def expm1(x: Any, /) -> Any:
@@ -315,15 +316,11 @@ def broadcast_arrays(*arrays: Any) -> list:
     return generic.broadcast_arrays(*arrays, xp=_this)
 
 
-
-
 def permute_dims(x: Any, /, axes: Sequence[int]) -> Any:
     """``x`` with its axes in the order ``axes``; negative axes count from the end (XLA's
     transpose takes only non-negative ones)."""
     ndim = jnp.ndim(x)
     return jnp.permute_dims(x, tuple(generic.normalize_axis(a, ndim) for a in axes))
-
-
 
 
 def expand_dims(x: Any, /, axis: int = 0) -> Any:
@@ -408,9 +405,12 @@ def cumulative_prod(x: Any, /, *, axis: int | None = None, dtype: Any = None, in
 diff = jnp.diff
 
 # The four functions the main namespace shares with ``linalg`` are the same objects in both.
-linalg = types.SimpleNamespace(**{
-    name: globals()[name] if name in surface.LINEAR_ALGEBRA else getattr(jnp.linalg, name) for name in surface.LINALG
-})
+linalg = types.SimpleNamespace(
+    **{
+        name: globals()[name] if name in surface.LINEAR_ALGEBRA else getattr(jnp.linalg, name)
+        for name in surface.LINALG
+    }
+)
 linalg.diagonal = generic.with_clamped_diagonal_offset(jnp.linalg.diagonal)
 linalg.trace = generic.with_clamped_diagonal_offset(jnp.linalg.trace)
 fft = jnp.fft

@@ -16,7 +16,8 @@ Nothing here changes MLX's global state: no ``mx.set_default_device``.
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import mlx.core as mx
 import numpy as np
@@ -125,7 +126,9 @@ class MLXBackend(Backend):
             try:
                 return np.array(x, copy=True)
             except ValueError as error:
-                raise TypeError(f"to_numpy needs a computed array; an array traced inside mx.compile has no value yet: {error}") from error
+                raise TypeError(
+                    f"to_numpy needs a computed array; an array traced inside mx.compile has no value yet: {error}"
+                ) from error
         return np.asarray(x)
 
     # ------------------------------------------------------------------ autodiff

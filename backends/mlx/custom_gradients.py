@@ -18,7 +18,9 @@ def sum_to_shape(g: mx.array, shape: tuple[int, ...]) -> mx.array:
     if tuple(g.shape) == tuple(shape):
         return g
     leading = g.ndim - len(shape)
-    axes = list(range(leading)) + [leading + i for i, size in enumerate(shape) if size == 1 and g.shape[leading + i] != 1]
+    axes = list(range(leading)) + [
+        leading + i for i, size in enumerate(shape) if size == 1 and g.shape[leading + i] != 1
+    ]
     return mx.sum(g, axis=axes, keepdims=True).reshape(shape) if axes else g.reshape(shape)
 
 

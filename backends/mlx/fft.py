@@ -9,7 +9,8 @@ normalization, as NumPy defines them.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import mlx.core as mx
 
@@ -19,8 +20,20 @@ from .._common import generic
 from . import namespace as _xp
 
 __all__ = [
-    "fft", "ifft", "fftn", "ifftn", "rfft", "irfft", "rfftn", "irfftn", "hfft", "ihfft", "fftfreq",
-    "rfftfreq", "fftshift", "ifftshift",
+    "fft",
+    "ifft",
+    "fftn",
+    "ifftn",
+    "rfft",
+    "irfft",
+    "rfftn",
+    "irfftn",
+    "hfft",
+    "ihfft",
+    "fftfreq",
+    "rfftfreq",
+    "fftshift",
+    "ifftshift",
 ]
 
 _NORMS = ("backward", "ortho", "forward")
@@ -46,12 +59,16 @@ def ifft(x: mx.array, /, *, n: int | None = None, axis: int = -1, norm: str = "b
     return mx.fft.ifft(_checked(x, "ifft", norm), n=n, axis=axis, norm=norm)
 
 
-def fftn(x: mx.array, /, *, s: Sequence[int] | None = None, axes: Sequence[int] | None = None, norm: str = "backward") -> mx.array:
+def fftn(
+    x: mx.array, /, *, s: Sequence[int] | None = None, axes: Sequence[int] | None = None, norm: str = "backward"
+) -> mx.array:
     """The n-D discrete Fourier transform over ``axes`` (all when None) with sizes ``s``."""
     return mx.fft.fftn(_checked(x, "fftn", norm), s=_sizes(s), axes=_n_axes(x, s, axes), norm=norm)
 
 
-def ifftn(x: mx.array, /, *, s: Sequence[int] | None = None, axes: Sequence[int] | None = None, norm: str = "backward") -> mx.array:
+def ifftn(
+    x: mx.array, /, *, s: Sequence[int] | None = None, axes: Sequence[int] | None = None, norm: str = "backward"
+) -> mx.array:
     """The n-D inverse discrete Fourier transform over ``axes``."""
     return mx.fft.ifftn(_checked(x, "ifftn", norm), s=_sizes(s), axes=_n_axes(x, s, axes), norm=norm)
 
@@ -66,12 +83,16 @@ def irfft(x: mx.array, /, *, n: int | None = None, axis: int = -1, norm: str = "
     return mx.fft.irfft(_checked(x, "irfft", norm), n=n, axis=axis, norm=norm)
 
 
-def rfftn(x: mx.array, /, *, s: Sequence[int] | None = None, axes: Sequence[int] | None = None, norm: str = "backward") -> mx.array:
+def rfftn(
+    x: mx.array, /, *, s: Sequence[int] | None = None, axes: Sequence[int] | None = None, norm: str = "backward"
+) -> mx.array:
     """The n-D transform of a real signal (the last axis of ``axes`` halved)."""
     return mx.fft.rfftn(_checked(x, "rfftn", norm), s=_sizes(s), axes=_n_axes(x, s, axes), norm=norm)
 
 
-def irfftn(x: mx.array, /, *, s: Sequence[int] | None = None, axes: Sequence[int] | None = None, norm: str = "backward") -> mx.array:
+def irfftn(
+    x: mx.array, /, *, s: Sequence[int] | None = None, axes: Sequence[int] | None = None, norm: str = "backward"
+) -> mx.array:
     """The inverse of :func:`rfftn`."""
     return mx.fft.irfftn(_checked(x, "irfftn", norm), s=_sizes(s), axes=_n_axes(x, s, axes), norm=norm)
 

@@ -127,8 +127,10 @@ def logaddexp64(x1: mx.array, x2: mx.array) -> mx.array:
 def logaddexp64_vjp(primals: tuple, cotangent: mx.array, output: mx.array) -> tuple:
     """d/dx1 log(e^x1 + e^x2) = e^(x1 - out), the softmax weight of x1."""
     x1, x2 = primals
-    return (sum_to_shape(cotangent * exact_exp(x1 - output), x1.shape),
-            sum_to_shape(cotangent * exact_exp(x2 - output), x2.shape))
+    return (
+        sum_to_shape(cotangent * exact_exp(x1 - output), x1.shape),
+        sum_to_shape(cotangent * exact_exp(x2 - output), x2.shape),
+    )
 
 
 def exact_in_float64(fast: Any, exact: Any) -> Any:

@@ -28,9 +28,29 @@ from . import complex_fixes
 from . import namespace as _xp
 
 __all__ = [
-    "cholesky", "cross", "det", "diagonal", "eigh", "eigvalsh", "inv", "matmul", "matrix_norm",
-    "matrix_power", "matrix_rank", "matrix_transpose", "outer", "pinv", "qr", "slogdet", "solve", "svd",
-    "svdvals", "tensordot", "trace", "vecdot", "vector_norm",
+    "cholesky",
+    "cross",
+    "det",
+    "diagonal",
+    "eigh",
+    "eigvalsh",
+    "inv",
+    "matmul",
+    "matrix_norm",
+    "matrix_power",
+    "matrix_rank",
+    "matrix_transpose",
+    "outer",
+    "pinv",
+    "qr",
+    "slogdet",
+    "solve",
+    "svd",
+    "svdvals",
+    "tensordot",
+    "trace",
+    "vecdot",
+    "vector_norm",
 ]
 
 matmul = _xp.matmul
@@ -44,7 +64,10 @@ def _matrices(x: mx.array, name: str, square: builtins.bool = True, complex_ok: 
     where the caller handles it (``complex_ok``)."""
     allowed = (mx.float32, mx.float64, mx.complex64) if complex_ok else (mx.float32, mx.float64)
     if x.dtype not in allowed:
-        raise DTypeError(f"linalg.{name}: MLX's linear algebra takes {'float32, float64 or complex64' if complex_ok else 'float32 or float64'}, got {_xp._name(x)}")
+        raise DTypeError(
+            f"linalg.{name}: MLX's linear algebra takes "
+            f"{'float32, float64 or complex64' if complex_ok else 'float32 or float64'}, got {_xp._name(x)}"
+        )
     shape = tuple(x.shape)
     if len(shape) < 2 or (square and shape[-1] != shape[-2]):
         kind = "square matrices" if square else "matrices"
@@ -89,9 +112,9 @@ def _complex_pivots(x: mx.array) -> tuple[list[mx.array], mx.array]:
         pivot = a[..., k, k]
         pivots.append(pivot)
         safe = mx.where(pivot == 0, mx.ones_like(pivot), pivot)
-        factors = a[..., k + 1:, k] / safe[..., None]
-        below = a[..., k + 1:, :] - factors[..., None] * a[..., k:k + 1, :]
-        a = mx.concatenate([a[..., :k + 1, :], below], axis=-2)
+        factors = a[..., k + 1 :, k] / safe[..., None]
+        below = a[..., k + 1 :, :] - factors[..., None] * a[..., k : k + 1, :]
+        a = mx.concatenate([a[..., : k + 1, :], below], axis=-2)
     sign = mx.where(swaps % 2 == 1, -1.0, 1.0).astype(mx.complex64)
     return pivots, sign
 
@@ -276,7 +299,10 @@ def solve(x1: mx.array, x2: mx.array, /) -> mx.array:
     if vector:
         b = b[:, None]
     if b.shape[-2] != a.shape[-1]:
-        raise ShapeError(f"linalg.solve of shapes {shape_of(x1)} and {shape_of(x2)}: {a.shape[-1]} unknowns but {b.shape[-2]} equations")
+        raise ShapeError(
+            f"linalg.solve of shapes {shape_of(x1)} and {shape_of(x2)}: "
+            f"{a.shape[-1]} unknowns but {b.shape[-2]} equations"
+        )
     batch = broadcast_shapes(shape_of(a)[:-2], shape_of(b)[:-2], operation="linalg.solve")
     a = mx.broadcast_to(a, batch + tuple(a.shape[-2:]))
     b = mx.broadcast_to(b, batch + tuple(b.shape[-2:]))
@@ -310,8 +336,8 @@ def _complex_svd(x: mx.array, full_matrices: builtins.bool) -> tuple[mx.array, m
     rows, cols = x.shape[-2:]
     k = builtins.min(rows, cols)
     u2, s2, vt2 = _svd(_embedded(x))
-    u = complex_fixes.from_parts(u2[..., :rows, 0:2 * k:2], u2[..., rows:, 0:2 * k:2])
-    vh = _xp.conj(complex_fixes.from_parts(vt2[..., 0:2 * k:2, :cols], vt2[..., 0:2 * k:2, cols:]))
+    u = complex_fixes.from_parts(u2[..., :rows, 0 : 2 * k : 2], u2[..., rows:, 0 : 2 * k : 2])
+    vh = _xp.conj(complex_fixes.from_parts(vt2[..., 0 : 2 * k : 2, :cols], vt2[..., 0 : 2 * k : 2, cols:]))
     if full_matrices and rows > k:
         u = mx.concatenate([u, _householder_qr(u)[0][..., :, k:]], axis=-1)
     if full_matrices and cols > k:
@@ -353,7 +379,9 @@ def pinv(x: mx.array, /, *, rtol: Any = None) -> mx.array:
 
 def matrix_rank(x: mx.array, /, *, rtol: Any = None) -> mx.array:
     """The number of singular values above ``rtol`` times the largest (int32)."""
-    return generic.matrix_rank(_matrices(x, "matrix_rank", square=False, complex_ok=True), rtol=rtol, xp=_xp, svdvals=svdvals)
+    return generic.matrix_rank(
+        _matrices(x, "matrix_rank", square=False, complex_ok=True), rtol=rtol, xp=_xp, svdvals=svdvals
+    )
 
 
 def matrix_power(x: mx.array, n: int, /) -> mx.array:

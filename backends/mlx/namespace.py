@@ -45,7 +45,8 @@ from __future__ import annotations
 import builtins
 import math
 import sys
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import mlx.core as mx
 import numpy as np
@@ -168,13 +169,20 @@ class _NamespaceInfo:
         return _device_strings()
 
     def default_dtypes(self, *, device: Any = None) -> dict:
-        return {"real floating": _MX_DTYPE[DEFAULT_FLOAT], "complex floating": mx.complex64,
-                "integral": _MX_DTYPE[DEFAULT_INTEGER], "indexing": _MX_DTYPE[DEFAULT_INDEX]}
+        return {
+            "real floating": _MX_DTYPE[DEFAULT_FLOAT],
+            "complex floating": mx.complex64,
+            "integral": _MX_DTYPE[DEFAULT_INTEGER],
+            "indexing": _MX_DTYPE[DEFAULT_INDEX],
+        }
 
     def dtypes(self, *, device: Any = None, kind: Any = None) -> dict:
         gpu = _on_gpu() if device is None else _mx_device(device).type == mx.gpu
-        return {name: dtype for name, dtype in _MX_DTYPE.items()
-                if (kind is None or isdtype(dtype, kind)) and not (gpu and name == "float64")}
+        return {
+            name: dtype
+            for name, dtype in _MX_DTYPE.items()
+            if (kind is None or isdtype(dtype, kind)) and not (gpu and name == "float64")
+        }
 
 
 def __array_namespace_info__() -> _NamespaceInfo:
@@ -274,7 +282,15 @@ def full_like(x: mx.array, /, fill_value: Any, *, dtype: Any = None, device: Any
     return mx.full(x.shape, fill_value, dtype=_dtype_or_none(dtype) or x.dtype)
 
 
-def arange(start: int | float, /, stop: int | float | None = None, step: int | float = 1, *, dtype: Any = None, device: Any = None) -> mx.array:
+def arange(
+    start: int | float,
+    /,
+    stop: int | float | None = None,
+    step: int | float = 1,
+    *,
+    dtype: Any = None,
+    device: Any = None,
+) -> mx.array:
     """``[start, stop)`` in steps of ``step``; int32 when every argument is an int, else float32."""
     if stop is None:
         start, stop = 0, start
@@ -283,7 +299,16 @@ def arange(start: int | float, /, stop: int | float | None = None, step: int | f
     return mx.arange(start, stop, step, dtype=_mx_dtype(dtype))
 
 
-def linspace(start: int | float, stop: int | float, /, num: int, *, dtype: Any = None, device: Any = None, endpoint: builtins.bool = True) -> mx.array:
+def linspace(
+    start: int | float,
+    stop: int | float,
+    /,
+    num: int,
+    *,
+    dtype: Any = None,
+    device: Any = None,
+    endpoint: builtins.bool = True,
+) -> mx.array:
     """``num`` evenly spaced values from ``start`` to ``stop`` (excluded when ``endpoint`` is false)."""
     target = _dtype_or_none(dtype) or mx.float32
     if endpoint:
@@ -384,6 +409,8 @@ def sin(x: mx.array, /) -> mx.array:
     if not isinstance(x, mx.array) or not mx.issubdtype(x.dtype, mx.floating):
         return _sin(x)
     return mx.where(x == 0, x, _sin(x))
+
+
 cos = float64_fixes.exact_in_float64(mx.cos, float64_fixes.cos64)
 tan = float64_fixes.exact_in_float64(mx.tan, float64_fixes.tan64)
 log2 = float64_fixes.exact_in_float64(mx.log2, float64_fixes.log2_64)
@@ -427,7 +454,9 @@ def _as_operand(value: Any, other: Any) -> mx.array:
     if _is_array(value):
         return value
     if _is_python_scalar(value) and _is_array(other):
-        return mx.array(value, dtype=_MX_DTYPE[promote_with_scalar(_name(other), value, DEFAULT_FLOAT, DEFAULT_INTEGER)])
+        return mx.array(
+            value, dtype=_MX_DTYPE[promote_with_scalar(_name(other), value, DEFAULT_FLOAT, DEFAULT_INTEGER)]
+        )
     return asarray(value)
 
 
@@ -543,7 +572,9 @@ def min(x: mx.array, /, *, axis: Any = None, keepdims: builtins.bool = False) ->
     return mx.min(x, axis=_axes(axis), keepdims=keepdims)
 
 
-def var(x: mx.array, /, *, axis: Any = None, correction: int | float = 0.0, keepdims: builtins.bool = False) -> mx.array:
+def var(
+    x: mx.array, /, *, axis: Any = None, correction: int | float = 0.0, keepdims: builtins.bool = False
+) -> mx.array:
     """Variance ``sum((x - mean)**2) / (N - correction)`` over ``axis``. MLX's ``ddof`` is
     an int: a fractional correction is computed by the generic formula."""
     if float(correction).is_integer():
@@ -551,7 +582,9 @@ def var(x: mx.array, /, *, axis: Any = None, correction: int | float = 0.0, keep
     return generic.var(x, axis=axis, correction=correction, keepdims=keepdims, xp=_this)
 
 
-def std(x: mx.array, /, *, axis: Any = None, correction: int | float = 0.0, keepdims: builtins.bool = False) -> mx.array:
+def std(
+    x: mx.array, /, *, axis: Any = None, correction: int | float = 0.0, keepdims: builtins.bool = False
+) -> mx.array:
     """Standard deviation: the square root of :func:`var`."""
     return mx.sqrt(var(x, axis=axis, correction=correction, keepdims=keepdims))
 
@@ -564,7 +597,9 @@ def any(x: mx.array, /, *, axis: Any = None, keepdims: builtins.bool = False) ->
     return mx.any(x, axis=_axes(axis), keepdims=keepdims)
 
 
-def _cumulative(cumulate: Any, initial: int, x: mx.array, axis: int | None, dtype: Any, include_initial: builtins.bool) -> mx.array:
+def _cumulative(
+    cumulate: Any, initial: int, x: mx.array, axis: int | None, dtype: Any, include_initial: builtins.bool
+) -> mx.array:
     if axis is None:
         if x.ndim > 1:
             raise ValueError(f"cumulative functions need an axis for arrays of rank > 1, got shape {tuple(x.shape)}")
@@ -575,13 +610,17 @@ def _cumulative(cumulate: Any, initial: int, x: mx.array, axis: int | None, dtyp
     return generic.with_initial(result, axis, initial, xp=_this) if include_initial else result
 
 
-def cumulative_sum(x: mx.array, /, *, axis: int | None = None, dtype: Any = None, include_initial: builtins.bool = False) -> mx.array:
+def cumulative_sum(
+    x: mx.array, /, *, axis: int | None = None, dtype: Any = None, include_initial: builtins.bool = False
+) -> mx.array:
     """Running sums along ``axis`` (needed for rank > 1); with ``include_initial`` a zero
     first element, so the result is one longer along ``axis``."""
     return _cumulative(mx.cumsum, 0, x, axis, dtype, include_initial)
 
 
-def cumulative_prod(x: mx.array, /, *, axis: int | None = None, dtype: Any = None, include_initial: builtins.bool = False) -> mx.array:
+def cumulative_prod(
+    x: mx.array, /, *, axis: int | None = None, dtype: Any = None, include_initial: builtins.bool = False
+) -> mx.array:
     """Running products along ``axis`` (needed for rank > 1); with ``include_initial`` a one
     first, so the result is one longer along ``axis``. Differentiable (MLX's cumprod)."""
     return _cumulative(mx.cumprod, 1, x, axis, dtype, include_initial)
@@ -656,7 +695,10 @@ def vecdot(x1: mx.array, x2: mx.array, /, *, axis: int = -1) -> mx.array:
     if not -builtins.min(len(shape1), len(shape2)) <= from_end <= -1:
         raise ShapeError(f"vecdot of shapes {shape1} and {shape2}: axis {axis} is not an axis of both")
     if shape1[from_end] != shape2[from_end]:
-        raise ShapeError(f"vecdot of shapes {shape1} and {shape2}: sizes {shape1[from_end]} and {shape2[from_end]} along axis {axis} differ")
+        raise ShapeError(
+            f"vecdot of shapes {shape1} and {shape2}: "
+            f"sizes {shape1[from_end]} and {shape2[from_end]} along axis {axis} differ"
+        )
     return sum(multiply(conj(x1), x2), axis=from_end, dtype=result_type(x1, x2))
 
 
@@ -789,13 +831,17 @@ def take_along_axis(x: mx.array, indices: mx.array, /, *, axis: int = -1) -> mx.
     return mx.take_along_axis(x, indices, axis=axis)
 
 
-def sort(x: mx.array, /, *, axis: int = -1, descending: builtins.bool = False, stable: builtins.bool = True) -> mx.array:
+def sort(
+    x: mx.array, /, *, axis: int = -1, descending: builtins.bool = False, stable: builtins.bool = True
+) -> mx.array:
     """Sorted along ``axis``; the gradient goes back to each element's original place."""
     result = mx.sort(x, axis=axis)
     return flip(result, axis=axis) if descending else result
 
 
-def argsort(x: mx.array, /, *, axis: int = -1, descending: builtins.bool = False, stable: builtins.bool = True) -> mx.array:
+def argsort(
+    x: mx.array, /, *, axis: int = -1, descending: builtins.bool = False, stable: builtins.bool = True
+) -> mx.array:
     """Indices that sort ``x`` along ``axis``, equal values in their original order, in
     the default index dtype (int32; MLX gives uint32). MLX's argsort is stable."""
     index_dtype = _MX_DTYPE[DEFAULT_INDEX]
@@ -813,7 +859,6 @@ def astype(x: mx.array, dtype: Any, /, *, copy: builtins.bool = True, device: An
     if x.dtype == target and not copy:
         return x
     return x.astype(target)
-
 
 
 # ---------------------------------------------------------------------- bitwise
@@ -891,7 +936,10 @@ def nextafter(x1: Any, x2: Any, /) -> mx.array:
     a, b = _as_operand(x1, x2), _as_operand(x2, x1)
     if not (isdtype(a.dtype, "real floating") and a.dtype == b.dtype):
         raise DTypeError(f"nextafter needs two arrays of one real floating dtype, got {_name(a)} and {_name(b)}")
-    a, b = mx.broadcast_to(a, mx.broadcast_shapes(a.shape, b.shape)), mx.broadcast_to(b, mx.broadcast_shapes(a.shape, b.shape))
+    a, b = (
+        mx.broadcast_to(a, mx.broadcast_shapes(a.shape, b.shape)),
+        mx.broadcast_to(b, mx.broadcast_shapes(a.shape, b.shape)),
+    )
     return generic.nextafter(a, b, xp=_this, to_bits=_to_bits, from_bits=lambda bits: bits.view(a.dtype))
 
 
@@ -899,7 +947,9 @@ def nextafter(x1: Any, x2: Any, /) -> mx.array:
 _INDEX_DTYPE = _MX_DTYPE[DEFAULT_INDEX]
 
 
-def count_nonzero(x: mx.array, /, *, axis: int | tuple[int, ...] | None = None, keepdims: builtins.bool = False) -> mx.array:
+def count_nonzero(
+    x: mx.array, /, *, axis: int | tuple[int, ...] | None = None, keepdims: builtins.bool = False
+) -> mx.array:
     """The number of non-zero elements over ``axis``, in the default index dtype (int32)."""
     return mx.count_nonzero(x, axis=_axes(axis), keepdims=keepdims).astype(_INDEX_DTYPE)
 
@@ -957,7 +1007,9 @@ def meshgrid(*arrays: mx.array, indexing: str = "xy") -> list:
     return generic.meshgrid(*arrays, indexing=indexing, xp=_this)
 
 
-def diff(x: mx.array, /, *, axis: int = -1, n: int = 1, prepend: mx.array | None = None, append: mx.array | None = None) -> mx.array:
+def diff(
+    x: mx.array, /, *, axis: int = -1, n: int = 1, prepend: mx.array | None = None, append: mx.array | None = None
+) -> mx.array:
     """The ``n``-th forward difference along ``axis``; differentiable."""
     return generic.diff(x, axis=axis, n=n, prepend=prepend, append=append, xp=_this)
 
@@ -969,4 +1021,3 @@ from . import fft, linalg  # noqa: E402, F401 (exported through globals() into x
 
 #: What the backend hands out as ``xp``: only the standard's names, none of this module's helpers.
 xp = build_namespace("portable_dl.backends.mlx.xp", globals())
-

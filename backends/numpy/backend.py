@@ -8,7 +8,8 @@ float64. There is no compiler: :meth:`compile` is the identity.
 from __future__ import annotations
 
 import warnings
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from autograd import make_vjp

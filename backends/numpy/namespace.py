@@ -18,8 +18,9 @@ from __future__ import annotations
 import builtins
 import functools
 import types
+from collections.abc import Sequence
 from functools import partial
-from typing import Any, Sequence
+from typing import Any
 
 import array_api_compat.numpy as compat
 import autograd.numpy as anp
@@ -60,6 +61,7 @@ def _sum_to_shape(g: np.ndarray, shape: tuple) -> np.ndarray:
     if kept_ones:
         g = g.sum(axis=kept_ones, keepdims=True)
     return g.reshape(shape)
+
 
 # ---------------------------------------------------------------- dtypes, constants
 bool = compat.bool
@@ -228,7 +230,9 @@ def _copysign(x1: Any, x2: Any) -> Any:
 # d copysign(a, b) / da = +-1 (whether the sign of a was kept or flipped); / db = 0.
 defvjp(
     _copysign,
-    lambda ans, x1, x2: lambda g: _sum_to_shape(g * np.where(np.signbit(x1) == np.signbit(x2), 1.0, -1.0), np.shape(x1)),
+    lambda ans, x1, x2: (
+        lambda g: _sum_to_shape(g * np.where(np.signbit(x1) == np.signbit(x2), 1.0, -1.0), np.shape(x1))
+    ),
     lambda ans, x1, x2: lambda g: np.zeros(np.shape(x2)),
 )
 abs = anp.abs
@@ -549,6 +553,8 @@ def flip(x: Any, /, *, axis: Any = None) -> Any:
 
 def roll(x: Any, /, shift: Any, *, axis: Any = None) -> Any:
     return anp.roll(x, shift, axis=axis)
+
+
 moveaxis = anp.moveaxis
 
 
@@ -755,9 +761,11 @@ linalg = types.SimpleNamespace(
     inv=_traced_or_plain(compat.linalg.inv, anp.linalg.inv),
     matmul=matmul,
     matrix_norm=lambda x, /, *, keepdims=False, ord="fro": common_linalg.matrix_norm(
-        x, keepdims=keepdims, ord=ord, xp=_this),
+        x, keepdims=keepdims, ord=ord, xp=_this
+    ),
     matrix_power=_traced_or_plain(
-        compat.linalg.matrix_power, lambda x, n, /: generic.matrix_power(x, n, xp=_this, inv=anp.linalg.inv)),
+        compat.linalg.matrix_power, lambda x, n, /: generic.matrix_power(x, n, xp=_this, inv=anp.linalg.inv)
+    ),
     matrix_rank=_on_values(compat.linalg.matrix_rank),
     matrix_transpose=matrix_transpose,
     outer=_traced_or_plain(compat.linalg.outer, anp.outer),
@@ -771,7 +779,8 @@ linalg = types.SimpleNamespace(
     trace=generic.with_clamped_diagonal_offset(_traced_or_plain(compat.linalg.trace, _trace)),
     vecdot=vecdot,
     vector_norm=lambda x, /, *, axis=None, keepdims=False, ord=2: common_linalg.vector_norm(
-        x, axis=axis, keepdims=keepdims, ord=ord, xp=_this),
+        x, axis=axis, keepdims=keepdims, ord=ord, xp=_this
+    ),
 )
 
 
@@ -782,8 +791,10 @@ def _fft_traced(name: str) -> Any:
 
 
 fft = types.SimpleNamespace(
-    **{name: _traced_or_plain(getattr(compat.fft, name), _fft_traced(name))
-       for name in ("fft", "ifft", "fftn", "ifftn", "rfft", "irfft", "rfftn", "irfftn", "fftshift", "ifftshift")},
+    **{
+        name: _traced_or_plain(getattr(compat.fft, name), _fft_traced(name))
+        for name in ("fft", "ifft", "fftn", "ifftn", "rfft", "irfft", "rfftn", "irfftn", "fftshift", "ifftshift")
+    },
     hfft=_on_values(compat.fft.hfft),
     ihfft=_on_values(compat.fft.ihfft),
     fftfreq=compat.fft.fftfreq,

@@ -8,7 +8,8 @@ policy, no float64 default.
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
@@ -53,7 +54,9 @@ class TensorFlowBackend(Backend):
         with tf.device(namespace._tf_device_name(self.device)):
             tensor = namespace.asarray(x, dtype=target)
             # A tensor made elsewhere is copied onto this backend's device.
-            return tf.identity(tensor) if isinstance(x, (tf.Tensor, tf.Variable)) and not self._is_here(tensor) else tensor
+            return (
+                tf.identity(tensor) if isinstance(x, (tf.Tensor, tf.Variable)) and not self._is_here(tensor) else tensor
+            )
 
     def _is_here(self, x: tf.Tensor) -> bool:
         """Whether ``x`` lives on this backend's device (symbolic tensors count as here:
@@ -71,7 +74,9 @@ class TensorFlowBackend(Backend):
             try:
                 return np.asarray(x.numpy())
             except (AttributeError, NotImplementedError, TypeError) as error:
-                raise TypeError(f"to_numpy needs a computed tensor; a symbolic tensor inside tf.function has no value yet: {x}") from error
+                raise TypeError(
+                    f"to_numpy needs a computed tensor; a symbolic tensor inside tf.function has no value yet: {x}"
+                ) from error
         return np.asarray(x)
 
     # ------------------------------------------------------------------ autodiff

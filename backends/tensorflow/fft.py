@@ -10,7 +10,8 @@ differentiates every transform.
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import tensorflow as tf
 
@@ -21,8 +22,20 @@ from .._common.promotion import COMPLEX_OF
 from . import namespace as _xp
 
 __all__ = [
-    "fft", "ifft", "fftn", "ifftn", "rfft", "irfft", "rfftn", "irfftn", "hfft", "ihfft", "fftfreq",
-    "rfftfreq", "fftshift", "ifftshift",
+    "fft",
+    "ifft",
+    "fftn",
+    "ifftn",
+    "rfft",
+    "irfft",
+    "rfftn",
+    "irfftn",
+    "hfft",
+    "ihfft",
+    "fftfreq",
+    "rfftfreq",
+    "fftshift",
+    "ifftshift",
 ]
 
 _NORMS = ("backward", "ortho", "forward")
@@ -155,7 +168,9 @@ def _plan(x: tf.Tensor, s: Sequence[int] | None, axes: Sequence[int] | None) -> 
     return list(zip(axes, sizes))
 
 
-def fftn(x: Any, /, *, s: Sequence[int] | None = None, axes: Sequence[int] | None = None, norm: str = "backward") -> tf.Tensor:
+def fftn(
+    x: Any, /, *, s: Sequence[int] | None = None, axes: Sequence[int] | None = None, norm: str = "backward"
+) -> tf.Tensor:
     """The n-D discrete Fourier transform over ``axes`` (all when None) with sizes ``s``."""
     x = _complex(_xp._tensor(x), "fftn")
     for axis, n in _plan(x, s, axes):
@@ -163,7 +178,9 @@ def fftn(x: Any, /, *, s: Sequence[int] | None = None, axes: Sequence[int] | Non
     return x
 
 
-def ifftn(x: Any, /, *, s: Sequence[int] | None = None, axes: Sequence[int] | None = None, norm: str = "backward") -> tf.Tensor:
+def ifftn(
+    x: Any, /, *, s: Sequence[int] | None = None, axes: Sequence[int] | None = None, norm: str = "backward"
+) -> tf.Tensor:
     """The n-D inverse discrete Fourier transform over ``axes``."""
     x = _complex(_xp._tensor(x), "ifftn")
     for axis, n in _plan(x, s, axes):
@@ -171,7 +188,9 @@ def ifftn(x: Any, /, *, s: Sequence[int] | None = None, axes: Sequence[int] | No
     return x
 
 
-def rfftn(x: Any, /, *, s: Sequence[int] | None = None, axes: Sequence[int] | None = None, norm: str = "backward") -> tf.Tensor:
+def rfftn(
+    x: Any, /, *, s: Sequence[int] | None = None, axes: Sequence[int] | None = None, norm: str = "backward"
+) -> tf.Tensor:
     """The n-D transform of a real signal: :func:`rfft` over the last of ``axes``, then
     :func:`fft` over the others."""
     x = _real(_xp._tensor(x), "rfftn")
@@ -183,7 +202,9 @@ def rfftn(x: Any, /, *, s: Sequence[int] | None = None, axes: Sequence[int] | No
     return x
 
 
-def irfftn(x: Any, /, *, s: Sequence[int] | None = None, axes: Sequence[int] | None = None, norm: str = "backward") -> tf.Tensor:
+def irfftn(
+    x: Any, /, *, s: Sequence[int] | None = None, axes: Sequence[int] | None = None, norm: str = "backward"
+) -> tf.Tensor:
     """The inverse of :func:`rfftn`: :func:`ifft` over all but the last of ``axes``, then
     :func:`irfft` over the last."""
     x = _complex(_xp._tensor(x), "irfftn")

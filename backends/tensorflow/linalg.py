@@ -25,9 +25,29 @@ from .._common.broadcasting import broadcast_shapes, shape_of
 from . import namespace as _xp
 
 __all__ = [
-    "cholesky", "cross", "det", "diagonal", "eigh", "eigvalsh", "inv", "matmul", "matrix_norm",
-    "matrix_power", "matrix_rank", "matrix_transpose", "outer", "pinv", "qr", "slogdet", "solve", "svd",
-    "svdvals", "tensordot", "trace", "vecdot", "vector_norm",
+    "cholesky",
+    "cross",
+    "det",
+    "diagonal",
+    "eigh",
+    "eigvalsh",
+    "inv",
+    "matmul",
+    "matrix_norm",
+    "matrix_power",
+    "matrix_rank",
+    "matrix_transpose",
+    "outer",
+    "pinv",
+    "qr",
+    "slogdet",
+    "solve",
+    "svd",
+    "svdvals",
+    "tensordot",
+    "trace",
+    "vecdot",
+    "vector_norm",
 ]
 
 matmul = _xp.matmul
@@ -120,8 +140,10 @@ def solve(x1: Any, x2: Any, /) -> tf.Tensor:
     if vector:
         b = b[:, None]
     if shape_of(b)[-2] != shape_of(a)[-1]:
-        raise ShapeError(f"linalg.solve of shapes {shape_of(x1)} and {shape_of(x2)}: "
-                         f"{shape_of(a)[-1]} unknowns but {shape_of(b)[-2]} equations")
+        raise ShapeError(
+            f"linalg.solve of shapes {shape_of(x1)} and {shape_of(x2)}: "
+            f"{shape_of(a)[-1]} unknowns but {shape_of(b)[-2]} equations"
+        )
     batch = broadcast_shapes(shape_of(a)[:-2], shape_of(b)[:-2], operation="linalg.solve")
     a = tf.broadcast_to(a, batch + shape_of(a)[-2:])
     b = tf.broadcast_to(b, batch + shape_of(b)[-2:])

@@ -31,7 +31,8 @@ import builtins
 import contextlib
 import math
 import sys
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
@@ -141,8 +142,12 @@ class _NamespaceInfo:
         return _device_strings()
 
     def default_dtypes(self, *, device: Any = None) -> dict:
-        return {"real floating": _TF_DTYPE[DEFAULT_FLOAT], "complex floating": tf.complex64,
-                "integral": _TF_DTYPE[DEFAULT_INTEGER], "indexing": _TF_DTYPE[DEFAULT_INDEX]}
+        return {
+            "real floating": _TF_DTYPE[DEFAULT_FLOAT],
+            "complex floating": tf.complex64,
+            "integral": _TF_DTYPE[DEFAULT_INTEGER],
+            "indexing": _TF_DTYPE[DEFAULT_INDEX],
+        }
 
     def dtypes(self, *, device: Any = None, kind: Any = None) -> dict:
         return {name: dtype for name, dtype in _TF_DTYPE.items() if kind is None or isdtype(dtype, kind)}
@@ -247,7 +252,9 @@ def asarray(obj: Any, /, *, dtype: Any = None, device: Any = None, copy: builtin
             from_python = not isinstance(obj, (np.ndarray, np.generic))
             # Python numbers go straight to the dtype asked for (uint64 values above 2**63 fit
             # no int64, and 0.1 through float32 would lose its float64 digits).
-            array = np.asarray(obj, dtype=target.as_numpy_dtype) if target is not None and from_python else np.asarray(obj)
+            array = (
+                np.asarray(obj, dtype=target.as_numpy_dtype) if target is not None and from_python else np.asarray(obj)
+            )
             if target is None and from_python and array.dtype == np.float64:
                 array = array.astype(DEFAULT_FLOAT)  # Python floats: the default float dtype
             elif target is None and from_python and array.dtype == np.complex128:
@@ -344,7 +351,9 @@ def arange(start: Any, /, stop: Any = None, step: Any = 1, *, dtype: Any = None,
         return tf.cast(start + step * positions, target)
 
 
-def linspace(start: Any, stop: Any, /, num: int, *, dtype: Any = None, device: Any = None, endpoint: builtins.bool = True) -> tf.Tensor:
+def linspace(
+    start: Any, stop: Any, /, num: int, *, dtype: Any = None, device: Any = None, endpoint: builtins.bool = True
+) -> tf.Tensor:
     """``num`` evenly spaced values from ``start`` to ``stop`` (included when ``endpoint``),
     computed in float64 and rounded once to ``dtype``."""
     target = _tf_dtype(dtype or DEFAULT_FLOAT)
@@ -422,9 +431,13 @@ log1p = _float_function(_log1p, "log1p")
 sqrt = _float_function(tf.math.sqrt, "sqrt")
 reciprocal = _float_function(tf.math.reciprocal, "reciprocal")
 sin, cos, tan = (_float_function(f, n) for f, n in ((tf.math.sin, "sin"), (tf.math.cos, "cos"), (tf.math.tan, "tan")))
-asin, acos, atan = (_float_function(f, n) for f, n in ((tf.math.asin, "asin"), (tf.math.acos, "acos"), (tf.math.atan, "atan")))
+asin, acos, atan = (
+    _float_function(f, n) for f, n in ((tf.math.asin, "asin"), (tf.math.acos, "acos"), (tf.math.atan, "atan"))
+)
 sinh, cosh, tanh = (_float_function(f, n) for f, n in ((tf.math.sinh, "sinh"), (tf.math.cosh, "cosh"), (_tanh, "tanh")))
-asinh, acosh, atanh = (_float_function(f, n) for f, n in ((tf.math.asinh, "asinh"), (tf.math.acosh, "acosh"), (tf.math.atanh, "atanh")))
+asinh, acosh, atanh = (
+    _float_function(f, n) for f, n in ((tf.math.asinh, "asinh"), (tf.math.acosh, "acosh"), (tf.math.atanh, "atanh"))
+)
 
 
 def log2(x: Any, /) -> tf.Tensor:
@@ -472,6 +485,8 @@ def _integers_unchanged(tf_function: Any, name: str, doc: str):
 
 floor = _integers_unchanged(tf.math.floor, "floor", "Largest integer <= x, in x's dtype; zero gradient.")
 ceil = _integers_unchanged(tf.math.ceil, "ceil", "Smallest integer >= x, in x's dtype; zero gradient.")
+
+
 def _round(x: tf.Tensor) -> tf.Tensor:
     if x.dtype.is_complex:  # part by part, as the standard says
         return generic.complex_round(x, tf.math.round, xp=_this, from_parts=tf.complex)
@@ -533,6 +548,8 @@ subtract = _binary(tf.math.subtract, "subtract")
 multiply = _binary(tf.math.multiply, "multiply")
 divide = _binary(tf.math.truediv, "divide", floating=True)
 floor_divide = _binary(tf.math.floordiv, "floor_divide")
+
+
 def _floor_remainder(a: tf.Tensor, b: tf.Tensor) -> tf.Tensor:
     """``a - floor(a / b) * b`` with the sign of ``b``, a zero result included (TensorFlow's
     ``floormod(-0.0, 2.0)`` is -0.0; the standard's remainder is +0.0)."""
@@ -680,7 +697,7 @@ def _axes(axis: Any) -> Any:
 
 def _check_axes(x: tf.Tensor, axis: Any) -> None:
     ndim = x.shape.rank
-    for a in (axis if isinstance(axis, (tuple, list)) else () if axis is None else (axis,)):
+    for a in axis if isinstance(axis, (tuple, list)) else () if axis is None else (axis,):
         generic.normalize_axis(a, ndim)
 
 
@@ -753,7 +770,9 @@ def any(x: Any, /, *, axis: Any = None, keepdims: builtins.bool = False) -> tf.T
     return tf.math.reduce_any(x, axis=_axes(axis), keepdims=keepdims)
 
 
-def _cumulative(cumulate: Any, initial: int, x: Any, axis: int | None, dtype: Any, include_initial: builtins.bool) -> tf.Tensor:
+def _cumulative(
+    cumulate: Any, initial: int, x: Any, axis: int | None, dtype: Any, include_initial: builtins.bool
+) -> tf.Tensor:
     x = _accumulator(_tensor(x), dtype)
     if axis is None:
         if x.shape.rank != 1:
@@ -764,13 +783,17 @@ def _cumulative(cumulate: Any, initial: int, x: Any, axis: int | None, dtype: An
     return generic.with_initial(result, axis, initial, xp=_this) if include_initial else result
 
 
-def cumulative_sum(x: Any, /, *, axis: int | None = None, dtype: Any = None, include_initial: builtins.bool = False) -> tf.Tensor:
+def cumulative_sum(
+    x: Any, /, *, axis: int | None = None, dtype: Any = None, include_initial: builtins.bool = False
+) -> tf.Tensor:
     """Running sums along ``axis`` (optional for 1-D arrays); with ``include_initial`` a
     leading zero, so the result is one longer along ``axis``."""
     return _cumulative(tf.math.cumsum, 0, x, axis, dtype, include_initial)
 
 
-def cumulative_prod(x: Any, /, *, axis: int | None = None, dtype: Any = None, include_initial: builtins.bool = False) -> tf.Tensor:
+def cumulative_prod(
+    x: Any, /, *, axis: int | None = None, dtype: Any = None, include_initial: builtins.bool = False
+) -> tf.Tensor:
     """Running products along ``axis``; with ``include_initial`` a leading one. Differentiable,
     exactly also where an element is zero (:func:`_cumprod_exact_gradient`)."""
     return _cumulative(_cumprod, 1, x, axis, dtype, include_initial)
@@ -808,8 +831,15 @@ def _cumprod_exact_gradient(x: tf.Tensor, axis: int) -> tf.Tensor:
 # TensorFlow's MatMul multiplies int32 and int64 only (XLA too) among the integers: the others
 # multiply in a wider (or, for uint64, same-width signed) integer type and are cast back, which
 # wraps exactly as the narrow type's own arithmetic would (sums and products modulo 2**bits).
-_MATMUL_WIDER = {"int8": tf.int32, "int16": tf.int32, "uint8": tf.int32, "uint16": tf.int32,
-                 "uint32": tf.int64, "uint64": tf.int64, "bool": tf.int32}
+_MATMUL_WIDER = {
+    "int8": tf.int32,
+    "int16": tf.int32,
+    "uint8": tf.int32,
+    "uint16": tf.int32,
+    "uint32": tf.int64,
+    "uint64": tf.int64,
+    "bool": tf.int32,
+}
 
 
 def _matmul(x1: Any, x2: Any, /) -> tf.Tensor:
@@ -845,7 +875,10 @@ def tensordot(x1: Any, x2: Any, /, *, axes: Any = 2) -> tf.Tensor:
     if isinstance(axes, int):
         pairs = list(zip(range(len(shape_a) - axes, len(shape_a)), range(axes)))
     else:
-        first, second = ([axes[0]] if isinstance(axes[0], int) else axes[0]), ([axes[1]] if isinstance(axes[1], int) else axes[1])
+        first, second = (
+            ([axes[0]] if isinstance(axes[0], int) else axes[0]),
+            ([axes[1]] if isinstance(axes[1], int) else axes[1]),
+        )
         pairs = list(zip(first, second))
         axes = [list(first), list(second)]
     if builtins.any(i >= len(shape_a) or j >= len(shape_b) or shape_a[i] != shape_b[j] for i, j in pairs):
@@ -866,7 +899,10 @@ def vecdot(x1: Any, x2: Any, /, *, axis: int = -1) -> tf.Tensor:
     if not -builtins.min(len(shape1), len(shape2)) <= from_end <= -1:
         raise ShapeError(f"vecdot of shapes {shape1} and {shape2}: axis {axis} is not an axis of both")
     if shape1[from_end] != shape2[from_end]:
-        raise ShapeError(f"vecdot of shapes {shape1} and {shape2}: sizes {shape1[from_end]} and {shape2[from_end]} along axis {axis} differ")
+        raise ShapeError(
+            f"vecdot of shapes {shape1} and {shape2}: "
+            f"sizes {shape1[from_end]} and {shape2[from_end]} along axis {axis} differ"
+        )
     return sum(multiply(conj(a), b), axis=from_end, dtype=a.dtype)
 
 
@@ -1071,7 +1107,6 @@ def astype(x: Any, dtype: Any, /, *, copy: builtins.bool = True, device: Any = N
         return tf.identity(result) if device is not None else result
 
 
-
 # ---------------------------------------------------------------------- bitwise
 def _bitwise(tf_function: Any, logical: Any, name: str):
     """``tf_function`` on two promoted integer arrays; on two bools the logical op."""
@@ -1113,11 +1148,15 @@ def _shift(tf_function: Any, name: str, overflow: Any):
         return tf.where(b >= tf.cast(bits, b.dtype), overflow(a), tf_function(a, b))
 
     function.__name__ = function.__qualname__ = name
-    function.__doc__ = f"Element-wise {name}; shifts by the bit width or more give 0 (or -1 for negative x1 shifted right)."
+    function.__doc__ = (
+        f"Element-wise {name}; shifts by the bit width or more give 0 (or -1 for negative x1 shifted right)."
+    )
     return raises_broadcast_error(function, name)
 
 
 bitwise_left_shift = _shift(tf.bitwise.left_shift, "bitwise_left_shift", tf.zeros_like)
+
+
 def _sign_fill(a: tf.Tensor) -> tf.Tensor:
     """What shifting ``a`` right by its whole width leaves: -1 (all bits set) where negative, else 0."""
     zeros = tf.zeros_like(a)
@@ -1172,7 +1211,9 @@ nextafter = raises_broadcast_error(_nextafter, "nextafter")
 _INDEX_DTYPE = _TF_DTYPE[DEFAULT_INDEX]
 
 
-def count_nonzero(x: Any, /, *, axis: int | tuple[int, ...] | None = None, keepdims: builtins.bool = False) -> tf.Tensor:
+def count_nonzero(
+    x: Any, /, *, axis: int | tuple[int, ...] | None = None, keepdims: builtins.bool = False
+) -> tf.Tensor:
     """The number of non-zero elements over ``axis`` (int64)."""
     x = _tensor(x)
     _check_axes(x, axis)
@@ -1250,4 +1291,3 @@ from . import fft, linalg  # noqa: E402, F401 (exported through globals() into x
 
 #: What the backend hands out as ``xp``: only the standard's names, none of this module's helpers.
 xp = build_namespace("portable_dl.backends.tensorflow.xp", globals())
-

@@ -8,7 +8,8 @@ Nothing here changes PyTorch's global state (default dtype, default device, grad
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch

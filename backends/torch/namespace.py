@@ -27,7 +27,8 @@ from __future__ import annotations
 
 import builtins
 import types
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import array_api_compat.torch as compat
 import torch
@@ -144,9 +145,19 @@ def _numeric_bools(x1: Any, x2: Any) -> tuple[Any, Any]:
         x1 = int(x1)
     if type(x2) is builtins.bool:
         x2 = int(x2)
-    if isinstance(x1, torch.Tensor) and x1.dtype == torch.bool and isinstance(x2, torch.Tensor) and x2.dtype != torch.bool:
+    if (
+        isinstance(x1, torch.Tensor)
+        and x1.dtype == torch.bool
+        and isinstance(x2, torch.Tensor)
+        and x2.dtype != torch.bool
+    ):
         x1 = x1.to(x2.dtype)
-    if isinstance(x2, torch.Tensor) and x2.dtype == torch.bool and isinstance(x1, torch.Tensor) and x1.dtype != torch.bool:
+    if (
+        isinstance(x2, torch.Tensor)
+        and x2.dtype == torch.bool
+        and isinstance(x1, torch.Tensor)
+        and x1.dtype != torch.bool
+    ):
         x2 = x2.to(x1.dtype)
     return x1, x2
 
@@ -194,8 +205,6 @@ def log1p(x: Any, /) -> Any:
     if x.is_complex():
         return generic.complex_log1p(x, torch.log1p, xp=_this, from_parts=torch.complex)
     return torch.log1p(x)
-
-
 
 
 def expm1(x: Any, /) -> Any:
@@ -283,7 +292,7 @@ def cumulative_sum(x: Any, /, *, axis: int | None = None, dtype: Any = None, inc
     axis = generic.normalize_axis(axis, x.ndim)
     result = torch.cumsum(x, dim=axis, dtype=dtype)
     if include_initial:
-        zero_shape = (*result.shape[:axis], 1, *result.shape[axis + 1:])
+        zero_shape = (*result.shape[:axis], 1, *result.shape[axis + 1 :])
         result = torch.cat([torch.zeros(zero_shape, dtype=result.dtype, device=result.device), result], dim=axis)
     return result
 
@@ -429,15 +438,20 @@ def unique_all(x: Any, /) -> Any:
     first = torch.full((values.shape[0],), x.numel(), dtype=positions.dtype, device=x.device)
     first = first.scatter_reduce(0, inverse.reshape(-1), positions, reduce="amin")
     return generic.UniqueAllResult(values, first, inverse.reshape(x.shape), counts)
+
+
 unique_inverse, unique_values = compat.unique_inverse, compat.unique_values
 from_dlpack = compat.from_dlpack
 cumulative_prod = compat.cumulative_prod
 diff = compat.diff
 
 # The four functions the main namespace shares with ``linalg`` are the same objects in both.
-linalg = types.SimpleNamespace(**{
-    name: globals()[name] if name in surface.LINEAR_ALGEBRA else getattr(compat.linalg, name) for name in surface.LINALG
-})
+linalg = types.SimpleNamespace(
+    **{
+        name: globals()[name] if name in surface.LINEAR_ALGEBRA else getattr(compat.linalg, name)
+        for name in surface.LINALG
+    }
+)
 
 
 def _ihfft(x: Any, /, *, n: int | None = None, axis: int = -1, norm: str = "backward") -> Any:

@@ -44,10 +44,11 @@ Where the loading backend lacks a dtype:
 
 Writes are atomic (:func:`portable_dl.atomic.write_atomically`): the bytes go to a
 temporary file in the target's folder (named ``.<target name>.<host>.<pid>.<random>.tmp``),
-which is flushed, synced to disk and then renamed onto the target, and the folder is synced. A crash or a kill at any moment leaves
-either the previous file or the new one, never a mixture. A killed save can leave its
-temporary file behind; the next save to the same target deletes those left by processes of
-this host that no longer run (on POSIX systems), and :func:`load` never reads them.
+which is flushed, synced to disk and then renamed onto the target, and the folder is synced.
+A crash or a kill at any moment leaves either the previous file or the new one, never a
+mixture. A killed save can leave its temporary file behind; the next save to the same
+target deletes those left by processes of this host that no longer run (on POSIX systems),
+and :func:`load` never reads them.
 
 Every problem with a file raises :class:`CheckpointError` naming the file and what is
 wrong, before any array is created: a missing, truncated or corrupted file, a file of
@@ -125,8 +126,9 @@ class Checkpoint(Header):
     opt_state: Any
 
 
-def save(path: str | os.PathLike, params: Any, opt_state: Any = None, metadata: dict | None = None, *,
-         optimizer: Any = None) -> pathlib.Path:
+def save(
+    path: str | os.PathLike, params: Any, opt_state: Any = None, metadata: dict | None = None, *, optimizer: Any = None
+) -> pathlib.Path:
     """Write ``params``, ``opt_state`` and ``metadata`` to the safetensors file ``path``, atomically.
 
     Args:
@@ -185,9 +187,14 @@ def save(path: str | os.PathLike, params: Any, opt_state: Any = None, metadata: 
     return target
 
 
-
-def load(path: str | os.PathLike, backend: Backend | str | None = None, *, like: Any = None,
-         opt_state_like: Any = None, device: str | None = None) -> Checkpoint:
+def load(
+    path: str | os.PathLike,
+    backend: Backend | str | None = None,
+    *,
+    like: Any = None,
+    opt_state_like: Any = None,
+    device: str | None = None,
+) -> Checkpoint:
     """Read the checkpoint at ``path`` into arrays of ``backend``.
 
     Args:
@@ -209,8 +216,8 @@ def load(path: str | os.PathLike, backend: Backend | str | None = None, *, like:
             read, is truncated, is corrupted (a tensor whose data does not match its
             checksum, a header whose step disagrees with the optimizer state), is not a
             portable_dl checkpoint, was written by a newer portable_dl, holds a dtype the
-            backend lacks (float64 on JAX without 64-bit mode), or does not match ``like`` / ``opt_state_like`` (every missing and
-            extra key and every wrong shape or dtype listed).
+            backend lacks (float64 on JAX without 64-bit mode), or does not match ``like`` /
+            ``opt_state_like`` (every missing and extra key and every wrong shape or dtype listed).
     """
     path = pathlib.Path(path)
     backend = _resolve_backend(backend, device)
@@ -228,10 +235,13 @@ def load(path: str | os.PathLike, backend: Backend | str | None = None, *, like:
     check_step(contents.step, decoded, path)
     arrays = {name: narrowed(array, dtypes[name], name, backend, path) for name, array in decoded.items()}
     # Only now, with every check passed, are arrays of the backend created.
-    trees = {section: tree_unflatten(contents.structures[section],
-                                     [backend.asarray(arrays[name], dtypes[name])
-                                      for name in leaf_names(contents.structures[section], section)])
-             for section in SECTIONS}
+    trees = {
+        section: tree_unflatten(
+            contents.structures[section],
+            [backend.asarray(arrays[name], dtypes[name]) for name in leaf_names(contents.structures[section], section)],
+        )
+        for section in SECTIONS
+    }
     return Checkpoint(params=trees["params"], opt_state=trees["opt_state"], **contents.header_fields())
 
 
@@ -254,6 +264,9 @@ def read_metadata(path: str | os.PathLike) -> dict:
 
 def _resolve_backend(backend: Backend | str | None, device: str | None) -> Backend:
     if isinstance(backend, Backend):
-        return backend if device is None or backend.canonical_device(device) == backend.device \
+        return (
+            backend
+            if device is None or backend.canonical_device(device) == backend.device
             else get_backend(backend.name, device)
+        )
     return get_backend(backend, device)

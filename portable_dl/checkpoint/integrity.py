@@ -39,8 +39,9 @@ def checksum(data: np.ndarray | memoryview) -> str:
     return f"{zlib.crc32(data):08x}"
 
 
-def verify_checksums(data: bytes, data_start: int, tensors: dict[str, TensorEntry], checksums: dict[str, str] | None,
-                     path: pathlib.Path) -> None:
+def verify_checksums(
+    data: bytes, data_start: int, tensors: dict[str, TensorEntry], checksums: dict[str, str] | None, path: pathlib.Path
+) -> None:
     """CheckpointError naming the first tensor (in file order) whose bytes in ``data`` (the
     whole file; tensor data from byte ``data_start``) do not give its recorded checksum.
     ``checksums`` None: a file of format version 1, which has none, is not checked."""
@@ -49,7 +50,7 @@ def verify_checksums(data: bytes, data_start: int, tensors: dict[str, TensorEntr
     view = memoryview(data)
     for name, entry in sorted(tensors.items(), key=lambda item: item[1].offsets):
         start, end = entry.offsets
-        actual = checksum(view[data_start + start:data_start + end])
+        actual = checksum(view[data_start + start : data_start + end])
         if actual != checksums[name]:
             raise CheckpointError(
                 f"the checkpoint {path} is corrupted: the data of tensor {name!r} ({entry.dtype} {entry.shape}) "
@@ -72,5 +73,7 @@ def check_step(header_step: int | None, tensors: dict[str, np.ndarray], path: pa
     stored = step_of(tensors)
     if stored != header_step:
         holds = f"{STEP_TENSOR} holds {stored}" if stored is not None else f"there is no 0-d integer {STEP_TENSOR}"
-        raise CheckpointError(f"the checkpoint {path} is inconsistent: its header says step {header_step}, but "
-                              f"{holds}; the file was altered after it was written")
+        raise CheckpointError(
+            f"the checkpoint {path} is inconsistent: its header says step {header_step}, but "
+            f"{holds}; the file was altered after it was written"
+        )

@@ -47,8 +47,10 @@ def leaf_to_numpy(leaf: Any, name: str) -> tuple[np.ndarray, str]:
 
 def _unstorable_dtype_message(name: str, dtype: str) -> str:
     advice = "; cast it to float32 before saving" if "float" in dtype else ""
-    return (f"{name} has dtype {dtype}, which checkpoints do not hold (they hold the dtypes every backend "
-            f"moves: {', '.join(DTYPE_NAMES)}){advice}")
+    return (
+        f"{name} has dtype {dtype}, which checkpoints do not hold (they hold the dtypes every backend "
+        f"moves: {', '.join(DTYPE_NAMES)}){advice}"
+    )
 
 
 def saving_backend_name(owners: set[str]) -> str:
@@ -84,8 +86,10 @@ def to_json(value: Any, what: str) -> str:
         return json.dumps(value)
     except (TypeError, ValueError, RecursionError) as error:
         where, problem = _unserializable_part(value, what, set())
-        raise CheckpointError(f"{where} {problem}, which JSON cannot hold; convert it to a str, int, float, "
-                              "bool, None, list or dict (numbers with float() or int(), arrays with .tolist())") from error
+        raise CheckpointError(
+            f"{where} {problem}, which JSON cannot hold; convert it to a str, int, float, "
+            "bool, None, list or dict (numbers with float() or int(), arrays with .tolist())"
+        ) from error
 
 
 def _unserializable_part(value: Any, where: str, containers: set[int]) -> tuple[str, str]:
@@ -109,7 +113,9 @@ def check_folder(target: pathlib.Path) -> None:
     """CheckpointError unless ``target``'s folder exists and ``target`` is not a folder itself."""
     folder = target.parent
     if not folder.is_dir():
-        raise CheckpointError(f"cannot write the checkpoint {target}: the folder {folder} does not exist "
-                              "(save creates no folders; create it first)")
+        raise CheckpointError(
+            f"cannot write the checkpoint {target}: the folder {folder} does not exist "
+            "(save creates no folders; create it first)"
+        )
     if target.is_dir():
         raise CheckpointError(f"cannot write the checkpoint {target}: it is a folder")

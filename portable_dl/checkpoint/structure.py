@@ -74,6 +74,7 @@ def structure_to_json(treedef: TreeDef) -> dict:
 def structure_from_json(encoded: Any, section: str, path: pathlib.Path) -> TreeDef:
     """The TreeDef that :func:`structure_to_json` gave ``encoded``; CheckpointError naming the
     file ``path`` for anything no tree encodes to."""
+
     def build(node: Any) -> TreeDef:
         kind = node.get("kind") if isinstance(node, dict) else None
         if kind in ("leaf", "none"):
@@ -84,21 +85,27 @@ def structure_from_json(encoded: Any, section: str, path: pathlib.Path) -> TreeD
         if kind != "dict":
             return TreeDef(kind, (), children)
         keys = node.get("keys")
-        if not (isinstance(keys, list) and len(keys) == len(children) and all(isinstance(k, str) for k in keys)
-                and len(set(keys)) == len(keys)):
+        if not (
+            isinstance(keys, list)
+            and len(keys) == len(children)
+            and all(isinstance(k, str) for k in keys)
+            and len(set(keys)) == len(keys)
+        ):
             raise ValueError(f"the dict keys {str(keys)[:80]}")
         return TreeDef(kind, tuple(keys), children)
 
     try:
         return build(encoded)
     except (ValueError, RecursionError) as error:
-        raise CheckpointError(f"the checkpoint {path} has a corrupted header: its {section} structure has "
-                              f"{error} that no tree has") from error
+        raise CheckpointError(
+            f"the checkpoint {path} has a corrupted header: its {section} structure has {error} that no tree has"
+        ) from error
 
 
 # -------------------------------------------------------- matching ``like`` trees
-def mismatches(stored_tree: TreeDef, tensors: dict[str, TensorEntry], section: str, expected: Any,
-               backend: Backend) -> list[str]:
+def mismatches(
+    stored_tree: TreeDef, tensors: dict[str, TensorEntry], section: str, expected: Any, backend: Backend
+) -> list[str]:
     """Every difference between the checkpoint's ``section`` tree (``stored_tree``, whose
     leaves ``tensors`` describes by name) and the tree ``expected``, loaded on ``backend``.
 
@@ -110,18 +117,30 @@ def mismatches(stored_tree: TreeDef, tensors: dict[str, TensorEntry], section: s
     problems: list[str] = []
     reported: list[tuple] = []  # paths below which the trees are no longer compared
     for path in list(wanted_nodes) + [path for path in stored_nodes if path not in wanted_nodes]:
-        if any(path[:len(prefix)] == prefix for prefix in reported):
+        if any(path[: len(prefix)] == prefix for prefix in reported):
             continue
-        problem = _difference(stored_nodes.get(path), wanted_nodes.get(path), tensors, tensor_name(section, path),
-                              expected_leaves, backend)
+        problem = _difference(
+            stored_nodes.get(path),
+            wanted_nodes.get(path),
+            tensors,
+            tensor_name(section, path),
+            expected_leaves,
+            backend,
+        )
         if problem:
             problems.append(problem)
             reported.append(path)
     return problems
 
 
-def _difference(stored: TreeDef | None, wanted: TreeDef | None, tensors: dict[str, TensorEntry], name: str,
-                expected_leaves: dict[str, Any], backend: Backend) -> str | None:
+def _difference(
+    stored: TreeDef | None,
+    wanted: TreeDef | None,
+    tensors: dict[str, TensorEntry],
+    name: str,
+    expected_leaves: dict[str, Any],
+    backend: Backend,
+) -> str | None:
     """What differs at the node ``name`` between the checkpoint and the expected tree, or None."""
     if stored is None:
         return f"{name}: missing from the checkpoint"

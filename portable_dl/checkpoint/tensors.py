@@ -53,13 +53,14 @@ def loaded_dtypes(tensors: dict[str, TensorEntry], backend: Backend, path: pathl
     return dtypes
 
 
-def _missing_dtype_message(tensors: dict[str, TensorEntry], dtype: str, backend: Backend,
-                           path: pathlib.Path) -> str:
+def _missing_dtype_message(tensors: dict[str, TensorEntry], dtype: str, backend: Backend, path: pathlib.Path) -> str:
     names = [name for name, entry in tensors.items() if entry.dtype == dtype]
     shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
     advice = "; or save the checkpoint in float32 (cast the arrays before save)" if dtype == "float64" else ""
-    return (f"the checkpoint {path} holds {dtype} arrays ({shown}), which the {backend.name} backend on "
-            f"{backend.device} cannot hold: {_dtype_reason(dtype, backend)}{advice}")
+    return (
+        f"the checkpoint {path} holds {dtype} arrays ({shown}), which the {backend.name} backend on "
+        f"{backend.device} cannot hold: {_dtype_reason(dtype, backend)}{advice}"
+    )
 
 
 def decode_tensors(data: bytes, path: pathlib.Path) -> dict[str, np.ndarray]:

@@ -66,13 +66,16 @@ def merge(trainable: Any, frozen: Any) -> Any:
         TreeStructureError: (a ValueError) parts of different structure, or a leaf present
             in both parts; naming the path.
     """
+
     def pick(path: tuple, mine: Any, theirs: Any) -> Any:
         if mine is None:
             return theirs
         if theirs is not None:
             raise TreeStructureError(
                 f"merge: both parts hold a value at {path_string(path)!r} ({type(mine).__name__} and "
-                f"{type(theirs).__name__}); each leaf must be in exactly one part", path=path)
+                f"{type(theirs).__name__}); each leaf must be in exactly one part",
+                path=path,
+            )
         return mine
 
     # None is a leaf of the trainable part here, so that the frozen part's value (or subtree) fills it.

@@ -23,7 +23,7 @@ initializer        distribution               scale
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

@@ -13,14 +13,16 @@ bit-identical weights on every backend.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
 from ..activations import get_activation
 from ..backend import Backend
 from ..errors import ShapeError
-from ..registry import backend as backend_named, backend_of
+from ..registry import backend as backend_named
+from ..registry import backend_of
 from ..tree import tree_leaves
 from .initializers import Initializer, get_initializer, zeros
 
@@ -55,7 +57,9 @@ class Dense:
         self.initializer = get_initializer(init)
         self.layer_sizes = (self.in_features, self.out_features)
 
-    def init(self, seed: int | np.random.Generator, backend: Backend | str | None = None, dtype: Any = "float32") -> dict:
+    def init(
+        self, seed: int | np.random.Generator, backend: Backend | str | None = None, dtype: Any = "float32"
+    ) -> dict:
         """Fresh params on ``backend`` (a Backend or a name) in ``dtype``; ``seed`` is an int
         or a ``numpy.random.Generator`` to draw from (an MLP passes one along its layers)."""
         backend = _resolve(backend)
@@ -73,10 +77,16 @@ class Dense:
         when ``x`` or the params do not fit this layer."""
         shape_x = _known_shape(x)
         if len(shape_x) < 1 or shape_x[-1] not in (None, self.in_features):
-            raise ShapeError(f"Dense({self.in_features}, {self.out_features}) needs inputs of shape (N, {self.in_features}), got {shape_x}")
+            raise ShapeError(
+                f"Dense({self.in_features}, {self.out_features}) needs inputs of shape "
+                f"(N, {self.in_features}), got {shape_x}"
+            )
         shape_w = _known_shape(params["W"])
         if shape_w != (self.in_features, self.out_features):
-            raise ShapeError(f"Dense({self.in_features}, {self.out_features}) needs W of shape {(self.in_features, self.out_features)}, got {shape_w}")
+            raise ShapeError(
+                f"Dense({self.in_features}, {self.out_features}) needs W of shape "
+                f"{(self.in_features, self.out_features)}, got {shape_w}"
+            )
         xp = backend_of(x).xp
         y = xp.matmul(x, params["W"])
         return xp.add(y, params["b"]) if self.bias else y
@@ -115,7 +125,9 @@ class MLP:
         self.activation = get_activation(activation)
         self.output_activation = get_activation(output_activation)
 
-    def init(self, seed: int | np.random.Generator, backend: Backend | str | None = None, dtype: Any = "float32") -> dict:
+    def init(
+        self, seed: int | np.random.Generator, backend: Backend | str | None = None, dtype: Any = "float32"
+    ) -> dict:
         """Fresh params ``{"layers": [...]}`` on ``backend`` in ``dtype``."""
         backend = _resolve(backend)
         rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
@@ -125,7 +137,9 @@ class MLP:
         """The network's output ``(N, out_features)`` for ``x`` of shape ``(N, in_features)``."""
         layer_params = params["layers"]
         if len(layer_params) != len(self.layers):
-            raise ShapeError(f"MLP{self.layer_sizes} has {len(self.layers)} layers, the params hold {len(layer_params)}")
+            raise ShapeError(
+                f"MLP{self.layer_sizes} has {len(self.layers)} layers, the params hold {len(layer_params)}"
+            )
         last = len(self.layers) - 1
         for index, (layer, p) in enumerate(zip(self.layers, layer_params)):
             x = layer.apply(p, x)

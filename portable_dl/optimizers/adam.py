@@ -38,7 +38,9 @@ class AdaptiveMoments(Optimizer):
     def moments(self, slots: dict, grad: Any) -> tuple[Any, Any]:
         """``(m_t, v_t)`` from the previous slots and the gradient :math:`g_t`."""
         beta1, beta2 = self.betas
-        return beta1 * slots["exp_avg"] + (1.0 - beta1) * grad, beta2 * slots["exp_avg_sq"] + (1.0 - beta2) * grad * grad
+        return beta1 * slots["exp_avg"] + (1.0 - beta1) * grad, beta2 * slots["exp_avg_sq"] + (
+            1.0 - beta2
+        ) * grad * grad
 
 
 @dataclass(eq=False, repr=False, frozen=True)

@@ -126,8 +126,9 @@ def learning_rate(owner: str, name: str, value: Any) -> float | Callable:
     if callable(value):
         return value
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ValueError(f"{owner}: {name} must be a non-negative number or a schedule (a callable step -> lr), "
-                         f"got {value!r}")
+        raise ValueError(
+            f"{owner}: {name} must be a non-negative number or a schedule (a callable step -> lr), got {value!r}"
+        )
     return non_negative(owner, name, value)
 
 
@@ -270,13 +271,17 @@ class Optimizer(abc.ABC):
             key = str(param.dtype)
             if (key, str(grad.dtype)) not in floating_pairs:
                 if not (xp.isdtype(param.dtype, "real floating") and xp.isdtype(grad.dtype, "real floating")):
-                    raise DTypeError(f"{self.name}.update: parameter {path_string(path)!r} of dtype {param.dtype} "
-                                     f"with a gradient of dtype {grad.dtype}; optimizers update floating-point "
-                                     "parameters only")
+                    raise DTypeError(
+                        f"{self.name}.update: parameter {path_string(path)!r} of dtype {param.dtype} "
+                        f"with a gradient of dtype {grad.dtype}; optimizers update floating-point "
+                        "parameters only"
+                    )
                 floating_pairs.add((key, str(grad.dtype)))
             if not isinstance(slots, dict):
-                raise ValueError(f"{self.name}.update: the state has no slots for parameter {path_string(path)!r}; "
-                                 "was it made by this optimizer's init for these params?")
+                raise ValueError(
+                    f"{self.name}.update: the state has no slots for parameter {path_string(path)!r}; "
+                    "was it made by this optimizer's init for these params?"
+                )
             if key not in scalars:
                 scalars[key] = (self.learning_rate_at(step, param, xp), xp.astype(t, param.dtype))
             lr, t_in_dtype = scalars[key]
@@ -326,17 +331,30 @@ class Optimizer(abc.ABC):
         """The walk's structure error, said in terms of gradients or optimizer state."""
         where = repr(path_string(error.path)) if error.path else "the root"
         if error.argument == 1:
-            return TreeStructureError(f"{self.name}.update: the gradients do not match the parameters at {where}: "
-                                      f"the parameters have {error.expected}, the gradients {error.found}",
-                                      path=error.path, argument=1, expected=error.expected, found=error.found)
-        return TreeStructureError(f"{self.name}.update: the optimizer state does not match the parameters at {where} "
-                                  f"(the parameters have {error.expected}, the state {error.found}); was it made by "
-                                  "this optimizer's init for these params?",
-                                  path=error.path, argument=2, expected=error.expected, found=error.found)
+            return TreeStructureError(
+                f"{self.name}.update: the gradients do not match the parameters at {where}: "
+                f"the parameters have {error.expected}, the gradients {error.found}",
+                path=error.path,
+                argument=1,
+                expected=error.expected,
+                found=error.found,
+            )
+        return TreeStructureError(
+            f"{self.name}.update: the optimizer state does not match the parameters at {where} "
+            f"(the parameters have {error.expected}, the state {error.found}); was it made by "
+            "this optimizer's init for these params?",
+            path=error.path,
+            argument=2,
+            expected=error.expected,
+            found=error.found,
+        )
 
     def __repr__(self) -> str:
-        shown = ", ".join(f"{key}={value!r}" for key, value in self.hyperparameters.items()
-                          if not (key.startswith("clip_") and value is None))
+        shown = ", ".join(
+            f"{key}={value!r}"
+            for key, value in self.hyperparameters.items()
+            if not (key.startswith("clip_") and value is None)
+        )
         return f"{self.name}({shown})"
 
 
@@ -366,15 +384,18 @@ def _check_gradient_shape(owner: str, path: tuple, param: Any, grad: Any) -> Non
     """ShapeError when the gradient is not an array or its shape differs from its parameter's.
     Sizes unknown while tracing (None inside tf.function) are taken to agree."""
     if getattr(grad, "shape", None) is None:
-        raise ShapeError(f"{owner}.update: the gradient of parameter {path_string(path)!r} is a "
-                         f"{type(grad).__name__}, not an array")
+        raise ShapeError(
+            f"{owner}.update: the gradient of parameter {path_string(path)!r} is a {type(grad).__name__}, not an array"
+        )
     param_shape, grad_shape = _shape(param), _shape(grad)
     agree = len(param_shape) == len(grad_shape) and all(
         p is None or g is None or p == g for p, g in zip(param_shape, grad_shape)
     )
     if not agree:
-        raise ShapeError(f"{owner}.update: the gradient of parameter {path_string(path)!r} has shape {grad_shape}, "
-                         f"but the parameter has shape {param_shape}")
+        raise ShapeError(
+            f"{owner}.update: the gradient of parameter {path_string(path)!r} has shape {grad_shape}, "
+            f"but the parameter has shape {param_shape}"
+        )
 
 
 def _shape(x: Any) -> tuple:
@@ -389,8 +410,10 @@ def _is_none(node: Any) -> bool:
 
 def _check_state(owner: str, state: Any) -> None:
     if not (isinstance(state, dict) and "step" in state and "slots" in state):
-        raise ValueError(f"{owner}.update needs the state that {owner}.init returned, a dict with 'step' "
-                         f"and 'slots'; got {type(state).__name__}")
+        raise ValueError(
+            f"{owner}.update needs the state that {owner}.init returned, a dict with 'step' "
+            f"and 'slots'; got {type(state).__name__}"
+        )
 
 
 def describe_learning_rate(lr: float | Callable) -> Any:

@@ -53,8 +53,10 @@ class SGD(Optimizer):
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.nesterov and (self.momentum == 0.0 or self.dampening != 0.0):
-            raise ValueError(f"SGD: Nesterov momentum needs momentum > 0 and dampening == 0, "
-                             f"got momentum={self.momentum!r}, dampening={self.dampening!r}")
+            raise ValueError(
+                f"SGD: Nesterov momentum needs momentum > 0 and dampening == 0, "
+                f"got momentum={self.momentum!r}, dampening={self.dampening!r}"
+            )
 
     def init_single(self, param: Any, xp: Any) -> dict:
         if self.momentum == 0.0:
