@@ -236,8 +236,10 @@ def run(
 # ------------------------------------------------------------ one backend, anywhere
 
 #: Backends in the order their runs are started when several run at once: the slowest
-#: first (JAX compiles every eager operation on a new shape), so that they overlap most.
-EXPECTED_COST_ORDER = ("jax", "tensorflow", "torch", "mlx", "numpy")
+#: first (JAX compiles every eager operation on a new shape; torch.compile's Inductor takes
+#: seconds per graph), so that they overlap most. Measured: torch before TensorFlow takes a
+#: --quick run from 20-23 s to 18-19 s on 2 cores.
+EXPECTED_COST_ORDER = ("jax", "torch", "tensorflow", "mlx", "numpy")
 
 #: Backends whose run is dominated by compiling, not by importing the framework: JAX
 #: compiles every eager operation the first time it meets a shape (about 40 ms each here),

@@ -743,3 +743,18 @@ def test_linalg_of_complex_matrices(backend):
     np.testing.assert_allclose((u[:, :2] * s) @ vh, reference_tall, atol=1e-4)
     np.testing.assert_allclose(np.conj(u.T) @ u, np.eye(3), atol=1e-5)
     np.testing.assert_allclose(s, np.linalg.svd(reference_tall, compute_uv=False), rtol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "uint16", "uint32", "uint64"])
+def test_pow_of_unsigned_integers_wraps_like_numpy(backend, dtype):
+    """TensorFlow's Pow kernel has no unsigned types; every backend must still give the
+    unsigned result, wrapped modulo 2**bits as NumPy's (250**3 overflows uint8 and uint16)."""
+    if not backend.supports(dtype):
+        pytest.skip(f"{backend.name} does not compute in {dtype}")
+    x = np.array([3, 250, 7, 2], dtype=dtype)
+    y = np.array([2, 3, 5, 7], dtype=dtype)
+    with np.errstate(over="ignore"):
+        expected = np.power(x, y)
+    result = backend.xp.pow(backend.asarray(x), backend.asarray(y))
+    assert dtype_name(backend.xp, result.dtype) == dtype
+    np.testing.assert_array_equal(numpy_of(backend, result), expected)

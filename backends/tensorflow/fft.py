@@ -54,7 +54,8 @@ def _scale(result: tf.Tensor, n: int, norm: str, inverse: bool) -> tf.Tensor:
         factor = math.sqrt(n) if norm == "ortho" else float(n)
     else:
         factor = 1 / math.sqrt(n) if norm == "ortho" else 1 / n
-    return result * tf.cast(factor, result.dtype)
+    # tf.constant, not tf.cast: tf.cast of a Python float goes through float32 first.
+    return result * tf.constant(factor, dtype=result.dtype)
 
 
 def _complex(x: tf.Tensor, name: str) -> tf.Tensor:

@@ -560,7 +560,20 @@ def _floor_remainder(a: tf.Tensor, b: tf.Tensor) -> tf.Tensor:
 
 
 remainder = _binary(_floor_remainder, "remainder")
-pow = _binary(tf.math.pow, "pow")
+# TensorFlow's Pow kernel takes no unsigned integers: they are raised in the signed type of
+# twice the width (of the same width for uint64) and cast back, which keeps the low bits, so
+# the result wraps modulo 2**bits exactly as the unsigned arithmetic would.
+_POW_WIDER = {"uint8": tf.int16, "uint16": tf.int32, "uint32": tf.int64, "uint64": tf.int64}
+
+
+def _unsigned_safe_pow(a: tf.Tensor, b: tf.Tensor) -> tf.Tensor:
+    wider = _POW_WIDER.get(a.dtype.name)
+    if wider is None:
+        return tf.math.pow(a, b)
+    return tf.cast(tf.math.pow(tf.cast(a, wider), tf.cast(b, wider)), a.dtype)
+
+
+pow = _binary(_unsigned_safe_pow, "pow")
 atan2 = _binary(tf.math.atan2, "atan2", floating=True)
 equal = _binary(tf.math.equal, "equal")
 not_equal = _binary(tf.math.not_equal, "not_equal")
