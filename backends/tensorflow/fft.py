@@ -17,26 +17,12 @@ import tensorflow as tf
 
 from portable_dl.errors import DTypeError
 
-from .._common import generic
+from .._common import generic, surface
 from .._common.promotion import COMPLEX_OF
 from . import namespace as _xp
 
-__all__ = [
-    "fft",
-    "ifft",
-    "fftn",
-    "ifftn",
-    "rfft",
-    "irfft",
-    "rfftn",
-    "irfftn",
-    "hfft",
-    "ihfft",
-    "fftfreq",
-    "rfftfreq",
-    "fftshift",
-    "ifftshift",
-]
+# The extension's names are declared once, in backends/_common/surface.py.
+__all__ = list(surface.FFT)
 
 _NORMS = ("backward", "ortho", "forward")
 # hfft is irfft of the conjugate with the normalization mirrored (and ihfft likewise).

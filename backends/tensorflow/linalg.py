@@ -19,36 +19,13 @@ import tensorflow as tf
 
 from portable_dl.errors import DTypeError, ShapeError
 
-from .._common import generic
+from .._common import generic, surface
 from .._common import linalg as common_linalg
 from .._common.broadcasting import broadcast_shapes, shape_of
 from . import namespace as _xp
 
-__all__ = [
-    "cholesky",
-    "cross",
-    "det",
-    "diagonal",
-    "eigh",
-    "eigvalsh",
-    "inv",
-    "matmul",
-    "matrix_norm",
-    "matrix_power",
-    "matrix_rank",
-    "matrix_transpose",
-    "outer",
-    "pinv",
-    "qr",
-    "slogdet",
-    "solve",
-    "svd",
-    "svdvals",
-    "tensordot",
-    "trace",
-    "vecdot",
-    "vector_norm",
-]
+# The extension's names are declared once, in backends/_common/surface.py.
+__all__ = list(surface.LINALG)
 
 matmul = _xp.matmul
 matrix_transpose = _xp.matrix_transpose
