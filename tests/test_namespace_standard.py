@@ -13,6 +13,7 @@ import types
 import numpy as np
 import pytest
 from helpers import FINITE_DIFFERENCE_TOLERANCE, assert_close, central_difference, float_dtypes
+from portable_dl.backends._common import surface
 
 from portable_dl.errors import ShapeError
 
@@ -23,21 +24,7 @@ def numpy_of(backend, x) -> np.ndarray:
 
 def dtype_name(xp, dtype) -> str:
     """The standard's name of one of ``xp``'s dtype objects."""
-    for name in (
-        "bool",
-        "int8",
-        "int16",
-        "int32",
-        "int64",
-        "uint8",
-        "uint16",
-        "uint32",
-        "uint64",
-        "float32",
-        "float64",
-        "complex64",
-        "complex128",
-    ):
+    for name in surface.DTYPES:
         candidate = getattr(xp, name)
         if isinstance(candidate, types.FunctionType):
             continue  # a stand-in for a dtype the framework lacks (MLX's complex128)

@@ -23,18 +23,29 @@ def vecdot(x1: Any, x2: Any, /, *, axis: int = -1, xp: Any) -> Any:
     """Dot product along ``axis``, broadcasting the other axes: ``sum(conj(x1) * x2, axis)``,
     in the dtype the two promote to (``uint8 . uint8`` stays uint8: the standard gives
     ``vecdot`` the promoted dtype, not the accumulation dtype of ``sum``)."""
-    shape1, shape2 = shape_of(x1), shape_of(x2)
-    ndim = max(len(shape1), len(shape2))
-    # The contracted axis does not broadcast: it must exist in both and have one size.
-    negative = normalize_axis(axis, ndim) - ndim
-    if -negative > min(len(shape1), len(shape2)) or shape1[negative] != shape2[negative]:
-        from portable_dl.errors import ShapeError
-
-        raise ShapeError(f"vecdot of shapes {shape1} and {shape2}: axis {axis} differs in size or is missing")
+    vecdot_axis(shape_of(x1), shape_of(x2), axis)
     if xp.isdtype(x1.dtype, "complex floating"):
         x1 = xp.conj(x1)
     product = xp.multiply(x1, x2)
     return xp.sum(product, axis=axis, dtype=product.dtype)
+
+
+def vecdot_axis(shape1: tuple, shape2: tuple, axis: int) -> int:
+    """``vecdot``'s contracted axis counted from the end (a non-negative one counts in the
+    broadcast shape). It does not broadcast: it must exist in both shapes with one size,
+    else ShapeError, with the same message on every backend."""
+    from portable_dl.errors import ShapeError
+
+    shape = broadcast_shapes(shape1, shape2, operation="vecdot")
+    from_end = axis - len(shape) if axis >= 0 else axis
+    if not -min(len(shape1), len(shape2)) <= from_end <= -1:
+        raise ShapeError(f"vecdot of shapes {shape1} and {shape2}: axis {axis} is not an axis of both")
+    if shape1[from_end] != shape2[from_end]:
+        raise ShapeError(
+            f"vecdot of shapes {shape1} and {shape2}: "
+            f"sizes {shape1[from_end]} and {shape2[from_end]} along axis {axis} differ"
+        )
+    return from_end
 
 
 def matrix_transpose(x: Any, /, *, xp: Any) -> Any:

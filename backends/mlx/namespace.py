@@ -688,17 +688,7 @@ def tensordot(x1: mx.array, x2: mx.array, /, *, axes: int | tuple[Sequence[int],
 def vecdot(x1: mx.array, x2: mx.array, /, *, axis: int = -1) -> mx.array:
     """``sum(conj(x1) * x2)`` along ``axis``, broadcasting the other axes, in the promoted
     dtype of the two (int8 . int8 stays int8, as the standard says)."""
-    shape1, shape2 = shape_of(x1), shape_of(x2)
-    shape = broadcast_shapes(shape1, shape2, operation="vecdot")
-    # The standard counts the axis from the end; a non-negative one counts in the broadcast shape.
-    from_end = axis - len(shape) if axis >= 0 else axis
-    if not -builtins.min(len(shape1), len(shape2)) <= from_end <= -1:
-        raise ShapeError(f"vecdot of shapes {shape1} and {shape2}: axis {axis} is not an axis of both")
-    if shape1[from_end] != shape2[from_end]:
-        raise ShapeError(
-            f"vecdot of shapes {shape1} and {shape2}: "
-            f"sizes {shape1[from_end]} and {shape2[from_end]} along axis {axis} differ"
-        )
+    from_end = generic.vecdot_axis(shape_of(x1), shape_of(x2), axis)
     return sum(multiply(conj(x1), x2), axis=from_end, dtype=result_type(x1, x2))
 
 

@@ -906,16 +906,7 @@ def vecdot(x1: Any, x2: Any, /, *, axis: int = -1) -> tf.Tensor:
     """``sum(conj(x1) * x2)`` along ``axis`` of two broadcast arrays, in their promoted dtype
     (int8 . int8 stays int8, as the standard says)."""
     a, b = _promoted(x1, x2)
-    shape1, shape2 = shape_of(a), shape_of(b)
-    shape = broadcast_shapes(shape1, shape2, operation="vecdot")
-    from_end = axis - len(shape) if axis >= 0 else axis
-    if not -builtins.min(len(shape1), len(shape2)) <= from_end <= -1:
-        raise ShapeError(f"vecdot of shapes {shape1} and {shape2}: axis {axis} is not an axis of both")
-    if shape1[from_end] != shape2[from_end]:
-        raise ShapeError(
-            f"vecdot of shapes {shape1} and {shape2}: "
-            f"sizes {shape1[from_end]} and {shape2[from_end]} along axis {axis} differ"
-        )
+    from_end = generic.vecdot_axis(shape_of(a), shape_of(b), axis)
     return sum(multiply(conj(a), b), axis=from_end, dtype=a.dtype)
 
 
