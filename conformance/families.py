@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from . import broadcasting, compiling, contract, gradients, ops, optimizers, training
+from . import broadcasting, compiling, contract, distributed, gradients, ops, optimizers, training
 from .cases import Case
 
 #: family name -> ``cases(quick, seed) -> list[Case]``
@@ -16,6 +16,7 @@ FAMILIES: dict[str, Callable[..., list[Case]]] = {
     "optimizers": optimizers.cases,
     "compile": compiling.cases,
     "training": training.cases,
+    "distributed": distributed.cases,  # two processes per backend; not in --quick
 }
 
 

@@ -476,6 +476,9 @@ def ops_cases(quick: bool = False, seed: int = 0) -> list[Case]:
         + _dtype_rule_cases()
         + _linalg_cases()
         + _fft_cases()
+        + _complex_linalg_cases()
+        + _dtype_coverage_cases()
+        + _jt_cases()
     )
     return cases[::3] if quick else cases
 
@@ -654,3 +657,273 @@ def gradient_cases(quick: bool = False, seed: int = 0) -> list[Case]:
         for name, inputs, backend_form, numpy_form, size in forms
     ]
     return cases[::3] if quick else cases
+
+
+# -------------------------------------------------------- complex linalg (appended by helper MLX)
+def _complex_linalg_cases() -> list[Case]:
+    """``cholesky``, ``eigh`` and ``eigvalsh`` of complex Hermitian positive-definite matrices
+    (MLX's own cholesky refuses complex64; TensorFlow's eigenvalues of a complex matrix came
+    back complex, the standard's are real)."""
+    b = _draw((2, 3, 3), 81, -1.0, 1.0) + 1j * _draw((2, 3, 3), 82, -1.0, 1.0)
+    hermitian = b @ np.conj(np.swapaxes(b, -1, -2)) + 3 * np.eye(3)
+
+    def table(backend, dtype):
+        xp, la = backend.xp, backend.xp.linalg
+        h = _complex(backend, dtype, hermitian)
+        eigh = la.eigh(h)
+        vectors = eigh.eigenvectors
+        values = xp.astype(xp.expand_dims(eigh.eigenvalues, axis=-2), vectors.dtype)
+        results = {
+            "cholesky": la.cholesky(h),
+            "cholesky upper": la.cholesky(h, upper=True),
+            "eigh eigenvalues": eigh.eigenvalues,
+            "eigh rebuilt": xp.matmul(xp.multiply(vectors, values), xp.conj(xp.matrix_transpose(vectors))),
+            "eigvalsh": la.eigvalsh(h),
+        }
+        outputs: Outputs = {}
+        for name, result in results.items():
+            outputs.update(outputs_of(backend, result, f"{name} "))
+        return outputs
+
+    return [_case("linalg of complex Hermitian matrices", table, size=9)]
+
+
+# ------------------------------------------------- dtype coverage (appended by helper TF)
+def _dtype_coverage_cases() -> list[Case]:
+    """Functions the standard defines for dtypes a framework's kernel lacks (TensorFlow's Neg
+    and Sign take no unsigned type, its Tile no uint16, its Cross no complex; each once raised):
+    ``negative``, ``sign``, ``abs`` of uint8 (``-x`` wraps modulo ``2**8``: ``-1`` is 255),
+    ``tile``/``repeat`` of uint16 (65535 and 300 tell a wrong bit pattern from a cast), and
+    ``linalg.cross`` of complex vectors (bilinear, no conjugation)."""
+    unsigned = np.array([0, 1, 7, 200, 255], dtype=np.uint8)
+    wide = np.array([[1, 65535, 2], [300, 7, 0]], dtype=np.uint16)
+    a = _draw((2, 3), 91) + 1j * _draw((2, 3), 92)
+    b = _draw((2, 3), 93) + 1j * _draw((2, 3), 94)
+
+    def unsigned_table(backend, dtype):
+        xp, u = backend.xp, backend.asarray(unsigned)
+        outputs: Outputs = {}
+        for name, result in (("negative", xp.negative(u)), ("sign", xp.sign(u)), ("abs", xp.abs(u))):
+            outputs.update(outputs_of(backend, result, f"uint8 {name} "))
+        return outputs
+
+    def moving_table(backend, dtype):
+        xp = backend.xp
+        try:
+            w = backend.asarray(wide)
+        except DTypeError as error:  # PyTorch stores uint16 but computes with it only in part: said by the backend
+            raise CaseSkipped(f"{backend.name} on {backend.device}: {error}") from error
+        return {
+            **outputs_of(backend, xp.tile(w, (2, 1, 2)), "uint16 tile "),
+            **outputs_of(backend, xp.repeat(w, backend.asarray(np.array([1, 3, 1])), axis=1), "uint16 repeat "),
+        }
+
+    def cross_table(backend, dtype):
+        xp = backend.xp
+        return outputs_of(backend, xp.linalg.cross(_complex(backend, dtype, a), _complex(backend, dtype, b)), "cross ")
+
+    return [
+        _case("negative, sign, abs of uint8", unsigned_table, dtypes=("float32",)),
+        _case("tile and repeat of uint16", moving_table, dtypes=("float32",)),
+        _case("linalg.cross of complex vectors", cross_table, size=2),
+    ]
+
+
+# ----------------------------------------- complex special values, unsigned and complex set cases (helper JT)
+_INF, _NAN, _PI = float("inf"), float("nan"), float(np.pi)
+
+#: The standard's special values of complex elementwise functions (2024.12, ``elementwise_functions``:
+#: "For complex floating-point operands, let a = real(x_i) ..."), copied by hand and carried to other
+#: quadrants by the symmetries it states (``f(conj(x)) = conj(f(x))``, odd and even functions), plus
+#: points on branch cuts. Only cases whose every sign the standard fixes. function -> [(a, b, real, imag)]
+COMPLEX_SPECIAL_VALUES = {
+    "acos": [
+        (0.0, 0.0, _PI / 2, -0.0),
+        (-0.0, 0.0, _PI / 2, -0.0),
+        (0.0, -0.0, _PI / 2, 0.0),
+        (0.0, _NAN, _PI / 2, _NAN),
+        (1.5, _INF, _PI / 2, -_INF),
+        (-_INF, 2.0, _PI, -_INF),
+        (_INF, 2.0, 0.0, -_INF),
+        (_INF, -2.0, 0.0, _INF),
+        (-_INF, _INF, 3 * _PI / 4, -_INF),
+        (_INF, _INF, _PI / 4, -_INF),
+        (_NAN, _INF, _NAN, -_INF),
+        (_NAN, 2.0, _NAN, _NAN),
+        (1.5, _NAN, _NAN, _NAN),
+    ],
+    "acosh": [
+        (0.0, 0.0, 0.0, _PI / 2),
+        (1.5, _INF, _INF, _PI / 2),
+        (-_INF, 2.0, _INF, _PI),
+        (-_INF, -2.0, _INF, -_PI),
+        (_INF, 2.0, _INF, 0.0),
+        (-_INF, _INF, _INF, 3 * _PI / 4),
+        (_INF, _INF, _INF, _PI / 4),
+        (_INF, _NAN, _INF, _NAN),
+        (_NAN, _INF, _INF, _NAN),
+        (_NAN, 2.0, _NAN, _NAN),
+    ],
+    "asinh": [
+        (0.0, 0.0, 0.0, 0.0),
+        (-0.0, 0.0, -0.0, 0.0),
+        (1.5, _INF, _INF, _PI / 2),
+        (_INF, 2.0, _INF, 0.0),
+        (-_INF, -2.0, -_INF, -0.0),
+        (_INF, _INF, _INF, _PI / 4),
+        (_NAN, 0.0, _NAN, 0.0),
+        (_NAN, 2.0, _NAN, _NAN),
+        (1.5, _NAN, _NAN, _NAN),
+    ],
+    "atanh": [
+        (0.0, 0.0, 0.0, 0.0),
+        (0.0, _NAN, 0.0, _NAN),
+        (1.0, 0.0, _INF, 0.0),
+        (-1.0, -0.0, -_INF, -0.0),
+        (1.5, _INF, 0.0, _PI / 2),
+        (_INF, 2.0, 0.0, _PI / 2),
+        (-_INF, 2.0, -0.0, _PI / 2),
+        (_INF, _INF, 0.0, _PI / 2),
+        (_INF, _NAN, 0.0, _NAN),
+        (_NAN, 2.0, _NAN, _NAN),
+        (1.5, _NAN, _NAN, _NAN),
+    ],
+    "cosh": [
+        (0.0, 0.0, 1.0, 0.0),
+        (1.5, _INF, _NAN, _NAN),
+        (_INF, 0.0, _INF, 0.0),
+        (-_INF, 0.0, _INF, -0.0),
+        (_INF, _NAN, _INF, _NAN),
+        (_NAN, 2.0, _NAN, _NAN),
+        (_NAN, _NAN, _NAN, _NAN),
+    ],
+    "exp": [
+        (0.0, 0.0, 1.0, 0.0),
+        (-0.0, 0.0, 1.0, 0.0),
+        (1.5, _INF, _NAN, _NAN),
+        (1.5, _NAN, _NAN, _NAN),
+        (_INF, 0.0, _INF, 0.0),
+        (_INF, -0.0, _INF, -0.0),
+        (_NAN, 0.0, _NAN, 0.0),
+        (_NAN, -0.0, _NAN, -0.0),
+        (_NAN, 2.0, _NAN, _NAN),
+    ],
+    "log": [
+        (-0.0, 0.0, -_INF, _PI),
+        (0.0, 0.0, -_INF, 0.0),
+        (1.5, _INF, _INF, _PI / 2),
+        (1.5, _NAN, _NAN, _NAN),
+        (-_INF, 2.0, _INF, _PI),
+        (-_INF, -2.0, _INF, -_PI),
+        (_INF, 2.0, _INF, 0.0),
+        (-_INF, _INF, _INF, 3 * _PI / 4),
+        (_INF, _INF, _INF, _PI / 4),
+        (_INF, _NAN, _INF, _NAN),
+        (-_INF, _NAN, _INF, _NAN),
+        (_NAN, 2.0, _NAN, _NAN),
+        (_NAN, _INF, _INF, _NAN),
+        (-1.5, -0.0, float(np.log(1.5)), -_PI),  # below the cut
+    ],
+    "sinh": [
+        (0.0, 0.0, 0.0, 0.0),
+        (1.5, _INF, _NAN, _NAN),
+        (1.5, _NAN, _NAN, _NAN),
+        (_INF, 0.0, _INF, 0.0),
+        (-_INF, -0.0, -_INF, -0.0),
+        (_NAN, 0.0, _NAN, 0.0),
+        (_NAN, 2.0, _NAN, _NAN),
+    ],
+    "sqrt": [
+        (0.0, 0.0, 0.0, 0.0),
+        (-0.0, 0.0, 0.0, 0.0),
+        (1.5, _INF, _INF, _INF),
+        (_NAN, _INF, _INF, _INF),
+        (1.5, -_INF, _INF, -_INF),
+        (1.5, _NAN, _NAN, _NAN),
+        (-_INF, 2.0, 0.0, _INF),
+        (_INF, 2.0, _INF, 0.0),
+        (_INF, _NAN, _INF, _NAN),
+        (_NAN, 2.0, _NAN, _NAN),
+        (-4.0, 0.0, 0.0, 2.0),  # above the cut
+        (-4.0, -0.0, 0.0, -2.0),  # below the cut
+    ],
+    "tanh": [
+        (0.0, 0.0, 0.0, 0.0),
+        (1.5, _INF, _NAN, _NAN),
+        (0.0, _INF, 0.0, _NAN),
+        (1.5, _NAN, _NAN, _NAN),
+        (0.0, _NAN, 0.0, _NAN),
+        (_INF, 2.0, 1.0, 0.0),
+        (-_INF, -2.0, -1.0, -0.0),
+        (_NAN, 0.0, _NAN, 0.0),
+        (_NAN, 2.0, _NAN, _NAN),
+    ],
+}
+
+
+def _jt_cases() -> list[Case]:
+    """Complex elementwise functions at the standard's special values and on branch cuts (XLA gave
+    NaN + NaN j at most, frameworks put ``sqrt(-4 - 0j)`` above the cut), judged against the
+    standard's values themselves; unsigned sums and products in the standard's accumulation dtype
+    (PyTorch gave int64); ``unique_*`` of complex arrays (``torch.unique`` has no complex kernel)."""
+
+    def special_values(backend, dtype):
+        outputs: Outputs = {}
+        for name, rows in COMPLEX_SPECIAL_VALUES.items():
+            values = np.array([complex(a, b) for a, b, _, _ in rows])
+            result = getattr(backend.xp, name)(_complex(backend, dtype, values))
+            part = np.asarray(backend.to_numpy(result))
+            outputs[f"{name} real"] = part.real.astype(np.float64)
+            outputs[f"{name} imag"] = part.imag.astype(np.float64)
+        return outputs
+
+    def special_values_expected(backend, dtype):
+        outputs: Outputs = {}
+        for name, rows in COMPLEX_SPECIAL_VALUES.items():
+            outputs[f"{name} real"] = np.array([real for _, _, real, _ in rows])
+            outputs[f"{name} imag"] = np.array([imag for _, _, _, imag in rows])
+        return outputs
+
+    def unsigned_accumulations(backend, dtype):
+        xp = backend.xp
+        values = np.array([[250, 7, 255], [9, 255, 252]], dtype=np.uint8)
+        x = backend.asarray(values)
+        default = _dtype_name(backend, xp.__array_namespace_info__().default_dtypes()["integral"])
+        outputs: Outputs = {}
+        for name, result in [
+            ("sum", xp.sum(x, axis=0)),
+            ("prod", xp.prod(x, axis=1)),
+            ("cumulative_sum", xp.cumulative_sum(x, axis=1, include_initial=True)),
+            ("trace", xp.linalg.trace(backend.asarray(values[:, :2]))),
+        ]:
+            # The unsigned integer as wide as the default integer (uint64 beside int64, uint32
+            # beside MLX's int32): the values here fit both.
+            outputs[f"{name} gives the unsigned default"] = _dtype_name(backend, result.dtype) == "u" + default
+            outputs[f"{name} value"] = np.asarray(backend.to_numpy(result)).astype(np.float64)
+        outputs.update(outputs_of(backend, xp.sum(x, axis=0, dtype=xp.uint8), "sum with dtype=uint8 wraps: "))
+        return outputs
+
+    def complex_unique(backend, dtype):
+        xp = backend.xp
+        x = _complex(backend, dtype, np.array([[1 + 2j, 1 + 1j, 1 + 2j], [complex(-0.0, -1.0), -1j, 1 + 2j]]))
+        values, first, inverse, counts = (np.asarray(backend.to_numpy(part)) for part in xp.unique_all(x))
+        order = np.lexsort((values.imag, values.real))  # the standard leaves the order open
+        return {
+            "values real": values.real[order].astype(np.float64),
+            "values imag": values.imag[order].astype(np.float64),
+            "first indices": first[order].astype(np.float64),
+            "counts": counts[order].astype(np.float64),
+            "values[inverse] rebuilds x": bool(np.array_equal(values[inverse], np.asarray(backend.to_numpy(x)))),
+        }
+
+    return [
+        Case(
+            "ops",
+            "complex special values and branch cuts (the standard's table)",
+            special_values,
+            elementwise=True,
+            expected=special_values_expected,
+        ),
+        _case("unsigned sum, prod, cumulative_sum, trace of uint8", unsigned_accumulations, dtypes=("float32",)),
+        _case("unique_all of a complex array", complex_unique, same=True),
+    ]

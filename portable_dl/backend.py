@@ -11,6 +11,7 @@ A Backend bundles, for one framework on one device:
 ``compile(f)``            the framework's own compiler (identity where there is none)
 ``synchronize(tree)``     wait for lazy or asynchronous work, so timings are honest
 ``supports(dtype)``       whether this backend on this device can compute in ``dtype``
+``distributed_engine``    the framework's own multi-process engine (none by default)
 ========================  ==============================================================
 
 Adapters subclass :class:`Backend` and implement the abstract members. The pytree and
@@ -31,13 +32,15 @@ from typing import Any
 
 import numpy as np
 
-from .errors import BackendUnavailable, DTypeError, ShapeError
+from .errors import BackendUnavailable, DistributedError, DTypeError, ShapeError
 from .tree import tree_flatten, tree_map, tree_unflatten
 
-__all__ = ["Backend", "require_framework", "DTYPE_NAMES", "FLOAT_DTYPE_NAMES"]
+__all__ = ["Backend", "require_framework", "STANDARD_DTYPE_NAMES", "DTYPE_NAMES", "FLOAT_DTYPE_NAMES"]
 
-#: The dtypes of the array API standard that portable_dl moves between backends.
-DTYPE_NAMES = (
+#: The dtypes of the array API standard (2024.12, ``data_types.rst``): the one list of them.
+#: ``backends/_common/surface.py`` takes its ``DTYPES`` from here (the front end may not import
+#: the backends, so the list lives on this side).
+STANDARD_DTYPE_NAMES = (
     "bool",
     "int8",
     "int16",
@@ -49,7 +52,12 @@ DTYPE_NAMES = (
     "uint64",
     "float32",
     "float64",
+    "complex64",
+    "complex128",
 )
+#: The dtypes of the standard that portable_dl moves between backends (checkpoints, ``asarray``):
+#: all but the complex ones, which not every backend's autodiff and serialisation carries.
+DTYPE_NAMES = tuple(name for name in STANDARD_DTYPE_NAMES if not name.startswith("complex"))
 FLOAT_DTYPE_NAMES = ("float32", "float64")
 
 
@@ -308,6 +316,18 @@ class Backend(abc.ABC):
         """Wait until every array in ``tree`` is computed (and, on asynchronous devices,
         until the device is idle); return ``tree``."""
         return tree
+
+    # ------------------------------------------------------------- scale-out
+    def distributed_engine(self, placement: Any, timeout: float) -> Any:
+        """This framework's own collectives for ``placement`` (a
+        :class:`~portable_dl.distributed.Placement` of more than one process), as a
+        :class:`~portable_dl.distributed.Engine`; :func:`portable_dl.distributed.init` calls it.
+        Adapters with a multi-process engine override it; the default says there is none."""
+        raise DistributedError(
+            f"the {self.name} backend has no multi-process engine: it runs a world of one process only, "
+            f"but the launcher asked for {placement.size}; use torch, jax, mlx or tensorflow to train "
+            "data-parallel"
+        )
 
     def __repr__(self) -> str:
         return f"<portable_dl backend {self.name} {self.version} on {self.device}>"

@@ -31,7 +31,8 @@ examples:
   portable-dl data mnist                download MNIST into the cache folder, verified
   portable-dl conformance               check every installed backend (about a minute)
   portable-dl conformance --quick       a faster, smaller check
-  portable-dl conformance --help        the suite's own options"""
+  portable-dl conformance --help        the suite's own options
+  portable-dl launch -n 2 train.py      a data-parallel run of two local processes"""
 
 #: Seconds a backend's probe process may take (importing TensorFlow takes several).
 PROBE_TIMEOUT = 180.0
@@ -141,6 +142,47 @@ def download_mnist_command(directory: str | None, timeout: float, mirrors: Seque
     return 0
 
 
+# ------------------------------------------------------------------ launch
+def add_launch_parser(commands: argparse._SubParsersAction) -> None:
+    """``portable-dl launch -n N [--backend NAME] script.py [args]`` (:mod:`portable_dl.distributed.launch`)."""
+    launch = commands.add_parser(
+        "launch",
+        help="run a data-parallel script as N local processes: portable-dl launch -n 2 script.py [args]",
+        description="Run SCRIPT as N local processes (ranks) of one data-parallel run, each with the "
+        "environment torch.distributed, mlx.distributed, jax.distributed and TensorFlow expect, on "
+        "127.0.0.1. Output lines are prefixed by the rank; when a rank fails, the others are stopped "
+        "and the exit code is that rank's.",
+    )
+    launch.add_argument("-n", "--nproc", type=int, required=True, metavar="N", help="number of processes")
+    launch.add_argument("--backend", default=None, metavar="NAME", help="passed to the script as PORTABLE_DL_BACKEND")
+    launch.add_argument(
+        "--grace",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="after a rank fails, how long the others may take to stop on their own (default: 10)",
+    )
+    launch.add_argument("script", metavar="SCRIPT", help="the Python script to run")
+    launch.add_argument("args", nargs=argparse.REMAINDER, metavar="ARGS", help="its arguments")
+
+
+def launch_command(arguments: argparse.Namespace) -> int:
+    from .distributed.launch import launch
+
+    if arguments.nproc < 1:
+        print(f"portable-dl launch: -n must be at least 1, got {arguments.nproc}", file=sys.stderr)
+        return 2
+    if arguments.backend is not None and arguments.backend not in known_backends():
+        print(
+            f"portable-dl launch: unknown backend {arguments.backend}; known backends: {', '.join(known_backends())}",
+            file=sys.stderr,
+        )
+        return 2
+    return launch(
+        arguments.nproc, [arguments.script, *arguments.args], backend=arguments.backend, grace=arguments.grace
+    )
+
+
 # ------------------------------------------------------------------ the command
 def build_parser() -> argparse.ArgumentParser:
     """The parser of ``portable-dl`` (``conformance``'s own options are its own parser's)."""
@@ -162,6 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
         "forward values, gradients, broadcasting, optimizers, training (its own options: "
         "portable-dl conformance --help)",
     )
+    add_launch_parser(commands)
     data = commands.add_parser(
         "data",
         help="download a data set and verify it: portable-dl data mnist [--dir DIR]",
@@ -215,6 +258,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(f"unknown backend {', '.join(unknown)}; known backends: {', '.join(known)}")
         print(backends_table(probe_backends(list(dict.fromkeys(arguments.names)) or None)))
         return 0
+    if arguments.command == "launch":
+        return launch_command(arguments)
     if arguments.command == "data":
         return download_mnist_command(arguments.dir, arguments.timeout, arguments.mirror)
     return 2

@@ -17,6 +17,7 @@ __all__ = [
     "DTypeError",
     "CheckpointError",
     "DataError",
+    "DistributedError",
 ]
 
 
@@ -78,3 +79,9 @@ class DataError(PortableDLError, ValueError):
     The message names the file and what to do (delete it, or fetch it again with
     ``portable-dl data mnist``).
     """
+
+
+class DistributedError(PortableDLError, RuntimeError):
+    """A multi-process run that cannot go on: a backend without a multi-process engine asked
+    for more than one process, a rank that was lost mid-run (the message names it), a
+    collective that timed out, or ranks whose parameters differ in shape (both named)."""

@@ -122,6 +122,13 @@ def _folder(name: str, value: Any) -> None:
         raise ValueError(f"{name} {os.fspath(value)!r} is a file, not a folder")
 
 
+def _world(name: str, value: Any) -> None:
+    if value is not None and not all(hasattr(value, a) for a in ("rank", "size", "all_reduce", "broadcast")):
+        raise ValueError(
+            f"{name} must be a World from portable_dl.distributed.init(), or None; got {type(value).__name__}"
+        )
+
+
 def _verbosity(name: str, value: Any) -> None:
     if isinstance(value, bool):
         return
@@ -173,7 +180,8 @@ class FitConfig:
     the losses are read (None: once per epoch); ``sync_every`` steps the device is waited
     for (0: never); ``verbose`` (0 silent, 1 a line per epoch and a progress bar);
     ``checkpoint_dir``, ``checkpoint_every``, ``keep_checkpoints`` and ``resume``: see
-    :func:`portable_dl.fit`.
+    :func:`portable_dl.fit`; ``world``, a :class:`~portable_dl.distributed.World`, trains
+    data-parallel with ``batch_size`` examples per rank.
 
     Frozen and checked when made: a bad value raises ValueError (ShapeError for a
     validation pair of unequal lengths) naming the setting.
@@ -201,6 +209,8 @@ class FitConfig:
     checkpoint_every: int | None = _setting(None, _optional(int_at_least(1)))
     keep_checkpoints: int = _setting(3, int_at_least(1))
     resume: bool = _setting(False, _flag)
+    # Not recorded for resuming: a checkpoint holds the global batch, nothing of the world size.
+    world: Any = _setting(None, _world)
 
     def __post_init__(self) -> None:
         for setting in fields(self):

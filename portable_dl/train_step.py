@@ -78,7 +78,13 @@ class TrainStep:
 
 
 def make_train_step(
-    loss_fn: Callable[[Any, Any], Any], optimizer: Any, backend: Any, compile: bool = True, trainable: Any = None
+    loss_fn: Callable[[Any, Any], Any],
+    optimizer: Any,
+    backend: Any,
+    compile: bool = True,
+    trainable: Any = None,
+    *,
+    world: Any = None,
 ) -> TrainStep:
     """A pure training step ``(params, opt_state, batch) -> (params, opt_state, loss)``.
 
@@ -88,5 +94,16 @@ def make_train_step(
     is compiled by ``backend.compile``. ``trainable`` is a mask from
     ``nn.trainable_mask``: frozen leaves are neither differentiated nor updated, and come back
     as the very same arrays. Create the optimizer state with the step's ``init(params)``.
+
+    With a ``world`` of more than one process (:func:`portable_dl.distributed.init`), each
+    rank passes its slice of the global batch and the gradients (and the loss) are averaged
+    over the ranks in one collective per step, inside the compiled step where the
+    framework's compiler can hold it (:mod:`portable_dl.distributed.step`); the step then
+    takes an optional fourth argument, ``share``, this rank's fraction of the global batch
+    (default ``1 / world.size``). A world of one changes nothing.
     """
+    if world is not None and world.size > 1:
+        from .distributed.step import DataParallelStep
+
+        return DataParallelStep(loss_fn, optimizer, get_backend(backend), world, compile=compile, trainable=trainable)
     return TrainStep(loss_fn, optimizer, backend, compile=compile, trainable=trainable)

@@ -32,6 +32,7 @@ This module imports no framework.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 import math
 import sys
@@ -191,6 +192,16 @@ def fit(
       ``early_stopping``, ``dtype``): otherwise :class:`~portable_dl.errors.CheckpointError`
       names what differs, and nothing is changed.
 
+    Data parallel (``world``, a :class:`~portable_dl.distributed.World` of several processes,
+    each calling fit with the same data, seed and settings): ``batch_size`` is per process;
+    each global batch of ``world.size * batch_size`` examples of the one shuffled order is cut
+    into contiguous slices by rank, and the step averages the gradients in one collective, so
+    the ranks follow the one-process run with the global batch (to rounding). The parameters
+    (and a given ``opt_state``) are checked to have one shape on every rank and broadcast from
+    rank 0; validation is split over the ranks and gathered; only rank 0 prints and writes
+    checkpoints (the others wait), which record the global batch size, so a run resumes on
+    any number of processes with the same global batch. See :mod:`portable_dl.distributed`.
+
     A KeyboardInterrupt (Ctrl-C) during training stops it after the last completed step:
     with a ``checkpoint_dir`` the state of that step is saved (resume continues exactly
     there), and fit returns a :class:`FitResult` with ``interrupted=True`` holding that
@@ -211,13 +222,27 @@ def fit(
     dtype_name = backend.dtype_name(config.dtype if config.dtype is not None else _dtype_of(params, backend))
     config = dataclasses.replace(config, dtype=dtype_name)
     x, y, validation = prepared_data(apply, params, backend, x, np.asarray(y), config.validation_data, dtype_name)
+    world = config.world if config.world is not None and config.world.size > 1 else None
+    run_config = config
+    if world is not None:
+        from .distributed import fitting
+
+        if world.backend.name != backend.name:
+            raise ValueError(f"fit on the {backend.name} backend was given a world of the {world.backend.name} backend")
+        params, opt_state = fitting.start(world, params, opt_state)
+        # Checkpoints record the global batch, so that a run resumes on any number of ranks.
+        run_config = dataclasses.replace(config, batch_size=config.batch_size * world.size)
+        if world.rank != 0:
+            config = run_config = dataclasses.replace(run_config, verbose=0)
 
     def objective(params_: Any, batch: tuple[Any, Any]) -> Any:
         inputs, targets = batch
         loss = loss_fn(apply(params_, inputs), targets)
         return loss if config.regularizer is None else backend.xp.add(loss, config.regularizer(params_))
 
-    step = make_train_step(objective, optimizer, backend, compile=config.compile, trainable=config.trainable)
+    step = make_train_step(
+        objective, optimizer, backend, compile=config.compile, trainable=config.trainable, world=world
+    )
     opt_state = step.init(params) if opt_state is None else opt_state
     generator = np.random.default_rng(config.seed)
     progress = Progress(
@@ -231,13 +256,14 @@ def fit(
     )
     folder, resumed_from = None, None
     if config.checkpoint_dir is not None:
-        folder = CheckpointFolder(
+        folder_args = (
             config.checkpoint_dir,
             config.keep_checkpoints,
             backend,
             optimizer,
-            run_settings(config, x.shape[0], optimizer),
+            run_settings(run_config, x.shape[0], optimizer),
         )
+        folder = CheckpointFolder(*folder_args) if world is None else fitting.RankZeroFolder(world, *folder_args)
         restore_best = config.early_stopping is not None and config.early_stopping.restore_best
         progress, resumed_from = folder.open(progress, config.resume, restore_best)
         generator.bit_generator.state = progress.epochs.rng_state
@@ -250,7 +276,8 @@ def fit(
             )
 
     loop = _FitLoop(
-        config=config,
+        config=run_config,
+        world=world,
         step=step,
         backend=backend,
         apply=apply,
@@ -264,7 +291,13 @@ def fit(
         saved=None if resumed_from is None else (progress, resumed_from),
     )
     try:
-        loop.run()
+        try:
+            loop.run()
+        except TrainingDiverged as error:
+            # A NaN that a lost rank caused (a partial sum, see distributed.step) is a lost rank.
+            if world is not None and world.lost_ranks(wait=3.0):
+                raise world.failure(error) from error
+            raise
     except KeyboardInterrupt:
         # Saved here, not in a finally: a second Ctrl-C during this save propagates, and the
         # save is atomic, so the previous checkpoint file stands.
@@ -310,6 +343,7 @@ class _FitLoop:
     folder: CheckpointFolder | None
     progress: Progress
     saved: tuple[Progress, Path] | None = None
+    world: Any = None  # a World of several processes; config.batch_size is then the global batch
     good: _LastFinite = field(init=False)  # the last state whose losses and parameters were all read finite
 
     def __post_init__(self) -> None:
@@ -335,18 +369,12 @@ class _FitLoop:
             done=progress.batch,
         )
         try:
-            for inputs, targets in batches(
-                self.x,
-                self.y,
-                config.batch_size,
-                self.backend,
-                shuffle=config.shuffle,
-                seed=self.generator,
-                dtype=config.dtype,
-                skip=progress.batch,
-            ):
-                params, opt_state, loss = self.step(progress.params, progress.opt_state, (inputs, targets))
-                weighted = xp.multiply(loss, float(inputs.shape[0]))
+            for batch, examples, share in self.batches(progress.batch):
+                if share is None:
+                    params, opt_state, loss = self.step(progress.params, progress.opt_state, batch)
+                else:
+                    params, opt_state, loss = self.step(progress.params, progress.opt_state, batch, share)
+                weighted = xp.multiply(loss, float(examples))
                 device_sum = weighted if progress.device_sum is None else xp.add(progress.device_sum, weighted)
                 self.progress = progress = Progress(
                     params,
@@ -374,6 +402,37 @@ class _FitLoop:
             if bar is not None:
                 bar.close()
 
+    def batches(self, skip: int) -> Any:
+        """``(batch, examples in the (global) batch, this rank's share or None)`` from the
+        ``skip``-th batch of the epoch in progress."""
+        config = self.config
+        if self.world is not None:
+            from .distributed.fitting import rank_batches
+
+            yield from rank_batches(
+                self.x,
+                self.y,
+                config.batch_size // self.world.size,
+                self.world,
+                self.backend,
+                shuffle=config.shuffle,
+                generator=self.generator,
+                dtype=config.dtype,
+                skip=skip,
+            )
+            return
+        for inputs, targets in batches(
+            self.x,
+            self.y,
+            config.batch_size,
+            self.backend,
+            shuffle=config.shuffle,
+            seed=self.generator,
+            dtype=config.dtype,
+            skip=skip,
+        ):
+            yield (inputs, targets), inputs.shape[0], None
+
     def end_epoch(self) -> None:
         """The epoch's loss and validation scores into the history, early stopping, and the
         start of the next epoch, committed together."""
@@ -382,7 +441,12 @@ class _FitLoop:
         history = {name: list(values) for name, values in epochs.history.items()}
         history["loss"].append(total / self.x.shape[0])
         if self.validation is not None:
-            scores = evaluate(
+            score = evaluate
+            if self.world is not None:
+                from .distributed.fitting import evaluate_sharded
+
+                score = functools.partial(evaluate_sharded, self.world)
+            scores = score(
                 self.apply,
                 progress.params,
                 self.loss_fn,

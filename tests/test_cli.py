@@ -34,7 +34,8 @@ def test_help_is_plain_text_saying_what_each_command_does(capsys):
     assert "NumPy, PyTorch, TensorFlow, MLX and JAX" in text
     commands = re.split(r"\n(?=    \S)", text.split("commands:")[1].split("examples:")[0])
     described = {block.split()[0]: " ".join(block.split()[1:]) for block in commands if block.startswith("    ")}
-    assert set(described) == {"backends", "conformance", "data"}
+    assert set(described) == {"backends", "conformance", "data", "launch"}
+    assert "N local processes" in described["launch"]
     assert "version" in described["backends"] and "reference" in described["conformance"]
     assert "portable-dl data mnist" in described["data"]
     assert "portable-dl data mnist" in text.split("examples:")[1]

@@ -15,7 +15,7 @@ import pytest
 from helpers import FINITE_DIFFERENCE_TOLERANCE, assert_close, central_difference, float_dtypes
 from portable_dl.backends._common import surface
 
-from portable_dl.errors import ShapeError
+from portable_dl.errors import DTypeError, ShapeError
 
 
 def numpy_of(backend, x) -> np.ndarray:
@@ -745,3 +745,42 @@ def test_pow_of_unsigned_integers_wraps_like_numpy(backend, dtype):
     result = backend.xp.pow(backend.asarray(x), backend.asarray(y))
     assert dtype_name(backend.xp, result.dtype) == dtype
     np.testing.assert_array_equal(numpy_of(backend, result), expected)
+
+
+# ---------------------------------------------------- element-moving functions of every dtype (helper TF)
+@pytest.mark.parametrize("dtype", ["bool", "int8", "uint8", "int16", "uint16", "uint32", "uint64", "float32"])
+def test_tile_and_repeat_move_every_dtype(backend, dtype):
+    """tile and repeat only move elements, so they take every dtype (TensorFlow's Tile kernel,
+    also behind its repeat, has no uint16). 65535 and 300 tell a wrong bit pattern from a cast."""
+    xp = backend.xp
+    values = np.array([[1, 65535, 2], [300, 7, 0]]).astype(dtype)
+    try:
+        x = xp.asarray(values, dtype=getattr(xp, dtype))
+    except DTypeError as error:  # a dtype the framework lacks here (JAX's uint64 without x64)
+        pytest.skip(str(error))
+    results = {
+        "tile": (xp.tile(x, (2, 1, 2)), np.tile(values, (2, 1, 2))),
+        "repeat": (xp.repeat(x, 2, axis=0), np.repeat(values, 2, axis=0)),
+        "repeat per element": (
+            xp.repeat(x, xp.asarray(np.array([1, 3, 1])), axis=1),
+            np.repeat(values, [1, 3, 1], axis=1),
+        ),
+        "repeat flattened": (xp.repeat(x, 2), np.repeat(values, 2)),
+    }
+    for name, (result, expected) in results.items():
+        assert dtype_name(xp, result.dtype) == dtype, name
+        np.testing.assert_array_equal(numpy_of(backend, result), expected, err_msg=name)
+
+
+def test_cross_of_complex_vectors(backend):
+    """linalg.cross takes every numeric dtype, complex too (TensorFlow's Cross kernel has no
+    complex): the bilinear product, no conjugation, checked against NumPy in complex128."""
+    xp = backend.xp
+    a = np.array([[1 + 2j, 3 - 1j, 0.5j], [2, 1j, -1]])
+    b = np.array([[0.5 - 1j, 2j, 1], [1, 1, 1 + 1j]])
+    for dtype in complex_dtypes(backend):
+        result = xp.linalg.cross(xp.asarray(a.astype(dtype)), xp.asarray(b.astype(dtype)))
+        assert dtype_name(xp, result.dtype) == dtype
+        np.testing.assert_allclose(numpy_of(backend, result), np.cross(a, b), rtol=1e-6, err_msg=dtype)
+        along_first = xp.linalg.cross(xp.asarray(a.T.astype(dtype)), xp.asarray(b.T.astype(dtype)), axis=0)
+        np.testing.assert_allclose(numpy_of(backend, along_first), np.cross(a, b).T, rtol=1e-6, err_msg=dtype)

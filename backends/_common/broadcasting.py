@@ -49,12 +49,16 @@ def broadcast_shapes(*shapes: tuple[int, ...], operation: str | None = None) -> 
     return tuple(result)
 
 
-def raises_broadcast_error(function: Callable, name: str | None = None) -> Callable:
+def raises_broadcast_error(
+    function: Callable, name: str | None = None, *, translate: Callable | None = None
+) -> Callable:
     """Wrap an array-combining function so that shapes which do not broadcast raise
     :class:`BroadcastError` naming them, whatever the framework raised.
 
     The wrapped function's own error is kept as ``__cause__``; an error that is not about
-    broadcasting passes through unchanged.
+    broadcasting passes through unchanged, or as ``translate(error, name)`` when that gives an
+    exception (a framework's missing dtype kernel as DTypeError, say): in the error path only,
+    so correct calls pay nothing for it.
     """
     operation = name or getattr(function, "__name__", "operation")
 
@@ -71,6 +75,9 @@ def raises_broadcast_error(function: Callable, name: str | None = None) -> Calla
                     broadcast_shapes(*shapes, operation=operation)
                 except BroadcastError as broadcast_error:
                     raise broadcast_error from error
+            replacement = translate(error, operation) if translate is not None else None
+            if replacement is not None:
+                raise replacement from error
             raise
 
     return wrapper
@@ -98,8 +105,9 @@ def matmul_shape(shape1: tuple[int, ...], shape2: tuple[int, ...]) -> tuple[int,
     return result
 
 
-def checks_matmul_shapes(function: Callable) -> Callable:
-    """Wrap a matmul-like function: when it fails, report the standard's shape error."""
+def checks_matmul_shapes(function: Callable, *, translate: Callable | None = None) -> Callable:
+    """Wrap a matmul-like function: when it fails, report the standard's shape error (or, for
+    an error not about shapes, ``translate(error, "matmul")`` when that gives an exception)."""
 
     @functools.wraps(function)
     def wrapper(x1: Any, x2: Any, /) -> Any:
@@ -112,6 +120,9 @@ def checks_matmul_shapes(function: Callable) -> Callable:
                 matmul_shape(shape_of(x1), shape_of(x2))
             except ShapeError as shape_error:
                 raise shape_error from error
+            replacement = translate(error, "matmul") if translate is not None else None
+            if replacement is not None:
+                raise replacement from error
             raise
 
     return wrapper

@@ -8,6 +8,7 @@ where a framework has a native form with the right semantics, its namespace uses
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from typing import Any, NamedTuple
@@ -174,12 +175,17 @@ class UniqueInverseResult(NamedTuple):
     inverse_indices: Any
 
 
-def with_initial(result: Any, axis: int, initial: Any, *, xp: Any) -> Any:
+def with_initial(result: Any, axis: int, initial: Any, *, xp: Any, device: Any = None) -> Any:
     """``result`` with one slice of ``initial`` (0 for sums, 1 for products) put in front along
-    ``axis``: what ``cumulative_sum``/``cumulative_prod`` return with ``include_initial=True``."""
+    ``axis``: what ``cumulative_sum``/``cumulative_prod`` return with ``include_initial=True``.
+    ``device``: where to make that slice, for namespaces that do not default to ``result``'s."""
     shape = list(shape_of(result))
     shape[axis] = 1
-    return xp.concat([xp.full(tuple(shape), initial, dtype=result.dtype), result], axis=axis)
+    if device is None:
+        first = xp.full(tuple(shape), initial, dtype=result.dtype)
+    else:
+        first = xp.full(tuple(shape), initial, dtype=result.dtype, device=device)
+    return xp.concat([first, result], axis=axis)
 
 
 def meshgrid(*arrays: Any, indexing: str = "xy", xp: Any) -> list:
@@ -472,12 +478,13 @@ def with_clamped_diagonal_offset(function: Any) -> Any:
     and NumPy and XLA take the offset as a C int, overflowing at 2**31 where the standard
     allows any Python int."""
 
+    # functools.wraps also sets __wrapped__: inspect.signature then shows the function's own
+    # keywords (trace's ``dtype``), which the standard's signature tests look for.
+    @functools.wraps(function)
     def clamped(x: Any, /, *, offset: int = 0, **keywords: Any) -> Any:
         shape = shape_of(x)
         if len(shape) >= 2:
             offset = max(-int(shape[-2]), min(int(shape[-1]), int(offset)))
         return function(x, offset=offset, **keywords)
 
-    clamped.__name__ = getattr(function, "__name__", "clamped")
-    clamped.__doc__ = getattr(function, "__doc__", None)
     return clamped

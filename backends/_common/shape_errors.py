@@ -7,7 +7,8 @@ namespaces catch their framework's own exception (or check first) and raise one 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from portable_dl.errors import ShapeError
@@ -22,6 +23,12 @@ __all__ = [
     "tensordot_error",
     "take_along_axis_error",
     "tensordot_axes_differ",
+    "shape_checked",
+    "reshape_failed",
+    "squeeze_failed",
+    "concat_failed",
+    "stack_failed",
+    "tensordot_failed",
 ]
 
 
@@ -73,3 +80,50 @@ def tensordot_axes_differ(shape1: tuple, shape2: tuple, axes: Any) -> bool:
         return len(first) != len(second) or any(shape1[i] != shape2[j] for i, j in zip(first, second))
     except (IndexError, TypeError, ValueError):
         return True
+
+
+# ------------------------------------------------------------------------------------------
+# A framework's function with its own exception raised as one of the errors above: the one
+# try/except every namespace needs for reshape, squeeze, concat, stack and tensordot. Each
+# ``*_failed`` takes the arguments of the standard's function and gives the error to raise,
+# or None where the failure is not about shapes (a dtype, say): then the framework's stands.
+
+
+def shape_checked(function: Callable, exceptions: Any, failed: Callable) -> Callable:
+    """``function`` raising ``failed(*args, **kwargs)`` (from the framework's error) when it
+    raises one of ``exceptions`` and ``failed`` names a shape error; correct calls pay one frame."""
+
+    @functools.wraps(function)
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return function(*args, **kwargs)
+        except exceptions as error:
+            replacement = failed(*args, **kwargs)
+            if replacement is None:
+                raise
+            raise replacement from error
+
+    return checked
+
+
+def reshape_failed(x: Any, /, shape: Sequence[int], **_: Any) -> ShapeError:
+    return reshape_error(shape_of(x), shape)
+
+
+def squeeze_failed(x: Any, /, axis: Any) -> ShapeError:
+    return squeeze_error(axis, shape_of(x))
+
+
+def concat_failed(arrays: Sequence[Any], /, *, axis: int | None = 0) -> ShapeError:
+    return concat_error(list(arrays), axis)
+
+
+def stack_failed(arrays: Sequence[Any], /, *, axis: int = 0) -> ShapeError | None:
+    arrays = list(arrays)
+    return stack_error(arrays) if len({shape_of(a) for a in arrays}) > 1 else None
+
+
+def tensordot_failed(x1: Any, x2: Any, /, *, axes: Any = 2) -> ShapeError | None:
+    if tensordot_axes_differ(shape_of(x1), shape_of(x2), axes):
+        return tensordot_error(shape_of(x1), shape_of(x2), axes)
+    return None

@@ -16,6 +16,7 @@ import types
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from portable_dl.backend import STANDARD_DTYPE_NAMES
 from portable_dl.errors import DTypeError
 
 __all__ = [
@@ -35,22 +36,9 @@ __all__ = [
 #: The value of every namespace's ``__array_api_version__``.
 VERSION = "2024.12"
 
-#: The standard's dtypes (``data_types.rst``); complex dtypes are required since 2022.12.
-DTYPES = (
-    "bool",
-    "int8",
-    "int16",
-    "int32",
-    "int64",
-    "uint8",
-    "uint16",
-    "uint32",
-    "uint64",
-    "float32",
-    "float64",
-    "complex64",
-    "complex128",
-)
+#: The standard's dtypes (``data_types.rst``); complex dtypes are required since 2022.12. Declared
+#: once, in the front end (which may not import the backends), and taken from there.
+DTYPES = STANDARD_DTYPE_NAMES
 
 #: ``constants.py``.
 CONSTANTS = ("e", "inf", "nan", "newaxis", "pi")

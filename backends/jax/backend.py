@@ -38,9 +38,10 @@ class JaxBackend(Backend):
         return list(self._devices_by_name())
 
     def _devices_by_name(self) -> dict[str, Any]:
-        found = list(jax.devices())
+        # This process's devices: in a multi-process run (jax.distributed) jax.devices() lists every process's.
+        found = list(jax.local_devices())
         if found[0].platform != "cpu":
-            found += jax.devices("cpu")
+            found += jax.local_devices(backend="cpu")
         by_name: dict[str, Any] = {}
         cpus = [device for device in found if device.platform == "cpu"]
         for device in found:
@@ -138,6 +139,12 @@ class JaxBackend(Backend):
         shape or dtype (an int where a float was) traces and compiles once more, and each
         compilation is cached. Arguments must be pytrees of arrays and Python scalars."""
         return self._compiled_as_current(jax.jit(f), f)
+
+    def distributed_engine(self, placement: Any, timeout: float) -> Any:
+        """``jax.distributed`` with gloo CPU collectives (:mod:`.distributed`)."""
+        from .distributed import JaxEngine
+
+        return JaxEngine(self, placement, timeout)
 
     def synchronize(self, tree: Any = None) -> Any:
         """Wait until every array in ``tree`` is computed (JAX dispatches asynchronously)."""

@@ -15,6 +15,10 @@ module adds:
   ``reshape``, ``squeeze``, ``concat`` and ``stack`` raise :class:`portable_dl.ShapeError`.
   ``take`` and ``take_along_axis`` with indices out of range raise ``IndexError`` when the
   indices are known (JAX would fill with NaN); inside ``jax.jit`` they cannot be checked.
+* Complex special values. XLA's complex ``exp``, ``log``, ``sqrt``, ``acos``, ``acosh``,
+  ``asinh``, ``atanh``, ``cosh``, ``sinh`` and ``tanh`` give ``NaN + NaN j`` at many of the
+  standard's special values and ignore a zero's sign on branch cuts: here they follow the
+  standard (:mod:`.._common.complex_special_values`); ``sign`` of a zero is ``+0``.
 * Gradient conventions. ``abs'(0)`` is 0 here (JAX's is 1); ``clip`` passes gradient 1
   at its bounds (JAX's ``clip`` gives 0.5, it is a ``maximum``/``minimum``). JAX already
   splits the gradient of ``maximum``/``minimum`` at ties and of ``max``/``min`` reductions
@@ -27,6 +31,7 @@ dtype int32; with x64 enabled, float64 and int64.
 from __future__ import annotations
 
 import functools
+import sys
 import types
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -37,7 +42,7 @@ import numpy as np
 
 from portable_dl.errors import BroadcastError, DTypeError
 
-from .._common import dtypes, generic, info, surface
+from .._common import complex_special_values, dtypes, generic, info, surface
 from .._common.broadcasting import (
     broadcast_shapes,
     checks_matmul_shapes,
@@ -45,15 +50,18 @@ from .._common.broadcasting import (
     shape_of,
 )
 from .._common.shape_errors import (
-    concat_error,
-    reshape_error,
-    squeeze_error,
-    stack_error,
-    tensordot_axes_differ,
-    tensordot_error,
+    concat_failed,
+    reshape_failed,
+    shape_checked,
+    squeeze_failed,
+    stack_failed,
+    tensordot_failed,
 )
 
 __array_api_version__ = surface.VERSION
+
+#: This module: the namespace the generic functions of ``_common`` call back into.
+_this = sys.modules[__name__]
 
 # ---------------------------------------------------------------- dtypes, constants
 bool = jnp.bool
@@ -183,8 +191,33 @@ logical_or = raises_broadcast_error(jnp.logical_or, "logical_or")
 logical_xor = raises_broadcast_error(jnp.logical_xor, "logical_xor")
 where = raises_broadcast_error(jnp.where, "where")
 
-negative, positive, sign = jnp.negative, jnp.positive, jnp.sign
-exp, log, log2, log10 = jnp.exp, jnp.log, jnp.log2, jnp.log10
+negative, positive = jnp.negative, jnp.positive
+
+
+def sign(x: Any, /) -> Any:
+    """``-1``, ``0`` or ``1`` for real ``x``; ``x / |x|`` for complex ``x``; ``+0`` (``0 + 0j``) at
+    a zero of either sign, as NumPy and PyTorch give (``jnp.sign(-0.0)`` is ``-0.0``)."""
+    result = jnp.sign(x)
+    return jnp.where(jnp.equal(x, 0), jnp.zeros_like(result), result)
+
+
+def _with_complex_special_values(function: Callable, name: str) -> Callable:
+    # XLA's complex kernels give NaN + NaN j at many of the standard's special values
+    # (exp(-inf + inf j), sqrt(inf + NaN j), ...) and ignore a zero's sign on a branch cut.
+    return complex_special_values.with_special_values(
+        function,
+        name,
+        xp=_this,
+        from_parts=jax.lax.complex,
+        complex_dtypes=frozenset((np.dtype("complex64"), np.dtype("complex128"))),
+    )
+
+
+# exp, log, sqrt, acos, acosh, asinh, atanh, cosh, sinh, tanh: the functions the standard gives
+# complex special values.
+for _name in complex_special_values.SPECIAL_VALUES:
+    globals()[_name] = _with_complex_special_values(getattr(jnp, _name), _name)
+log2, log10 = jnp.log2, jnp.log10
 
 
 def log1p(x: Any, /) -> Any:
@@ -201,11 +234,9 @@ def expm1(x: Any, /) -> Any:
     return jnp.expm1(x)
 
 
-sqrt, square, reciprocal = jnp.sqrt, jnp.square, jnp.reciprocal
+square, reciprocal = jnp.square, jnp.reciprocal
 sin, cos, tan = jnp.sin, jnp.cos, jnp.tan
-asin, acos, atan = jnp.asin, jnp.acos, jnp.atan
-sinh, cosh, tanh = jnp.sinh, jnp.cosh, jnp.tanh
-asinh, acosh, atanh = jnp.asinh, jnp.acosh, jnp.atanh
+asin, atan = jnp.asin, jnp.atan
 floor, ceil, trunc = jnp.floor, jnp.ceil, jnp.trunc
 round = jnp.round  # rounds half to even, as the standard says
 isnan, isinf, isfinite = jnp.isnan, jnp.isinf, jnp.isfinite
@@ -250,14 +281,12 @@ any = jnp.any
 matmul = checks_matmul_shapes(jnp.matmul)
 
 
-def tensordot(x1: Any, x2: Any, /, *, axes: Any = 2) -> Any:
+def _tensordot(x1: Any, x2: Any, /, *, axes: Any = 2) -> Any:
     """Sum of products over ``axes``. ShapeError when the contracted sizes differ."""
-    try:
-        return jnp.tensordot(x1, x2, axes=axes)
-    except (TypeError, ValueError) as error:
-        if tensordot_axes_differ(shape_of(x1), shape_of(x2), axes):
-            raise tensordot_error(shape_of(x1), shape_of(x2), axes) from error
-        raise
+    return jnp.tensordot(x1, x2, axes=axes)
+
+
+tensordot = shape_checked(_tensordot, (TypeError, ValueError), tensordot_failed)
 
 
 def vecdot(x1: Any, x2: Any, /, *, axis: int = -1) -> Any:
@@ -271,36 +300,26 @@ matrix_transpose = jnp.matrix_transpose
 # ----------------------------------------------------------------- manipulation
 
 
-def reshape(x: Any, /, shape: Sequence[int], *, copy: bool | None = None) -> Any:
-    try:
-        return jnp.reshape(x, tuple(shape), copy=copy)
-    except (TypeError, ValueError) as error:
-        raise reshape_error(shape_of(x), shape) from error
+def _reshape(x: Any, /, shape: Sequence[int], *, copy: bool | None = None) -> Any:
+    return jnp.reshape(x, tuple(shape), copy=copy)
 
 
-def squeeze(x: Any, /, axis: int | Sequence[int]) -> Any:
-    try:
-        return jnp.squeeze(x, axis=axis)
-    except ValueError as error:
-        raise squeeze_error(axis, shape_of(x)) from error
+def _squeeze(x: Any, /, axis: int | Sequence[int]) -> Any:
+    return jnp.squeeze(x, axis=axis)
 
 
-def concat(arrays: Sequence[Any], /, *, axis: int | None = 0) -> Any:
-    arrays = list(arrays)
-    try:
-        return jnp.concat(arrays, axis=axis)
-    except (TypeError, ValueError) as error:
-        raise concat_error(arrays, axis) from error
+def _concat(arrays: Sequence[Any], /, *, axis: int | None = 0) -> Any:
+    return jnp.concat(list(arrays), axis=axis)
 
 
-def stack(arrays: Sequence[Any], /, *, axis: int = 0) -> Any:
-    arrays = list(arrays)
-    try:
-        return jnp.stack(arrays, axis=axis)
-    except ValueError as error:
-        if len({shape_of(a) for a in arrays}) > 1:
-            raise stack_error(arrays) from error
-        raise  # not a shape mistake: a dtype, say
+def _stack(arrays: Sequence[Any], /, *, axis: int = 0) -> Any:
+    return jnp.stack(list(arrays), axis=axis)
+
+
+reshape = shape_checked(_reshape, (TypeError, ValueError), reshape_failed)
+squeeze = shape_checked(_squeeze, ValueError, squeeze_failed)
+concat = shape_checked(_concat, (TypeError, ValueError), concat_failed)
+stack = shape_checked(_stack, ValueError, stack_failed)
 
 
 def broadcast_to(x: Any, /, shape: Sequence[int]) -> Any:
@@ -415,10 +434,6 @@ linalg.diagonal = generic.with_clamped_diagonal_offset(jnp.linalg.diagonal)
 linalg.trace = generic.with_clamped_diagonal_offset(jnp.linalg.trace)
 fft = jnp.fft
 
-import sys as _sys
-
-_this = _sys.modules[__name__]
-del _sys
 
 #: The namespace a JAX backend hands out: the standard's names only.
 xp = surface.build_namespace("portable_dl.backends.jax.xp", globals())

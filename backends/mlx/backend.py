@@ -165,6 +165,12 @@ class MLXBackend(Backend):
 
         return self._compiled_as_current(run_compiled, f)
 
+    def distributed_engine(self, placement: Any, timeout: float) -> Any:
+        """``mlx.distributed`` over its ring backend (:mod:`.distributed`)."""
+        from .distributed import MLXEngine
+
+        return MLXEngine(self, placement, timeout)
+
     def synchronize(self, tree: Any = None) -> Any:
         """Compute every array in ``tree`` (``mx.eval`` blocks until they are done). Inside
         ``mx.compile`` or ``mx.value_and_grad`` there is nothing to wait for, and MLX forbids

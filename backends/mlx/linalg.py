@@ -1,8 +1,9 @@
 """The array API ``linalg`` extension for MLX: ``xp.linalg``.
 
 MLX's own ``mx.linalg`` runs its factorizations on the CPU stream only (no GPU kernels), for
-float32 and float64, not complex64; every call here passes ``stream=mx.cpu``. Complex input
-raises :class:`portable_dl.DTypeError`.
+float32 and float64 (``eigh`` and ``eigvalsh`` complex64 too); every call here passes
+``stream=mx.cpu``. The other factorizations of complex64 matrices are written here (see
+"complex matrices" below).
 
 Gradients: MLX differentiates ``det``, ``slogdet``, ``cross`` and the functions made of
 ordinary ops (norms, ``trace``, ``diagonal``, ``outer``, ``matmul``...). ``inv`` and ``solve``
@@ -57,7 +58,8 @@ def _matrices(x: mx.array, name: str, square: builtins.bool = True, complex_ok: 
 # matrix phi(A) = [[X, -Y], [Y, X]]; phi keeps products, conjugate transposes and so inverses
 # and pseudo-inverses (phi(A^-1) = phi(A)^-1), and each singular value of A appears twice in
 # phi(A). inv, pinv, solve, svdvals and matrix_rank of complex64 matrices go through phi;
-# det and slogdet through an LU elimination written in MLX ops.
+# det and slogdet through an LU elimination, cholesky through a column-by-column
+# factorization, both written in MLX ops.
 
 
 def _embedded(x: mx.array) -> mx.array:
@@ -114,6 +116,15 @@ def _complex_slogdet(x: mx.array) -> tuple[mx.array, mx.array]:
     return sign, logabsdet
 
 
+def _norm_without_overflow(v: mx.array) -> mx.array:
+    """The 2-norm of ``v`` along its last axis (kept, size 1), scaled by the largest magnitude
+    first: squaring entries above ~1.8e19 would overflow float32 (and give NaN factors)."""
+    magnitude = mx.abs(v)
+    scale = mx.max(magnitude, axis=-1, keepdims=True)
+    scale = mx.where(scale == 0, mx.ones_like(scale), scale)
+    return scale * mx.sqrt(mx.sum(mx.square(magnitude / scale), axis=-1, keepdims=True))
+
+
 def _householder_qr(x: mx.array) -> tuple[mx.array, mx.array]:
     """The complete QR of real or complex (..., M, N) matrices by Householder reflections in
     MLX ops (MLX's own QR is real and reduced only): Q (..., M, M), R (..., M, N)."""
@@ -123,13 +134,13 @@ def _householder_qr(x: mx.array) -> tuple[mx.array, mx.array]:
     r = x
     for k in range(builtins.min(rows - 1, cols)):
         v = r[..., k:, k]
-        norm = mx.sqrt(mx.sum(mx.abs(v) ** 2, axis=-1, keepdims=True))
+        norm = _norm_without_overflow(v)
         head = v[..., :1]
         magnitude = mx.abs(head)
         phase = mx.where(magnitude == 0, mx.ones_like(head), head / mx.where(magnitude == 0, 1, magnitude))
         # u = v - alpha e1 with alpha = -phase * |v|: no cancellation in the first entry.
         u = mx.concatenate([head + phase * norm.astype(dtype), v[..., 1:]], axis=-1)
-        length = mx.sqrt(mx.sum(mx.abs(u) ** 2, axis=-1, keepdims=True))
+        length = _norm_without_overflow(u)
         u = u / mx.where(length == 0, 1, length).astype(dtype)
         u_conj = _xp.conj(u)
         below = r[..., k:, :]
@@ -163,11 +174,40 @@ _eigh = _without_gradient("eigh", lambda x: mx.linalg.eigh(x, stream=mx.cpu))
 _eigvalsh = _without_gradient("eigvalsh", lambda x: mx.linalg.eigvalsh(x, stream=mx.cpu))
 
 
+def _complex_cholesky_lower(x: mx.array) -> mx.array:
+    """The lower Cholesky factor of Hermitian positive-definite complex64 (..., N, N)
+    matrices, column by column in MLX ops (MLX's own Cholesky is real only; phi(A) does not
+    help here: the real factor of phi(A) is not phi of a triangular matrix):
+    ``L[j, j] = sqrt(A[j, j] - sum_k |L[j, k]|^2)`` and, below it,
+    ``L[i, j] = (A[i, j] - sum_k L[i, k] conj(L[j, k])) / L[j, j]`` for k < j."""
+    size = x.shape[-1]
+    if size == 0:
+        return x
+    rows = mx.arange(size)
+    columns: list[mx.array] = []
+    for j in range(size):
+        column = x[..., :, j]
+        if columns:
+            done = mx.stack(columns, axis=-1)  # (..., N, j): the columns found so far
+            column = column - (done @ mx.conj(done[..., j, :])[..., None])[..., 0]
+        pivot = mx.sqrt(mx.real(column[..., j : j + 1]))  # real and positive for a positive-definite x
+        column = column / pivot.astype(mx.complex64)
+        # Above the diagonal: zero; on it: the real pivot itself (no rounding of a division).
+        column = mx.where(rows < j, mx.zeros((), dtype=mx.complex64), column)
+        columns.append(mx.where(rows == j, pivot.astype(mx.complex64), column))
+    return mx.stack(columns, axis=-1)
+
+
+_complex_cholesky = _without_gradient("cholesky", _complex_cholesky_lower)
+
+
 def cholesky(x: mx.array, /, *, upper: builtins.bool = False) -> mx.array:
-    """The Cholesky factor of symmetric positive-definite matrices: lower ``L`` with
-    ``x = L @ L.T``, or upper ``U = L.T`` with ``x = U.T @ U``."""
-    lower = _cholesky_lower(_matrices(x, "cholesky"))
-    return _xp.matrix_transpose(lower) if upper else lower
+    """The Cholesky factor of Hermitian (real: symmetric) positive-definite matrices: lower
+    ``L`` with ``x = L @ L^H``, or upper ``U = L^H`` with ``x = U^H @ U``. complex64 is
+    factored in MLX ops (:func:`_complex_cholesky_lower`), real dtypes by MLX."""
+    x = _matrices(x, "cholesky", complex_ok=True)
+    lower = _complex_cholesky(x) if x.dtype == mx.complex64 else _cholesky_lower(x)
+    return _xp.conj(_xp.matrix_transpose(lower)) if upper else lower
 
 
 def cross(x1: mx.array, x2: mx.array, /, *, axis: int = -1) -> mx.array:
@@ -217,14 +257,16 @@ def trace(x: mx.array, /, *, offset: int = 0, dtype: Any = None) -> mx.array:
 
 
 def eigh(x: mx.array, /) -> common_linalg.EighResult:
-    """Eigenvalues (ascending) and eigenvectors of symmetric matrices; no gradient in MLX."""
-    values, vectors = _eigh(_matrices(x, "eigh"))
+    """Eigenvalues (ascending; float32 for complex64) and eigenvectors of symmetric or
+    Hermitian matrices; no gradient in MLX."""
+    values, vectors = _eigh(_matrices(x, "eigh", complex_ok=True))
     return common_linalg.EighResult(values, vectors)
 
 
 def eigvalsh(x: mx.array, /) -> mx.array:
-    """Eigenvalues (ascending) of symmetric matrices; no gradient in MLX."""
-    return _eigvalsh(_matrices(x, "eigvalsh"))
+    """Eigenvalues (ascending; float32 for complex64) of symmetric or Hermitian matrices; no
+    gradient in MLX."""
+    return _eigvalsh(_matrices(x, "eigvalsh", complex_ok=True))
 
 
 @mx.custom_function

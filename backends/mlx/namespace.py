@@ -226,13 +226,22 @@ def asarray(obj: Any, /, *, dtype: Any = None, device: Any = None, copy: builtin
     if isinstance(obj, (np.ndarray, np.generic)):
         if target is None:
             target = _mx_dtype(obj.dtype)
-        return mx.array(np.asarray(obj), dtype=target)
+        return _from_numpy(np.asarray(obj), target)
     if hasattr(obj, "__array__") or hasattr(obj, "__dlpack__"):  # another framework's array
         return asarray(np.asarray(obj), dtype=dtype)
     if target is not None:
         # Through NumPy: mx.array reads Python ints as int64, so uint64 values above 2**63 fail.
-        return mx.array(np.asarray(obj, dtype=_dtype_name(target)), dtype=target)
+        return _from_numpy(np.asarray(obj, dtype=_dtype_name(target)), target)
     return mx.array(obj)
+
+
+def _from_numpy(values: np.ndarray, dtype: mx.Dtype) -> mx.array:
+    """``values`` as an ``mx.array`` of ``dtype``. An empty one is made by ``mx.zeros``: a
+    reduction (``mx.sum``) of an empty array copied from NumPy spins forever in most
+    processes (MLX 0.32.4 on the CPU: its ``nd_loop`` never returns)."""
+    if values.size == 0:
+        return mx.zeros(values.shape, dtype=dtype)
+    return mx.array(values, dtype=dtype)
 
 
 def _dtype_or_none(dtype: Any) -> mx.Dtype | None:
@@ -369,9 +378,14 @@ negative = mx.negative
 abs = mx.abs
 
 
+_mx_expm1, _mx_tanh = mx.expm1, mx.tanh  # module globals: one lookup fewer per call
+
+
 def expm1(x: mx.array, /) -> mx.array:
     """``exp(x) - 1`` without cancellation near 0 (complex64: :mod:`.complex_fixes`)."""
-    return complex_fixes.expm1(x) if x.dtype == mx.complex64 else mx.expm1(x)
+    if x.itemsize != 8:  # float32 and narrower: decided without comparing MLX dtypes (slower)
+        return _mx_expm1(x)
+    return complex_fixes.expm1(x) if x.dtype == mx.complex64 else _mx_expm1(x)
 
 
 log = mx.log
@@ -385,7 +399,9 @@ sinh, cosh = mx.sinh, mx.cosh
 
 def tanh(x: mx.array, /) -> mx.array:
     """Element-wise tanh (complex64: the standard's limits at infinity, :mod:`.complex_fixes`)."""
-    return complex_fixes.tanh(x) if x.dtype == mx.complex64 else mx.tanh(x)
+    if x.itemsize != 8:  # float32 and narrower: decided without comparing MLX dtypes (slower)
+        return _mx_tanh(x)
+    return complex_fixes.tanh(x) if x.dtype == mx.complex64 else _mx_tanh(x)
 
 
 asinh, acosh, atanh = mx.arcsinh, mx.arccosh, mx.arctanh
@@ -405,8 +421,10 @@ _sin = float64_fixes.exact_in_float64(mx.sin, float64_fixes.sin64)
 def sin(x: mx.array, /) -> mx.array:
     """Element-wise sine. MLX's CPU ``sin(-0.0)`` is ``+0.0``; the standard keeps the zero's
     sign. ``where(x == 0, x, sin(x))`` returns the zero itself, and its derivative there is
-    1 = cos(0), so the gradient is unchanged."""
-    if not isinstance(x, mx.array) or not mx.issubdtype(x.dtype, mx.floating):
+    1 = cos(0), so the gradient is unchanged. No dtype test (it would cost more than the two
+    ops): an integer or boolean zero becomes +0.0 in ``where``'s promotion, and a complex zero
+    of any signs is its own sine (``sin(-z) = -sin(z)``, ``sin(conj z) = conj(sin z)``)."""
+    if not isinstance(x, mx.array):
         return _sin(x)
     return mx.where(x == 0, x, _sin(x))
 
@@ -431,7 +449,7 @@ logaddexp = raises_broadcast_error(_logaddexp, "logaddexp")
 def sign(x: mx.array, /) -> mx.array:
     """-1, 0 or 1 by the sign of ``x``, NaN for NaN (MLX's ``sign`` gives 0 there); its
     gradient is zero everywhere."""
-    if x.dtype == mx.complex64:
+    if x.itemsize == 8 and x.dtype == mx.complex64:
         return complex_fixes.sign(x)
     result = mx.sign(x)
     if not isdtype(x.dtype, "real floating"):
@@ -548,6 +566,8 @@ def _reduced(result: mx.array, dtype: mx.Dtype | None) -> mx.array:
 
 
 def sum(x: mx.array, /, *, axis: Any = None, dtype: Any = None, keepdims: builtins.bool = False) -> mx.array:
+    if dtype is None and x.itemsize >= 4:  # the common case: nothing to widen (see _accumulation_dtype)
+        return mx.sum(x, axis=_axes(axis), keepdims=keepdims)
     target = _accumulation_dtype(x, dtype)
     return _reduced(mx.sum(_cast(x, target), axis=_axes(axis), keepdims=keepdims), target)
 
@@ -680,8 +700,10 @@ def tensordot(x1: mx.array, x2: mx.array, /, *, axes: int | tuple[Sequence[int],
     free1 = [a for a in range(len(shape1)) if a not in first]
     free2 = [a for a in range(len(shape2)) if a not in second]
     size = math.prod(shape1[a] for a in first)
-    a = mx.reshape(mx.transpose(x1, free1 + first), (-1, size))
-    b = mx.reshape(mx.transpose(x2, second + free2), (size, -1))
+    # Sizes written out, not -1: MLX cannot infer a -1 axis of an empty array.
+    rows, cols = math.prod(shape1[a] for a in free1), math.prod(shape2[a] for a in free2)
+    a = mx.reshape(mx.transpose(x1, free1 + first), (rows, size))
+    b = mx.reshape(mx.transpose(x2, second + free2), (size, cols))
     return mx.reshape(matmul(a, b), tuple(shape1[i] for i in free1) + tuple(shape2[i] for i in free2))
 
 
@@ -782,7 +804,7 @@ def repeat(x: mx.array, repeats: int | mx.array, /, *, axis: int | None = None) 
         return mx.repeat(x, repeats, axis=axis)
     counts = np.asarray(repeats).astype(np.int64).reshape(-1)
     positions = np.repeat(np.arange(x.shape[axis]), counts if counts.size != 1 else int(counts[0]))
-    return mx.take(x, mx.array(positions, dtype=mx.int32), axis=axis)
+    return mx.take(x, _from_numpy(positions, mx.int32), axis=axis)
 
 
 def moveaxis(x: mx.array, source: int | Sequence[int], destination: int | Sequence[int], /) -> mx.array:
@@ -885,7 +907,8 @@ def bitwise_right_shift(x1: Any, x2: Any, /) -> mx.array:
 
 # ---------------------------------------------------------------------- complex numbers
 def _is_complex(x: mx.array) -> builtins.bool:
-    return x.dtype == mx.complex64
+    # The item size first: reading it costs a fraction of comparing MLX dtypes.
+    return x.itemsize == 8 and x.dtype == mx.complex64
 
 
 def conj(x: mx.array, /) -> mx.array:

@@ -30,7 +30,7 @@ from autograd.tracer import getval, isbox
 
 from portable_dl.errors import BroadcastError
 
-from .._common import dtypes, generic, info, surface
+from .._common import complex_special_values, dtypes, generic, info, surface
 from .._common import linalg as common_linalg
 from .._common.broadcasting import (
     broadcast_shapes,
@@ -39,12 +39,12 @@ from .._common.broadcasting import (
     shape_of,
 )
 from .._common.shape_errors import (
-    concat_error,
-    reshape_error,
-    squeeze_error,
+    concat_failed,
+    reshape_failed,
+    shape_checked,
+    squeeze_failed,
     stack_error,
-    tensordot_axes_differ,
-    tensordot_error,
+    tensordot_failed,
 )
 
 __array_api_version__ = surface.VERSION
@@ -271,12 +271,27 @@ sinh, cosh = anp.sinh, anp.cosh
 
 
 @primitive
-def tanh(x: Any, /) -> Any:
+def _tanh(x: Any) -> Any:
     return np.tanh(x)
 
 
 # 1 - tanh^2 rather than autograd's 1 / cosh^2, whose cosh overflows (with a warning) for |x| > 710.
-defvjp(tanh, lambda ans, x: lambda g: g * (1 - ans * ans))
+defvjp(_tanh, lambda ans, x: lambda g: g * (1 - ans * ans))
+
+
+def tanh(x: Any, /) -> Any:
+    """Hyperbolic tangent; complex ``x`` with the standard's special values: NumPy follows C99,
+    whose ``tanh(inf + bj)`` is ``1 + 0j * sin(2b)``, where the standard says ``1 + 0j`` for every
+    positive finite ``b``. No gradient for complex ``x`` (outside the autodiff contract)."""
+    values = getval(x)
+    if values.dtype.kind != "c":
+        return _tanh(x)
+    with np.errstate(invalid="ignore"):
+        return complex_special_values.complex_function(
+            "tanh", np.tanh, values, xp=compat, from_parts=lambda real, imag: _join(real, imag, values.dtype)
+        )
+
+
 asinh, acosh, atanh = anp.arcsinh, anp.arccosh, anp.arctanh
 floor, ceil, trunc = anp.floor, anp.ceil, anp.trunc
 isnan, isinf, isfinite = anp.isnan, anp.isinf, anp.isfinite
@@ -405,14 +420,7 @@ def cumulative_sum(x: Any, /, *, axis: int | None = None, dtype: Any = None, inc
         axis = 0
     x, dtype = _accumulate_in(x, dtype)
     result = anp.cumsum(x, axis=axis, dtype=dtype)
-    return _with_initial(result, axis, 0) if include_initial else result
-
-
-def _with_initial(result: Any, axis: int, value: int) -> Any:
-    """``result`` with a slice of ``value`` (the empty sum or product) joined before it along ``axis``."""
-    shape = list(getval(result).shape)
-    shape[axis] = 1
-    return anp.concatenate([np.full(shape, value, dtype=getval(result).dtype), result], axis=axis)
+    return generic.with_initial(result, axis, 0, xp=_this) if include_initial else result
 
 
 @primitive
@@ -448,20 +456,18 @@ def cumulative_prod(x: Any, /, *, axis: int | None = None, dtype: Any = None, in
         axis = 0
     axis = generic.normalize_axis(axis, getval(x).ndim)
     result = _cumprod(_accumulate_in(x, dtype)[0], axis)
-    return _with_initial(result, axis, 1) if include_initial else result
+    return generic.with_initial(result, axis, 1, xp=_this) if include_initial else result
 
 
 # --------------------------------------------------------------- linear algebra
 matmul = checks_matmul_shapes(anp.matmul)
 
 
-def tensordot(x1: Any, x2: Any, /, *, axes: Any = 2) -> Any:
-    try:
-        return anp.tensordot(x1, x2, axes=axes)
-    except ValueError as error:
-        if tensordot_axes_differ(shape_of(x1), shape_of(x2), axes):
-            raise tensordot_error(shape_of(x1), shape_of(x2), axes) from error
-        raise
+def _tensordot(x1: Any, x2: Any, /, *, axes: Any = 2) -> Any:
+    return anp.tensordot(x1, x2, axes=axes)
+
+
+tensordot = shape_checked(_tensordot, ValueError, tensordot_failed)
 
 
 def vecdot(x1: Any, x2: Any, /, *, axis: int = -1) -> Any:
@@ -474,11 +480,11 @@ def matrix_transpose(x: Any, /) -> Any:
 
 
 # ----------------------------------------------------------------- manipulation
-def reshape(x: Any, /, shape: Sequence[int], *, copy: bool | None = None) -> Any:
-    try:
-        return anp.reshape(x, tuple(shape))
-    except ValueError as error:
-        raise reshape_error(shape_of(x), shape) from error
+def _reshape(x: Any, /, shape: Sequence[int], *, copy: bool | None = None) -> Any:
+    return anp.reshape(x, tuple(shape))
+
+
+reshape = shape_checked(_reshape, ValueError, reshape_failed)
 
 
 def permute_dims(x: Any, /, axes: Sequence[int]) -> Any:
@@ -490,21 +496,18 @@ def expand_dims(x: Any, /, axis: int = 0) -> Any:
     return anp.expand_dims(x, axis)
 
 
-def squeeze(x: Any, /, axis: int | Sequence[int]) -> Any:
-    try:
-        return anp.squeeze(x, axis=axis)
-    except ValueError as error:
-        raise squeeze_error(axis, shape_of(x)) from error
+def _squeeze(x: Any, /, axis: int | Sequence[int]) -> Any:
+    return anp.squeeze(x, axis=axis)
 
 
-def concat(arrays: Sequence[Any], /, *, axis: int | None = 0) -> Any:
-    arrays = list(arrays)
+def _concat(arrays: Sequence[Any], /, *, axis: int | None = 0) -> Any:
     if axis is None:
-        return anp.concatenate([anp.reshape(a, (-1,)) for a in arrays], axis=0)
-    try:
-        return anp.concatenate(arrays, axis=axis)
-    except ValueError as error:
-        raise concat_error(arrays, axis) from error
+        return generic.concat_flattened(arrays, xp=_this)
+    return anp.concatenate(list(arrays), axis=axis)
+
+
+squeeze = shape_checked(_squeeze, ValueError, squeeze_failed)
+concat = shape_checked(_concat, ValueError, concat_failed)
 
 
 def stack(arrays: Sequence[Any], /, *, axis: int = 0) -> Any:

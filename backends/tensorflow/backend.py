@@ -15,6 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from portable_dl.backend import Backend
+from portable_dl.tree import tree_leaves
 
 from . import namespace
 
@@ -133,10 +134,23 @@ class TensorFlowBackend(Backend):
 
         return self._compiled_as_current(run_compiled, f)
 
+    def distributed_engine(self, placement: Any, timeout: float) -> Any:
+        """``MultiWorkerMirroredStrategy``'s collective all-reduce, from ``TF_CONFIG`` (:mod:`.distributed`)."""
+        from .distributed import TensorFlowEngine
+
+        return TensorFlowEngine(self, placement, timeout)
+
     def synchronize(self, tree: Any = None) -> Any:
         """Wait for every queued op on every device (GPU kernels run asynchronously)."""
         if tf.executing_eagerly():  # inside a traced function there is nothing to wait for
-            tf.test.experimental.sync_devices()
+            try:
+                tf.test.experimental.sync_devices()
+            except tf.errors.InternalError:
+                # Under MultiWorkerMirroredStrategy (a data-parallel run) the eager context
+                # refuses a device-wide sync; reading the arrays waits for what they need.
+                for leaf in tree_leaves(tree):
+                    if isinstance(leaf, tf.Tensor):
+                        leaf.numpy()
         return tree
 
 

@@ -59,8 +59,17 @@ def cross(x1: Any, x2: Any, /, *, axis: int = -1) -> tf.Tensor:
     if not -len(shape) <= axis < len(shape) or shape[axis] != 3:
         raise ShapeError(f"linalg.cross needs size 3 along axis {axis}, got shapes {shape_of(x1)} and {shape_of(x2)}")
     a, b = tf.broadcast_to(a, shape), tf.broadcast_to(b, shape)
-    moved = tf.linalg.cross(_xp.moveaxis(a, axis, -1), _xp.moveaxis(b, axis, -1))
+    moved = _cross_last(_xp.moveaxis(a, axis, -1), _xp.moveaxis(b, axis, -1))
     return _xp.moveaxis(moved, -1, axis)
+
+
+def _cross_last(a: tf.Tensor, b: tf.Tensor) -> tf.Tensor:
+    """Cross products along the last axis; TensorFlow's Cross kernel takes no complex dtype,
+    so complex vectors are crossed component by component (the product is bilinear)."""
+    if not a.dtype.is_complex:
+        return tf.linalg.cross(a, b)
+    (a0, a1, a2), (b0, b1, b2) = tf.unstack(a, axis=-1), tf.unstack(b, axis=-1)
+    return tf.stack([a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0], axis=-1)
 
 
 def det(x: Any, /) -> tf.Tensor:
@@ -95,12 +104,13 @@ def trace(x: Any, /, *, offset: int = 0, dtype: Any = None) -> tf.Tensor:
 def eigh(x: Any, /) -> common_linalg.EighResult:
     """Eigenvalues (ascending) and eigenvectors of Hermitian matrices."""
     values, vectors = tf.linalg.eigh(_matrices(x, "eigh"))
-    return common_linalg.EighResult(values, vectors)
+    # TensorFlow's eigenvalues of a complex matrix are complex; the standard's are real.
+    return common_linalg.EighResult(tf.math.real(values), vectors)
 
 
 def eigvalsh(x: Any, /) -> tf.Tensor:
     """Eigenvalues (ascending) of Hermitian matrices."""
-    return tf.linalg.eigvalsh(_matrices(x, "eigvalsh"))
+    return tf.math.real(tf.linalg.eigvalsh(_matrices(x, "eigvalsh")))  # real, as in eigh
 
 
 def inv(x: Any, /) -> tf.Tensor:
@@ -132,8 +142,14 @@ def qr(x: Any, /, *, mode: str = "reduced") -> common_linalg.QRResult:
     """``x = Q @ R``: ``"reduced"`` gives ``Q`` ``(..., M, K)``, ``"complete"`` ``(..., M, M)``."""
     if mode not in ("reduced", "complete"):
         raise ValueError(f"linalg.qr mode must be 'reduced' or 'complete', got {mode!r}")
-    q, r = tf.linalg.qr(_matrices(x, "qr", square=False), full_matrices=mode == "complete")
-    return common_linalg.QRResult(q, r)
+    x = _matrices(x, "qr", square=False)
+    # TensorFlow's Householder QR squares entries unscaled: entries above ~1.8e19 overflow
+    # float32 and every factor is NaN. Factor x / 2**k (exact) instead; R takes the 2**k back.
+    largest = tf.reduce_max(tf.abs(x), axis=[-2, -1], keepdims=True)
+    exponent = tf.round(tf.math.log(tf.where(largest > 0, largest, tf.ones_like(largest))) / 0.6931471805599453)
+    scale = tf.cast(tf.stop_gradient(tf.pow(tf.constant(2.0, largest.dtype), exponent)), x.dtype)
+    q, r = tf.linalg.qr(x / scale, full_matrices=mode == "complete")
+    return common_linalg.QRResult(q, r * scale)
 
 
 def svd(x: Any, /, *, full_matrices: builtins.bool = True) -> common_linalg.SVDResult:

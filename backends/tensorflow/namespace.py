@@ -59,6 +59,7 @@ from .._common.shape_errors import (
     tensordot_error,
 )
 from .._common.surface import VERSION, build_namespace
+from .missing_kernels import missing_kernel_error
 
 __array_api_version__ = VERSION
 
@@ -225,6 +226,20 @@ def _promoted_floating(*operands: Any) -> list[tf.Tensor]:
     if _is_inexact(tensors[0]):
         return tensors
     return [tf.cast(t, _TF_DTYPE[DEFAULT_FLOAT]) for t in tensors]
+
+
+def _combining(function: Any, name: str) -> Any:
+    """``function`` raising BroadcastError for shapes that do not broadcast, and DTypeError where
+    TensorFlow has no kernel for the operands' dtype (both in the error path only)."""
+    return raises_broadcast_error(function, name, translate=missing_kernel_error)
+
+
+def _raise_missing_kernel(error: Exception, name: str) -> None:
+    """Raise DTypeError from ``error`` when it says TensorFlow has no kernel for a dtype; else return
+    (the caller re-raises ``error``). Called in error paths only."""
+    replacement = missing_kernel_error(error, name)
+    if replacement is not None:
+        raise replacement from error
 
 
 # ----------------------------------------------------------------------- creation
@@ -451,7 +466,9 @@ def log10(x: Any, /) -> tf.Tensor:
 
 
 def negative(x: Any, /) -> tf.Tensor:
-    return tf.math.negative(_tensor(x))
+    """``-x``; unsigned integers wrap modulo ``2**bits`` (TensorFlow's Neg kernel takes none, so ``0 - x``)."""
+    x = _tensor(x)
+    return tf.math.subtract(tf.zeros_like(x), x) if x.dtype.is_unsigned else tf.math.negative(x)
 
 
 def positive(x: Any, /) -> tf.Tensor:
@@ -465,8 +482,10 @@ def abs(x: Any, /) -> tf.Tensor:
 
 
 def sign(x: Any, /) -> tf.Tensor:
-    """-1, 0 or 1 (NaN stays NaN); zero gradient."""
-    return tf.math.sign(_tensor(x))
+    """-1, 0 or 1 (NaN stays NaN); zero gradient. Unsigned integers give 0 or 1 (TensorFlow's
+    Sign kernel takes none)."""
+    x = _tensor(x)
+    return tf.cast(x > 0, x.dtype) if x.dtype.is_unsigned else tf.math.sign(x)
 
 
 def square(x: Any, /) -> tf.Tensor:
@@ -540,7 +559,7 @@ def _binary(tf_function: Any, name: str, floating: builtins.bool = False):
 
     function.__name__ = function.__qualname__ = name
     function.__doc__ = f"Element-wise {name} of two broadcast arrays, in their promoted dtype."
-    return raises_broadcast_error(function, name)
+    return _combining(function, name)
 
 
 add = _binary(tf.math.add, "add")
@@ -589,7 +608,7 @@ def _logical(tf_function: Any, name: str):
 
     function.__name__ = function.__qualname__ = name
     function.__doc__ = f"Element-wise {name} of two broadcast boolean arrays."
-    return raises_broadcast_error(function, name)
+    return _combining(function, name)
 
 
 logical_and = _logical(tf.math.logical_and, "logical_and")
@@ -644,8 +663,8 @@ def _minimum(x1: Any, x2: Any, /) -> tf.Tensor:
 
 
 _maximum.__name__, _minimum.__name__ = "maximum", "minimum"
-maximum = raises_broadcast_error(_maximum, "maximum")
-minimum = raises_broadcast_error(_minimum, "minimum")
+maximum = _combining(_maximum, "maximum")
+minimum = _combining(_minimum, "minimum")
 
 
 def _logaddexp(x1: Any, x2: Any, /) -> tf.Tensor:
@@ -683,9 +702,9 @@ def _copysign(x1: Any, x2: Any, /) -> tf.Tensor:
 
 
 _logaddexp.__name__, _hypot.__name__, _copysign.__name__ = "logaddexp", "hypot", "copysign"
-logaddexp = raises_broadcast_error(_logaddexp, "logaddexp")
-hypot = raises_broadcast_error(_hypot, "hypot")
-copysign = raises_broadcast_error(_copysign, "copysign")
+logaddexp = _combining(_logaddexp, "logaddexp")
+hypot = _combining(_hypot, "hypot")
+copysign = _combining(_copysign, "copysign")
 
 
 def _where(condition: Any, x1: Any, x2: Any, /) -> tf.Tensor:
@@ -695,7 +714,7 @@ def _where(condition: Any, x1: Any, x2: Any, /) -> tf.Tensor:
 
 
 _where.__name__ = "where"
-where = raises_broadcast_error(_where, "where")
+where = _combining(_where, "where")
 
 
 def clip(x: Any, /, min: Any = None, max: Any = None) -> tf.Tensor:
@@ -751,14 +770,22 @@ def max(x: Any, /, *, axis: Any = None, keepdims: builtins.bool = False) -> tf.T
     """Largest element; tied maxima share the gradient equally (TensorFlow's own rule)."""
     x = _tensor(x)
     _check_axes(x, axis)
-    return tf.math.reduce_max(x, axis=_axes(axis), keepdims=keepdims)
+    try:
+        return tf.math.reduce_max(x, axis=_axes(axis), keepdims=keepdims)
+    except tf.errors.OpError as error:  # bool and complex: no kernel (the standard defines max for real dtypes)
+        _raise_missing_kernel(error, "max")
+        raise
 
 
 def min(x: Any, /, *, axis: Any = None, keepdims: builtins.bool = False) -> tf.Tensor:
     """Smallest element; tied minima share the gradient equally (TensorFlow's own rule)."""
     x = _tensor(x)
     _check_axes(x, axis)
-    return tf.math.reduce_min(x, axis=_axes(axis), keepdims=keepdims)
+    try:
+        return tf.math.reduce_min(x, axis=_axes(axis), keepdims=keepdims)
+    except tf.errors.OpError as error:
+        _raise_missing_kernel(error, "min")
+        raise
 
 
 def var(x: Any, /, *, axis: Any = None, correction: float = 0.0, keepdims: builtins.bool = False) -> tf.Tensor:
@@ -1005,6 +1032,20 @@ def roll(x: Any, /, shift: Any, *, axis: Any = None) -> tf.Tensor:
     return tf.roll(x, shift, axis=axis)
 
 
+# TensorFlow's CPU Tile kernel (also behind tf.repeat) has no uint16: such tensors are tiled as
+# the int16 of the same bits and read back, which moves every element unchanged.
+_TILE_STAND_IN = {"uint16": tf.int16}
+
+
+def _through_stand_in(function: Any, x: tf.Tensor, *args: Any, **kwargs: Any) -> tf.Tensor:
+    """``function(x, ...)`` for a function that only moves elements, through the same-width
+    dtype of :data:`_TILE_STAND_IN` where TensorFlow's kernel lacks ``x``'s dtype."""
+    stand_in = _TILE_STAND_IN.get(x.dtype.name)
+    if stand_in is None:
+        return function(x, *args, **kwargs)
+    return tf.bitcast(function(tf.bitcast(x, stand_in), *args, **kwargs), x.dtype)
+
+
 def tile(x: Any, repetitions: Sequence[int], /) -> tf.Tensor:
     """``x`` repeated ``repetitions[i]`` times along axis i; the shorter of the shape and
     ``repetitions`` is padded with leading ones."""
@@ -1012,7 +1053,7 @@ def tile(x: Any, repetitions: Sequence[int], /) -> tf.Tensor:
     repetitions = list(repetitions)
     rank = builtins.max(x.shape.rank, len(repetitions))
     x = tf.reshape(x, [1] * (rank - x.shape.rank) + list(shape_of(x)))
-    return tf.tile(x, [1] * (rank - len(repetitions)) + repetitions)
+    return _through_stand_in(tf.tile, x, [1] * (rank - len(repetitions)) + repetitions)
 
 
 def repeat(x: Any, repeats: Any, /, *, axis: int | None = None) -> tf.Tensor:
@@ -1021,7 +1062,7 @@ def repeat(x: Any, repeats: Any, /, *, axis: int | None = None) -> tf.Tensor:
     x = _tensor(x)
     if axis is None:
         x, axis = tf.reshape(x, [-1]), 0
-    return tf.repeat(x, repeats, axis=axis)
+    return _through_stand_in(tf.repeat, x, repeats, axis=axis)
 
 
 def moveaxis(x: Any, source: Any, destination: Any, /) -> tf.Tensor:
@@ -1031,25 +1072,29 @@ def moveaxis(x: Any, source: Any, destination: Any, /) -> tf.Tensor:
 
 
 # ------------------------------------------------------------ searching, indexing
-def _arg_reduction(tf_function: Any, x: Any, axis: int | None, keepdims: builtins.bool) -> tf.Tensor:
+def _arg_reduction(tf_function: Any, x: Any, axis: int | None, keepdims: builtins.bool, name: str) -> tf.Tensor:
     x = _tensor(x)
     rank = x.shape.rank
-    if axis is None:
-        result = tf_function(tf.reshape(x, [-1]), axis=0, output_type=tf.int64)
-        return tf.reshape(result, [1] * rank) if keepdims else result
-    axis = generic.normalize_axis(axis, rank)
-    result = tf_function(x, axis=axis, output_type=tf.int64)
+    try:
+        if axis is None:
+            result = tf_function(tf.reshape(x, [-1]), axis=0, output_type=tf.int64)
+            return tf.reshape(result, [1] * rank) if keepdims else result
+        axis = generic.normalize_axis(axis, rank)
+        result = tf_function(x, axis=axis, output_type=tf.int64)
+    except tf.errors.OpError as error:  # complex: no kernel (the standard defines it for real dtypes)
+        _raise_missing_kernel(error, name)
+        raise
     return tf.expand_dims(result, axis) if keepdims else result
 
 
 def argmax(x: Any, /, *, axis: int | None = None, keepdims: builtins.bool = False) -> tf.Tensor:
     """Index (int64) of the first largest element along ``axis`` (of the flattened array when None)."""
-    return _arg_reduction(tf.math.argmax, x, axis, keepdims)
+    return _arg_reduction(tf.math.argmax, x, axis, keepdims, "argmax")
 
 
 def argmin(x: Any, /, *, axis: int | None = None, keepdims: builtins.bool = False) -> tf.Tensor:
     """Index (int64) of the first smallest element along ``axis`` (of the flattened array when None)."""
-    return _arg_reduction(tf.math.argmin, x, axis, keepdims)
+    return _arg_reduction(tf.math.argmin, x, axis, keepdims, "argmin")
 
 
 def _index_tensor(indices: Any, size: int, function: str) -> tf.Tensor:
@@ -1094,12 +1139,20 @@ def take_along_axis(x: Any, indices: Any, /, *, axis: int = -1) -> tf.Tensor:
 
 
 def sort(x: Any, /, *, axis: int = -1, descending: builtins.bool = False, stable: builtins.bool = True) -> tf.Tensor:
-    return tf.sort(_tensor(x), axis=axis, direction="DESCENDING" if descending else "ASCENDING")
+    try:
+        return tf.sort(_tensor(x), axis=axis, direction="DESCENDING" if descending else "ASCENDING")
+    except tf.errors.OpError as error:  # bool and complex: no kernel (the standard sorts real dtypes)
+        _raise_missing_kernel(error, "sort")
+        raise
 
 
 def argsort(x: Any, /, *, axis: int = -1, descending: builtins.bool = False, stable: builtins.bool = True) -> tf.Tensor:
     """Indices (int64) that sort ``x`` along ``axis``; equal elements keep their order."""
-    order = tf.argsort(_tensor(x), axis=axis, direction="DESCENDING" if descending else "ASCENDING", stable=True)
+    try:
+        order = tf.argsort(_tensor(x), axis=axis, direction="DESCENDING" if descending else "ASCENDING", stable=True)
+    except tf.errors.OpError as error:
+        _raise_missing_kernel(error, "argsort")
+        raise
     return tf.cast(order, tf.int64)
 
 
@@ -1125,7 +1178,7 @@ def _bitwise(tf_function: Any, logical: Any, name: str):
 
     function.__name__ = function.__qualname__ = name
     function.__doc__ = f"Element-wise {name} of two broadcast integer or boolean arrays."
-    return raises_broadcast_error(function, name)
+    return _combining(function, name)
 
 
 bitwise_and = _bitwise(tf.bitwise.bitwise_and, tf.math.logical_and, "bitwise_and")
@@ -1155,7 +1208,7 @@ def _shift(tf_function: Any, name: str, overflow: Any):
     function.__doc__ = (
         f"Element-wise {name}; shifts by the bit width or more give 0 (or -1 for negative x1 shifted right)."
     )
-    return raises_broadcast_error(function, name)
+    return _combining(function, name)
 
 
 bitwise_left_shift = _shift(tf.bitwise.left_shift, "bitwise_left_shift", tf.zeros_like)
@@ -1208,7 +1261,7 @@ def _nextafter(x1: Any, x2: Any, /) -> tf.Tensor:
 
 
 _nextafter.__name__ = "nextafter"
-nextafter = raises_broadcast_error(_nextafter, "nextafter")
+nextafter = _combining(_nextafter, "nextafter")
 
 
 # ---------------------------------------------------------------------- searching, counting

@@ -143,6 +143,12 @@ class TorchBackend(Backend):
 
         return self._compiled_as_current(run_compiled, f)
 
+    def distributed_engine(self, placement: Any, timeout: float) -> Any:
+        """``torch.distributed``: gloo on the CPU, NCCL on CUDA (:mod:`.distributed`)."""
+        from .distributed import TorchEngine
+
+        return TorchEngine(self, placement, timeout)
+
     def synchronize(self, tree: Any = None) -> Any:
         """Wait for the kernels queued on a CUDA or MPS device; CPU work is synchronous."""
         if self.device.startswith("cuda"):

@@ -20,12 +20,18 @@ is zero. Nothing to override there.
 
 Defaults (PyTorch's own): Python floats become float32, Python ints int64; integer sums
 and ``argmax``/``argmin``/``argsort`` give int64. PyTorch implements arithmetic on
-uint16, uint32 and uint64 tensors only in part: the backend reports them unsupported.
+uint16, uint32 and uint64 tensors only in part: the backend reports them unsupported, and
+every function here raises :class:`portable_dl.DTypeError` naming the function and dtype
+where PyTorch has no kernel (:mod:`.missing_kernels`). Unsigned sums and products accumulate
+in uint64, as the standard says (computed in int64: the bits are the same modulo 2**64).
+Complex ``exp``, ``log``, ``sqrt`` and the hyperbolic functions follow the standard's special
+values (:mod:`.._common.complex_special_values`); ``unique_*`` take complex arrays.
 """
 
 from __future__ import annotations
 
 import builtins
+import sys
 import types
 from collections.abc import Sequence
 from typing import Any
@@ -35,7 +41,7 @@ import torch
 
 from portable_dl.errors import BroadcastError
 
-from .._common import dtypes, generic, info, surface
+from .._common import complex_special_values, dtypes, generic, info, surface
 from .._common.broadcasting import (
     broadcast_shapes,
     checks_matmul_shapes,
@@ -44,15 +50,19 @@ from .._common.broadcasting import (
 )
 from .._common.promotion import PROMOTION_TABLE
 from .._common.shape_errors import (
-    concat_error,
-    reshape_error,
-    squeeze_error,
-    stack_error,
-    tensordot_axes_differ,
-    tensordot_error,
+    concat_failed,
+    reshape_failed,
+    shape_checked,
+    squeeze_failed,
+    stack_failed,
+    tensordot_failed,
 )
+from .missing_kernels import missing_kernel_error, reports_missing_kernels
 
 __array_api_version__ = surface.VERSION
+
+#: This module: the namespace the generic functions of ``_common`` call back into.
+_this = sys.modules[__name__]
 
 # ---------------------------------------------------------------- dtypes, constants
 bool = compat.bool
@@ -124,7 +134,19 @@ tril = compat.tril
 triu = compat.triu
 
 # ----------------------------------------------------------------- element-wise
-add = raises_broadcast_error(compat.add, "add")
+#: Array-combining functions: BroadcastError for shapes that do not broadcast, DTypeError for a
+#: dtype PyTorch has no kernel for, both found only once the call has failed.
+#: Functions that translate PyTorch's missing kernels in their own error path; the loop at the
+#: end wraps every other function of the namespace for it.
+_TRANSLATING = {"sum", "matmul"}
+
+
+def _combining(function: Any, name: str) -> Any:
+    _TRANSLATING.add(name)
+    return raises_broadcast_error(function, name, translate=missing_kernel_error)
+
+
+add = _combining(compat.add, "add")
 
 
 def _subtract(x1: Any, x2: Any, /) -> Any:
@@ -162,9 +184,9 @@ def _numeric_bools(x1: Any, x2: Any) -> tuple[Any, Any]:
     return x1, x2
 
 
-subtract = raises_broadcast_error(_subtract, "subtract")
-multiply = raises_broadcast_error(compat.multiply, "multiply")
-divide = raises_broadcast_error(compat.divide, "divide")
+subtract = _combining(_subtract, "subtract")
+multiply = _combining(compat.multiply, "multiply")
+divide = _combining(compat.divide, "divide")
 
 
 def _floor_divide(x1: Any, x2: Any, /) -> Any:
@@ -175,28 +197,28 @@ def _remainder(x1: Any, x2: Any, /) -> Any:
     return generic.remainder_signed_zeros(x2, compat.remainder(x1, x2), xp=_this)
 
 
-floor_divide = raises_broadcast_error(_floor_divide, "floor_divide")
-remainder = raises_broadcast_error(_remainder, "remainder")
-pow = raises_broadcast_error(compat.pow, "pow")
-maximum = raises_broadcast_error(compat.maximum, "maximum")
-minimum = raises_broadcast_error(compat.minimum, "minimum")
-atan2 = raises_broadcast_error(compat.atan2, "atan2")
-hypot = raises_broadcast_error(compat.hypot, "hypot")
-copysign = raises_broadcast_error(compat.copysign, "copysign")
-logaddexp = raises_broadcast_error(compat.logaddexp, "logaddexp")
-equal = raises_broadcast_error(compat.equal, "equal")
-not_equal = raises_broadcast_error(compat.not_equal, "not_equal")
-less = raises_broadcast_error(compat.less, "less")
-less_equal = raises_broadcast_error(compat.less_equal, "less_equal")
-greater = raises_broadcast_error(compat.greater, "greater")
-greater_equal = raises_broadcast_error(compat.greater_equal, "greater_equal")
-logical_and = raises_broadcast_error(compat.logical_and, "logical_and")
-logical_or = raises_broadcast_error(compat.logical_or, "logical_or")
-logical_xor = raises_broadcast_error(compat.logical_xor, "logical_xor")
-where = raises_broadcast_error(compat.where, "where")
+floor_divide = _combining(_floor_divide, "floor_divide")
+remainder = _combining(_remainder, "remainder")
+pow = _combining(compat.pow, "pow")
+maximum = _combining(compat.maximum, "maximum")
+minimum = _combining(compat.minimum, "minimum")
+atan2 = _combining(compat.atan2, "atan2")
+hypot = _combining(compat.hypot, "hypot")
+copysign = _combining(compat.copysign, "copysign")
+logaddexp = _combining(compat.logaddexp, "logaddexp")
+equal = _combining(compat.equal, "equal")
+not_equal = _combining(compat.not_equal, "not_equal")
+less = _combining(compat.less, "less")
+less_equal = _combining(compat.less_equal, "less_equal")
+greater = _combining(compat.greater, "greater")
+greater_equal = _combining(compat.greater_equal, "greater_equal")
+logical_and = _combining(compat.logical_and, "logical_and")
+logical_or = _combining(compat.logical_or, "logical_or")
+logical_xor = _combining(compat.logical_xor, "logical_xor")
+where = _combining(compat.where, "where")
 
 negative, positive, abs, sign = compat.negative, compat.positive, compat.abs, compat.sign
-exp, log, log2, log10 = compat.exp, compat.log, compat.log2, compat.log10
+log2, log10 = compat.log2, compat.log10
 
 
 def log1p(x: Any, /) -> Any:
@@ -214,33 +236,25 @@ def expm1(x: Any, /) -> Any:
     return torch.expm1(x)
 
 
-sqrt, square, reciprocal = compat.sqrt, compat.square, compat.reciprocal
+def _with_complex_special_values(function: Any, name: str) -> Any:
+    # torch's complex kernels drop a zero's sign (acos(+-0 + 0j)), give tanh(inf - 0j) = 1 + 0j
+    # and put some results on the wrong side of a branch cut.
+    return complex_special_values.with_special_values(
+        function,
+        name,
+        xp=_this,
+        from_parts=torch.complex,
+        complex_dtypes=frozenset((torch.complex64, torch.complex128)),
+    )
+
+
+# exp, log, sqrt, acos, acosh, asinh, atanh, cosh, sinh, tanh: the functions the standard gives
+# complex special values.
+for _name in complex_special_values.SPECIAL_VALUES:
+    globals()[_name] = _with_complex_special_values(getattr(compat, _name), _name)
+square, reciprocal = compat.square, compat.reciprocal
 sin, cos, tan = compat.sin, compat.cos, compat.tan
 asin, atan = compat.asin, compat.atan
-
-
-def acos(x: Any, /) -> Any:
-    """Inverse cosine; complex ``+-0 +- 0j`` gives ``pi/2 -+ 0j`` (torch's drops the zero's sign)."""
-    result = torch.acos(x)
-    if not x.is_complex():
-        return result
-    at_zero = (x.real == 0) & (x.imag == 0)
-    exact = torch.complex(torch.full_like(x.real, torch.pi / 2), torch.copysign(torch.zeros_like(x.imag), -x.imag))
-    return torch.where(at_zero, exact, result)
-
-
-sinh, cosh = compat.sinh, compat.cosh
-
-
-def tanh(x: Any, /) -> Any:
-    """Hyperbolic tangent; complex ``x`` with infinite real part gives ``+-1 +- 0j`` (the sign of
-    the imaginary part), where torch's own gives ``1 - 0j`` for positive ones."""
-    if x.is_complex():
-        return generic.complex_tanh(x, torch.tanh, xp=_this, from_parts=torch.complex)
-    return torch.tanh(x)
-
-
-asinh, acosh, atanh = compat.asinh, compat.acosh, compat.atanh
 floor, ceil, trunc = compat.floor, compat.ceil, compat.trunc
 round = compat.round  # torch.round rounds half to even, as the standard says
 isnan, isinf, isfinite = compat.isnan, compat.isinf, compat.isfinite
@@ -253,11 +267,46 @@ def clip(x: Any, /, min: Any = None, max: Any = None) -> Any:
 
 
 # ------------------------------------------------------------------- reductions
-sum = compat.sum
+_UNSIGNED = frozenset((torch.uint8, torch.uint16, torch.uint32, torch.uint64))
+
+
+def _accumulate(reduce: Any, x: Any, dtype: Any, **keywords: Any) -> Any:
+    """``reduce(x, dtype=..., **keywords)`` (a sum or product, running or not) in the standard's
+    accumulation dtype: ``dtype``, else uint64 for an unsigned ``x`` (torch would give int64).
+
+    PyTorch has no arithmetic on uint16, uint32 and uint64: an unsigned accumulation runs in
+    int64 and its result is reinterpreted (uint64) or cast (narrower). Sums and products modulo
+    2**64 have the same bits in both, so the result is exact modulo 2**bits, as the standard's
+    wrapping unsigned arithmetic is."""
+    if dtype is None and x.dtype in _UNSIGNED:
+        dtype = torch.uint64
+    if dtype not in _UNSIGNED:
+        return reduce(x if x.dtype not in _UNSIGNED else x.to(dtype), dtype=dtype, **keywords)
+    result = reduce(x.to(torch.int64), dtype=torch.int64, **keywords)
+    return result.view(torch.uint64) if dtype == torch.uint64 else result.to(dtype)
+
+
+def sum(x: Any, /, *, axis: Any = None, dtype: Any = None, keepdims: bool = False) -> Any:
+    """Sum over ``axis``; small integers accumulate in int64, unsigned ones in uint64."""
+    try:
+        if dtype is None and axis is None and not keepdims and x.dtype not in _UNSIGNED:
+            return torch.sum(x)  # the common case, without array_api_compat's argument handling
+        return _accumulate(compat.sum, x, dtype, axis=axis, keepdims=keepdims)
+    except (NotImplementedError, RuntimeError) as error:
+        replacement = missing_kernel_error(error, "sum")
+        if replacement is None:
+            raise
+        raise replacement from error
+
+
+def prod(x: Any, /, *, axis: Any = None, dtype: Any = None, keepdims: bool = False) -> Any:
+    """Product over ``axis``; small integers accumulate in int64, unsigned ones in uint64."""
+    return _accumulate(compat.prod, x, dtype, axis=axis, keepdims=keepdims)
+
+
 mean = compat.mean
 max = compat.max  # amax: tied maxima share the gradient equally
 min = compat.min
-prod = compat.prod
 
 
 def var(x: Any, /, *, axis: Any = None, correction: float = 0.0, keepdims: bool = False) -> Any:
@@ -280,9 +329,10 @@ any = compat.any
 
 def cumulative_sum(x: Any, /, *, axis: int | None = None, dtype: Any = None, include_initial: bool = False) -> Any:
     """Running sums along ``axis`` (optional for 1-D arrays); with ``include_initial`` a
-    leading zero, so the result is one longer along ``axis``. Integer sums are int64, as
-    torch's. Written on ``torch.cumsum`` rather than taken from array_api_compat, whose
-    version looks its namespace up through an ``lru_cache`` at every call: TorchDynamo
+    leading zero, so the result is one longer along ``axis``. Small integers accumulate in
+    int64, unsigned ones in uint64 (see :func:`_accumulate`). Written on ``torch.cumsum``
+    rather than taken from array_api_compat, whose version looks its namespace up through
+    an ``lru_cache`` at every call: TorchDynamo
     warns about that cache each time it compiles a step (the loss's one-hot labels call
     this function)."""
     if axis is None:
@@ -290,11 +340,8 @@ def cumulative_sum(x: Any, /, *, axis: int | None = None, dtype: Any = None, inc
             raise ValueError(f"cumulative_sum needs an axis for arrays of rank > 1, got shape {tuple(x.shape)}")
         axis = 0
     axis = generic.normalize_axis(axis, x.ndim)
-    result = torch.cumsum(x, dim=axis, dtype=dtype)
-    if include_initial:
-        zero_shape = (*result.shape[:axis], 1, *result.shape[axis + 1 :])
-        result = torch.cat([torch.zeros(zero_shape, dtype=result.dtype, device=result.device), result], dim=axis)
-    return result
+    result = _accumulate(torch.cumsum, x, dtype, dim=axis)
+    return generic.with_initial(result, axis, 0, xp=_this, device=result.device) if include_initial else result
 
 
 # --------------------------------------------------------------- linear algebra
@@ -307,18 +354,16 @@ def _matmul(x1: Any, x2: Any, /) -> Any:
     return compat.matmul(x1, x2)
 
 
-matmul = checks_matmul_shapes(_matmul)
+matmul = checks_matmul_shapes(_matmul, translate=missing_kernel_error)
 
 
-def tensordot(x1: Any, x2: Any, /, *, axes: Any = 2) -> Any:
+def _tensordot(x1: Any, x2: Any, /, *, axes: Any = 2) -> Any:
     """Sum of products over ``axes`` (an int: the last ``axes`` of ``x1`` with the first of
     ``x2``; or two sequences of axes). ShapeError when the contracted sizes differ."""
-    try:
-        return compat.tensordot(x1, x2, axes=axes)
-    except RuntimeError as error:
-        if tensordot_axes_differ(shape_of(x1), shape_of(x2), axes):
-            raise tensordot_error(shape_of(x1), shape_of(x2), axes) from error
-        raise
+    return compat.tensordot(x1, x2, axes=axes)
+
+
+tensordot = shape_checked(_tensordot, RuntimeError, tensordot_failed)
 
 
 def vecdot(x1: Any, x2: Any, /, *, axis: int = -1) -> Any:
@@ -332,36 +377,26 @@ matrix_transpose = compat.matrix_transpose
 # ----------------------------------------------------------------- manipulation
 
 
-def reshape(x: Any, /, shape: Sequence[int], *, copy: bool | None = None) -> Any:
-    try:
-        return compat.reshape(x, tuple(shape), copy=copy)
-    except RuntimeError as error:
-        raise reshape_error(shape_of(x), shape) from error
+def _reshape(x: Any, /, shape: Sequence[int], *, copy: bool | None = None) -> Any:
+    return compat.reshape(x, tuple(shape), copy=copy)
 
 
-def squeeze(x: Any, /, axis: int | Sequence[int]) -> Any:
-    try:
-        return compat.squeeze(x, axis=axis)
-    except ValueError as error:
-        raise squeeze_error(axis, shape_of(x)) from error
+def _squeeze(x: Any, /, axis: int | Sequence[int]) -> Any:
+    return compat.squeeze(x, axis=axis)
 
 
-def concat(arrays: Sequence[Any], /, *, axis: int | None = 0) -> Any:
-    arrays = list(arrays)
-    try:
-        return compat.concat(arrays, axis=axis)
-    except RuntimeError as error:
-        raise concat_error(arrays, axis) from error
+def _concat(arrays: Sequence[Any], /, *, axis: int | None = 0) -> Any:
+    return compat.concat(list(arrays), axis=axis)
 
 
-def stack(arrays: Sequence[Any], /, *, axis: int = 0) -> Any:
-    arrays = list(arrays)
-    try:
-        return torch.stack(arrays, dim=axis)
-    except RuntimeError as error:
-        if len({shape_of(a) for a in arrays}) > 1:
-            raise stack_error(arrays) from error
-        raise  # not a shape mistake: a dtype, say
+def _stack(arrays: Sequence[Any], /, *, axis: int = 0) -> Any:
+    return torch.stack(list(arrays), dim=axis)
+
+
+reshape = shape_checked(_reshape, RuntimeError, reshape_failed)
+squeeze = shape_checked(_squeeze, ValueError, squeeze_failed)
+concat = shape_checked(_concat, RuntimeError, concat_failed)
+stack = shape_checked(_stack, RuntimeError, stack_failed)
 
 
 def broadcast_to(x: Any, /, shape: Sequence[int]) -> Any:
@@ -411,16 +446,15 @@ def take(x: Any, indices: Any, /, *, axis: int | None = None) -> Any:
 
 
 # ---------------------------------------- functions new in 2023.12-2024.12, as array_api_compat has them
-bitwise_and = raises_broadcast_error(compat.bitwise_and, "bitwise_and")
-bitwise_or = raises_broadcast_error(compat.bitwise_or, "bitwise_or")
-bitwise_xor = raises_broadcast_error(compat.bitwise_xor, "bitwise_xor")
-bitwise_left_shift = raises_broadcast_error(compat.bitwise_left_shift, "bitwise_left_shift")
-bitwise_right_shift = raises_broadcast_error(compat.bitwise_right_shift, "bitwise_right_shift")
+bitwise_and = _combining(compat.bitwise_and, "bitwise_and")
+bitwise_or = _combining(compat.bitwise_or, "bitwise_or")
+bitwise_xor = _combining(compat.bitwise_xor, "bitwise_xor")
+bitwise_left_shift = _combining(compat.bitwise_left_shift, "bitwise_left_shift")
+bitwise_right_shift = _combining(compat.bitwise_right_shift, "bitwise_right_shift")
 bitwise_invert = compat.bitwise_invert
-nextafter = raises_broadcast_error(compat.nextafter, "nextafter")
+nextafter = _combining(compat.nextafter, "nextafter")
 real, imag, signbit = compat.real, compat.imag, compat.signbit
 nonzero, count_nonzero, searchsorted = compat.nonzero, compat.count_nonzero, compat.searchsorted
-unique_counts = compat.unique_counts
 
 
 def conj(x: Any, /) -> Any:
@@ -429,21 +463,64 @@ def conj(x: Any, /) -> Any:
     return torch.conj_physical(x) if x.is_complex() else x
 
 
+def _unique(x: Any) -> tuple[Any, Any, Any, Any]:
+    """The unique values of ``x`` (sorted; complex ones by real part, then imaginary part, NaNs
+    where torch puts them), the index of each one's first occurrence in the flattened ``x``,
+    the inverse indices (shape of ``x``) and the counts. NaNs are distinct, +0 and -0 one, as the standard says.
+
+    torch.unique has no complex kernel: a complex ``x`` is unique over the rows of its
+    (n, 2) real view. It gives no first indices: they come from the inverse."""
+    flat = x.reshape(-1)
+    if x.is_complex():
+        rows, inverse, counts = torch.unique(
+            torch.view_as_real(flat), dim=0, sorted=True, return_inverse=True, return_counts=True
+        )
+        values = torch.complex(rows[:, 0], rows[:, 1])
+    else:
+        values, inverse, counts = torch.unique(flat, sorted=True, return_inverse=True, return_counts=True)
+    positions = torch.arange(flat.shape[0], device=x.device)
+    first = torch.full((values.shape[0],), flat.shape[0], dtype=positions.dtype, device=x.device)
+    first = first.scatter_reduce(0, inverse, positions, reduce="amin")
+    return values, first, inverse.reshape(x.shape), counts
+
+
 def unique_all(x: Any, /) -> Any:
-    """Unique values (sorted), the index of each one's first occurrence in the flattened
-    ``x``, the inverse indices (shape of ``x``) and the counts. array_api_compat leaves it
-    out for torch (torch.unique gives no first indices): taken here from the inverse."""
-    values, inverse, counts = torch.unique(x, sorted=True, return_inverse=True, return_counts=True)
-    positions = torch.arange(x.numel(), device=x.device)
-    first = torch.full((values.shape[0],), x.numel(), dtype=positions.dtype, device=x.device)
-    first = first.scatter_reduce(0, inverse.reshape(-1), positions, reduce="amin")
-    return generic.UniqueAllResult(values, first, inverse.reshape(x.shape), counts)
+    """Unique values, first indices, inverse indices and counts (see :func:`_unique`)."""
+    return generic.UniqueAllResult(*_unique(x))
 
 
-unique_inverse, unique_values = compat.unique_inverse, compat.unique_values
+def unique_counts(x: Any, /) -> Any:
+    """Unique values and their counts (see :func:`_unique`)."""
+    values, _, _, counts = _unique(x)
+    return generic.UniqueCountsResult(values, counts)
+
+
+def unique_inverse(x: Any, /) -> Any:
+    """Unique values and the inverse indices, of ``x``'s shape (see :func:`_unique`)."""
+    values, _, inverse, _ = _unique(x)
+    return generic.UniqueInverseResult(values, inverse)
+
+
+def unique_values(x: Any, /) -> Any:
+    """The unique values of ``x`` (see :func:`_unique`)."""
+    return _unique(x)[0]
+
+
 from_dlpack = compat.from_dlpack
-cumulative_prod = compat.cumulative_prod
+
+
+def cumulative_prod(x: Any, /, *, axis: int | None = None, dtype: Any = None, include_initial: bool = False) -> Any:
+    """Running products along ``axis``; small integers accumulate in int64, unsigned ones in uint64."""
+    return _accumulate(compat.cumulative_prod, x, dtype, axis=axis, include_initial=include_initial)
+
+
 diff = compat.diff
+
+# Every other function of the namespace reports PyTorch's missing dtype kernels as DTypeError.
+for _name in surface.FUNCTIONS:
+    if _name not in _TRANSLATING and callable(globals().get(_name)):
+        globals()[_name] = reports_missing_kernels(globals()[_name], _name)
+del _name
 
 # The four functions the main namespace shares with ``linalg`` are the same objects in both.
 linalg = types.SimpleNamespace(
@@ -454,6 +531,15 @@ linalg = types.SimpleNamespace(
 )
 
 
+def _trace(x: Any, /, *, offset: int = 0, dtype: Any = None) -> Any:
+    """The sum of the ``offset``-th diagonal of the last two axes, accumulated as :func:`sum`
+    accumulates (unsigned integers in uint64; array_api_compat's gives int64)."""
+    return sum(torch.diagonal(x, offset=offset, dim1=-2, dim2=-1), axis=-1, dtype=dtype)
+
+
+linalg.trace = reports_missing_kernels(generic.with_clamped_diagonal_offset(_trace), "trace")
+
+
 def _ihfft(x: Any, /, *, n: int | None = None, axis: int = -1, norm: str = "backward") -> Any:
     # torch.fft.ihfft returns a conjugate view (a flag NumPy conversion and DLPack refuse).
     return compat.fft.ihfft(x, n=n, axis=axis, norm=norm).resolve_conj()
@@ -461,10 +547,6 @@ def _ihfft(x: Any, /, *, n: int | None = None, axis: int = -1, norm: str = "back
 
 fft = types.SimpleNamespace(**{name: _ihfft if name == "ihfft" else getattr(compat.fft, name) for name in surface.FFT})
 
-import sys as _sys
-
-_this = _sys.modules[__name__]
-del _sys
 
 #: The namespace a PyTorch backend hands out: the standard's names only.
 xp = surface.build_namespace("portable_dl.backends.torch.xp", globals())
