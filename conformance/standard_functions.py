@@ -478,7 +478,8 @@ def ops_cases(quick: bool = False, seed: int = 0) -> list[Case]:
         + _fft_cases()
         + _complex_linalg_cases()
         + _dtype_coverage_cases()
-        + _jt_cases()
+        + _special_value_unsigned_and_set_cases()
+        + _signed_zero_fill_cases()
     )
     return cases[::3] if quick else cases
 
@@ -659,7 +660,7 @@ def gradient_cases(quick: bool = False, seed: int = 0) -> list[Case]:
     return cases[::3] if quick else cases
 
 
-# -------------------------------------------------------- complex linalg (appended by helper MLX)
+# -------------------------------------------------------- complex linalg
 def _complex_linalg_cases() -> list[Case]:
     """``cholesky``, ``eigh`` and ``eigvalsh`` of complex Hermitian positive-definite matrices
     (MLX's own cholesky refuses complex64; TensorFlow's eigenvalues of a complex matrix came
@@ -688,7 +689,7 @@ def _complex_linalg_cases() -> list[Case]:
     return [_case("linalg of complex Hermitian matrices", table, size=9)]
 
 
-# ------------------------------------------------- dtype coverage (appended by helper TF)
+# ------------------------------------------------- dtype coverage
 def _dtype_coverage_cases() -> list[Case]:
     """Functions the standard defines for dtypes a framework's kernel lacks (TensorFlow's Neg
     and Sign take no unsigned type, its Tile no uint16, its Cross no complex; each once raised):
@@ -729,7 +730,7 @@ def _dtype_coverage_cases() -> list[Case]:
     ]
 
 
-# ----------------------------------------- complex special values, unsigned and complex set cases (helper JT)
+# ----------------------------------------- complex special values, unsigned and complex set cases
 _INF, _NAN, _PI = float("inf"), float("nan"), float(np.pi)
 
 #: The standard's special values of complex elementwise functions (2024.12, ``elementwise_functions``:
@@ -861,7 +862,7 @@ COMPLEX_SPECIAL_VALUES = {
 }
 
 
-def _jt_cases() -> list[Case]:
+def _special_value_unsigned_and_set_cases() -> list[Case]:
     """Complex elementwise functions at the standard's special values and on branch cuts (XLA gave
     NaN + NaN j at most, frameworks put ``sqrt(-4 - 0j)`` above the cut), judged against the
     standard's values themselves; unsigned sums and products in the standard's accumulation dtype
@@ -927,3 +928,28 @@ def _jt_cases() -> list[Case]:
         _case("unsigned sum, prod, cumulative_sum, trace of uint8", unsigned_accumulations, dtypes=("float32",)),
         _case("unique_all of a complex array", complex_unique, same=True),
     ]
+
+
+# ------------------------------------------------------------------ signed zero fills
+def _signed_zero_fill_cases() -> list[Case]:
+    """``full``, ``full_like`` and ``where`` with Python ``+0.0``, ``-0.0``, ``+0.0`` in turn:
+    TensorFlow caches eager tensors made from Python scalars by value, and ``-0.0 == 0.0``, so a
+    fill took the sign of whichever zero was made first. Element-wise comparison judges the sign
+    of zero exactly."""
+
+    def fills(backend, dtype):
+        xp = backend.xp
+        like = backend.asarray(np.array([1.0, -2.0, 3.0], dtype=dtype))
+        makers = {
+            "full": lambda v: xp.full((3,), v, dtype=like.dtype),
+            "full_like": lambda v: xp.full_like(like, v),
+            "where": lambda v: xp.where(xp.greater(like, 0), v, like),
+        }
+        outputs: Outputs = {}
+        for name, make in makers.items():
+            # +0.0, -0.0, +0.0: whichever sign a cache holds first, one of these would show it.
+            for order, value in enumerate((0.0, -0.0, 0.0)):
+                outputs.update(outputs_of(backend, make(value), f"{name} {value} ({order}) "))
+        return outputs
+
+    return [_case("-0.0 and +0.0 fills in turn", fills)]

@@ -112,9 +112,10 @@ def tree_flatten_with_path(
     return entries, _walk(tree, rest, (), entries, is_leaf)
 
 
-def _walk(node: Any, others: Sequence[Any], path: tuple, entries: list, is_leaf: Callable | None) -> TreeDef:
+def _walk(node: Any, others: Sequence[Any], path: tuple | None, entries: list, is_leaf: Callable | None) -> TreeDef:
+    """Append ``node``'s entries (its leaves alone when ``path`` is None) and return its TreeDef."""
     if is_leaf is not None and is_leaf(node):
-        entries.append((path, node, *others))
+        entries.append(node if path is None else (path, node, *others))
         return LEAF
     if node is None:
         for argument, other in enumerate(others, start=1):
@@ -126,8 +127,10 @@ def _walk(node: Any, others: Sequence[Any], path: tuple, entries: list, is_leaf:
     elif isinstance(node, (list, tuple)):
         kind, keys, items = ("list" if isinstance(node, list) else "tuple"), (), enumerate(node)
     else:
-        entries.append((path, node, *others))
+        entries.append(node if path is None else (path, node, *others))
         return LEAF
+    if path is None:  # leaves only (tree_flatten): one tree, no paths
+        return TreeDef(kind, keys, tuple([_walk(value, (), None, entries, is_leaf) for _, value in items]))
     if not others:  # the common case, flattening one tree: no bookkeeping for the others
         return TreeDef(kind, keys, tuple([_walk(value, (), path + (key,), entries, is_leaf) for key, value in items]))
     matched = [_children_like(node, kind, other, path, argument) for argument, other in enumerate(others, start=1)]
@@ -188,8 +191,10 @@ def path_string(path: tuple, separator: str = ".") -> str:
 # ------------------------------------------------------------- built on the walk
 def tree_flatten(tree: Any, is_leaf: Callable[[Any], bool] | None = None) -> tuple[list, TreeDef]:
     """Return ``(leaves, treedef)``; ``tree_unflatten(treedef, leaves)`` rebuilds ``tree``."""
-    entries, treedef = tree_flatten_with_path(tree, is_leaf=is_leaf)
-    return [leaf for _, leaf in entries], treedef
+    leaves: list = []
+    # The same walk without paths (None): flattening runs at every eager step, and building
+    # a path tuple per node made it half as slow again.
+    return leaves, _walk(tree, (), None, leaves, is_leaf)
 
 
 def tree_leaves(tree: Any) -> list:

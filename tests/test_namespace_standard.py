@@ -747,7 +747,7 @@ def test_pow_of_unsigned_integers_wraps_like_numpy(backend, dtype):
     np.testing.assert_array_equal(numpy_of(backend, result), expected)
 
 
-# ---------------------------------------------------- element-moving functions of every dtype (helper TF)
+# ---------------------------------------------------- element-moving functions of every dtype
 @pytest.mark.parametrize("dtype", ["bool", "int8", "uint8", "int16", "uint16", "uint32", "uint64", "float32"])
 def test_tile_and_repeat_move_every_dtype(backend, dtype):
     """tile and repeat only move elements, so they take every dtype (TensorFlow's Tile kernel,
@@ -784,3 +784,23 @@ def test_cross_of_complex_vectors(backend):
         np.testing.assert_allclose(numpy_of(backend, result), np.cross(a, b), rtol=1e-6, err_msg=dtype)
         along_first = xp.linalg.cross(xp.asarray(a.T.astype(dtype)), xp.asarray(b.T.astype(dtype)), axis=0)
         np.testing.assert_allclose(numpy_of(backend, along_first), np.cross(a, b).T, rtol=1e-6, err_msg=dtype)
+
+
+def test_signed_zeros_keep_their_sign_whichever_was_made_first(backend):
+    """TensorFlow caches eager tensors made from Python scalars by value, and -0.0 == 0.0: a
+    ``full(..., -0.0)`` made after a ``full(..., 0.0)`` came back +0.0, and the reverse (an
+    order-dependent wrong sign). Every way a Python signed zero enters an array keeps its sign."""
+    xp = backend.xp
+    x = xp.asarray([1.0, 2.0])
+    makers = {
+        "full": lambda v: xp.full((2,), v),
+        "full_like": lambda v: xp.full_like(x, v),
+        "asarray": lambda v: xp.asarray(v),
+        "where": lambda v: xp.where(xp.greater(x, 0), v, x),
+        "multiply": lambda v: xp.multiply(x, v),
+        "clip": lambda v: xp.clip(xp.asarray([-1.0]), min=v),
+    }
+    for name, make in makers.items():
+        for value in (0.0, -0.0, 0.0):  # whichever sign a cache holds first, one of these shows it
+            result = np.asarray(backend.to_numpy(make(value)))
+            assert np.all(result == 0) and np.all(np.signbit(result) == np.signbit(value)), (name, value)

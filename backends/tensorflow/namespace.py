@@ -300,7 +300,9 @@ def _fill_scalar(fill_value: Any, dtype: tf.DType) -> tf.Tensor:
     straight to ``dtype`` (``tf.cast(0.1, float64)`` would pass through float32)."""
     if _is_tensor(fill_value):
         return tf.cast(fill_value, dtype)
-    return tf.constant(fill_value, dtype=dtype)
+    # Through NumPy, not tf.constant(value): TensorFlow caches eager tensors made from Python
+    # scalars by value, and -0.0 == 0.0, so after any +0.0 fill a -0.0 fill came back +0.0.
+    return tf.constant(np.asarray(fill_value, dtype=dtype.as_numpy_dtype))
 
 
 def zeros(shape: Any, *, dtype: Any = None, device: Any = None) -> tf.Tensor:
