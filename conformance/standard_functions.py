@@ -480,6 +480,7 @@ def ops_cases(quick: bool = False, seed: int = 0) -> list[Case]:
         + _dtype_coverage_cases()
         + _special_value_unsigned_and_set_cases()
         + _signed_zero_fill_cases()
+        + _far_complex_cases()
     )
     return cases[::3] if quick else cases
 
@@ -953,3 +954,25 @@ def _signed_zero_fill_cases() -> list[Case]:
         return outputs
 
     return [_case("-0.0 and +0.0 fills in turn", fills)]
+
+
+# ------------------------------------------------------- complex far from the unit circle
+#: Complex values whose squared parts overflow (|x| ~ 1e19 to 1e37) or underflow (|x| ~ 1e-22)
+#: in float32, repeated so that vectorized kernels see them. Normal numbers only: subnormals are
+#: flushed to zero on some CPUs (XLA's), which is platform behaviour, not the function's.
+FAR_COMPLEX = np.array([1.8e19 - 1.1e19j, -2e18 + 3e19j, 1e-25 + 3e-25j, -4e-22 - 1e-21j, 3e37 + 1j, -2.5 + 0.5j] * 3)
+
+
+def _far_complex_cases() -> list[Case]:
+    """``log``, ``log2``, ``log10`` and ``sign`` of :data:`FAR_COMPLEX`: TensorFlow's vectorized
+    complex log and sign square the parts, giving NaN (log) or 0 (sign) there."""
+
+    def table(backend, dtype):
+        xp = backend.xp
+        x = _complex(backend, dtype, FAR_COMPLEX)
+        outputs: Outputs = {}
+        for name in ("log", "log2", "log10", "sign"):
+            outputs.update(outputs_of(backend, getattr(xp, name)(x), f"{name} "))
+        return outputs
+
+    return [_case("log, log2, log10, sign of complex far from the unit circle", table)]

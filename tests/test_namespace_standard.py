@@ -804,3 +804,20 @@ def test_signed_zeros_keep_their_sign_whichever_was_made_first(backend):
         for value in (0.0, -0.0, 0.0):  # whichever sign a cache holds first, one of these shows it
             result = np.asarray(backend.to_numpy(make(value)))
             assert np.all(result == 0) and np.all(np.signbit(result) == np.signbit(value)), (name, value)
+
+
+@pytest.mark.parametrize("name", ["log", "log2", "log10", "sign"])
+def test_complex_log_and_sign_far_from_the_unit_circle(backend, name):
+    """|x| from 1e-21 to 3e37 in complex64, where squaring a part overflows or underflows float32:
+    TensorFlow's vectorized kernels gave NaN + ...j (log) and 0 (sign). Reference: NumPy in
+    complex128, each part within float32 rounding."""
+    from portable_dl.conformance.standard_functions import FAR_COMPLEX
+
+    xp = backend.xp
+    values = FAR_COMPLEX.astype(np.complex64)
+    result = np.asarray(backend.to_numpy(getattr(xp, name)(xp.asarray(values))))
+    wide = values.astype(np.complex128)
+    expected = wide / np.abs(wide) if name == "sign" else getattr(np, name)(wide)
+    assert result.dtype == np.complex64
+    np.testing.assert_allclose(result.real, expected.real, rtol=2e-6, atol=1e-7)
+    np.testing.assert_allclose(result.imag, expected.imag, rtol=2e-6, atol=1e-7)

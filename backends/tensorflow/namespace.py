@@ -432,7 +432,26 @@ def _tanh(x: tf.Tensor) -> tf.Tensor:
 
 
 expm1 = _float_function(_expm1, "expm1")
-log = _float_function(tf.math.log, "log")
+
+
+def _log(x: tf.Tensor) -> tf.Tensor:
+    # TensorFlow's vectorized complex log squares the parts: NaN + ...j once |x| passes about
+    # 1.8e19 or falls below 1e-19 (complex64). log|x| + i arg(x) with TensorFlow's own |x|
+    # (a hypot) keeps the whole range and the standard's special values.
+    if not x.dtype.is_complex:
+        return tf.math.log(x)
+    return tf.complex(tf.math.log(tf.math.abs(x)), tf.math.atan2(tf.math.imag(x), tf.math.real(x)))
+
+
+log = _float_function(_log, "log")
+
+
+def _divided_by_real(x: tf.Tensor, divisor: float) -> tf.Tensor:
+    # Part by part for complex x: a complex division by divisor + 0j turns -inf + pi j into NaN.
+    if not x.dtype.is_complex:
+        return x / tf.constant(divisor, x.dtype)
+    scale = tf.constant(divisor, x.dtype.real_dtype)
+    return tf.complex(tf.math.real(x) / scale, tf.math.imag(x) / scale)
 
 
 def _log1p(x: tf.Tensor) -> tf.Tensor:
@@ -459,12 +478,12 @@ asinh, acosh, atanh = (
 
 def log2(x: Any, /) -> tf.Tensor:
     x = _floating(x)
-    return tf.math.log(x) / tf.constant(math.log(2.0), x.dtype)
+    return _divided_by_real(_log(x), math.log(2.0))
 
 
 def log10(x: Any, /) -> tf.Tensor:
     x = _floating(x)
-    return tf.math.log(x) / tf.constant(math.log(10.0), x.dtype)
+    return _divided_by_real(_log(x), math.log(10.0))
 
 
 def negative(x: Any, /) -> tf.Tensor:
@@ -487,7 +506,15 @@ def sign(x: Any, /) -> tf.Tensor:
     """-1, 0 or 1 (NaN stays NaN); zero gradient. Unsigned integers give 0 or 1 (TensorFlow's
     Sign kernel takes none)."""
     x = _tensor(x)
-    return tf.cast(x > 0, x.dtype) if x.dtype.is_unsigned else tf.math.sign(x)
+    if x.dtype.is_unsigned:
+        return tf.cast(x > 0, x.dtype)
+    if x.dtype.is_complex:
+        # x / |x| part by part, with TensorFlow's hypot |x|: its own complex sign squares the
+        # parts and gives 0 for |x| below about 1e-19 (complex64).
+        magnitude = tf.math.abs(x)
+        unit = tf.complex(tf.math.real(x) / magnitude, tf.math.imag(x) / magnitude)
+        return tf.where(tf.equal(magnitude, 0), tf.zeros_like(x), unit)
+    return tf.math.sign(x)
 
 
 def square(x: Any, /) -> tf.Tensor:
