@@ -24,6 +24,7 @@ from .errors import (
     BroadcastError,
     CheckpointError,
     DataError,
+    DistributedError,
     DTypeError,
     PortableDLError,
     ShapeError,
@@ -89,5 +90,6 @@ __all__ = [
     "DTypeError",
     "CheckpointError",
     "DataError",
+    "DistributedError",
     "__version__",
 ]
