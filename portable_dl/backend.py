@@ -9,6 +9,7 @@ A Backend bundles, for one framework on one device:
 ``asarray``/``to_numpy``  data in and out; NumPy is the lingua franca
 ``value_and_grad``/``grad`` the framework's OWN reverse-mode autodiff over pytrees
 ``compile(f)``            the framework's own compiler (identity where there is none)
+``scan(f, carry, xs)``    ``f`` over the leading axis of ``xs``, in the framework's own loop
 ``synchronize(tree)``     wait for lazy or asynchronous work, so timings are honest
 ``supports(dtype)``       whether this backend on this device can compute in ``dtype``
 ``distributed_engine``    the framework's own multi-process engine (none by default)
@@ -312,6 +313,26 @@ class Backend(abc.ABC):
         run inside :func:`portable_dl.using` (this backend) as every compiled function is."""
         return self._compiled_as_current(f, f)
 
+    def scan(self, f: Callable[[Any, Any], tuple[Any, Any]], carry: Any, xs: Any) -> tuple[Any, Any]:
+        """``f`` applied along the leading axis of ``xs``, threading ``carry``, as ``jax.lax.scan``:
+
+            for i in range(k): carry, y_i = f(carry, xs[i])   ->   (carry, stack(y_0 ... y_{k-1}))
+
+        ``xs`` is a pytree whose leaves all have the same leading length ``k >= 1``; each ``y_i``
+        a pytree of arrays of one structure, stacked into leaves of shape ``(k, ...)``. ``f``
+        must keep the carry's structure, shapes and dtypes; the carry comes back in the
+        caller's key order. Inside :meth:`compile` this is
+        the framework's own loop where it has one (``jax.lax.scan``, ``tf.while_loop``); this
+        default, a Python loop, is what ``torch.compile`` and ``mx.compile`` unroll."""
+        leaves, treedef = tree_flatten(xs)
+        initial, ys = carry, []
+        for i in range(_leading_length(leaves)):
+            carry, y = f(carry, tree_unflatten(treedef, [leaf[i] for leaf in leaves]))
+            ys.append(y)
+        # The carry comes back in the caller's order (dicts matched by key), whatever order f
+        # built it in, as on every backend (JAX's own pytrees would sort the keys).
+        return tree_map(lambda _, last: last, initial, carry), tree_map(lambda *ys_i: self.xp.stack(ys_i), *ys)
+
     def synchronize(self, tree: Any = None) -> Any:
         """Wait until every array in ``tree`` is computed (and, on asynchronous devices,
         until the device is idle); return ``tree``."""
@@ -331,6 +352,14 @@ class Backend(abc.ABC):
 
     def __repr__(self) -> str:
         return f"<portable_dl backend {self.name} {self.version} on {self.device}>"
+
+
+def _leading_length(leaves: list) -> int:
+    """The common leading length of ``leaves`` (the arrays a :meth:`Backend.scan` runs over)."""
+    lengths = {int(leaf.shape[0]) if len(getattr(leaf, "shape", ())) else None for leaf in leaves}
+    if len(lengths) != 1 or None in lengths or 0 in lengths:
+        raise ShapeError(f"scan needs arrays with one common leading length >= 1, got leading lengths {lengths}")
+    return lengths.pop()
 
 
 def _check_argnums(argnums: Any) -> None:

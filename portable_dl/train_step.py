@@ -85,6 +85,7 @@ def make_train_step(
     trainable: Any = None,
     *,
     world: Any = None,
+    steps_per_call: int = 1,
 ) -> TrainStep:
     """A pure training step ``(params, opt_state, batch) -> (params, opt_state, loss)``.
 
@@ -101,7 +102,23 @@ def make_train_step(
     framework's compiler can hold it (:mod:`portable_dl.distributed.step`); the step then
     takes an optional fourth argument, ``share``, this rank's fraction of the global batch
     (default ``1 / world.size``). A world of one changes nothing.
+
+    With ``steps_per_call=k`` greater than 1 the step runs k updates in one (compiled) call
+    (:mod:`portable_dl.multi_step`): ``step(params, opt_state, (xs, ys)) -> (params,
+    opt_state, losses)`` with the k batches stacked on a new leading axis, ``xs`` of shape
+    ``(k, b, ...)``, and ``losses`` of shape ``(k,)``: the trajectory of k single steps.
+    Not yet with a ``world`` of more than one process.
     """
+    if type(steps_per_call) is not int or steps_per_call != 1:  # True and 1.0 are errors, not 1
+        from .multi_step import MultiStep, check_steps_per_call
+
+        check_steps_per_call(steps_per_call)
+        if world is not None and world.size > 1:
+            raise ValueError(
+                "steps_per_call > 1 is not yet supported with a world of more than one process; "
+                "use steps_per_call=1 for data-parallel training"
+            )
+        return MultiStep(loss_fn, optimizer, backend, steps_per_call, compile=compile, trainable=trainable)
     if world is not None and world.size > 1:
         from .distributed.step import DataParallelStep
 

@@ -18,6 +18,7 @@ import numpy as np
 
 from portable_dl.backend import Backend
 from portable_dl.errors import DTypeError
+from portable_dl.tree import tree_flatten, tree_flatten_with_path, tree_unflatten
 
 from . import namespace
 
@@ -139,6 +140,26 @@ class JaxBackend(Backend):
         shape or dtype (an int where a float was) traces and compiles once more, and each
         compilation is cached. Arguments must be pytrees of arrays and Python scalars."""
         return self._compiled_as_current(jax.jit(f), f)
+
+    def scan(self, f: Callable, carry: Any, xs: Any) -> tuple[Any, Any]:
+        """``jax.lax.scan``: one traced body, looped by XLA (eagerly too, compiled once).
+
+        The carry and the outputs cross ``lax.scan`` as flat lists: JAX's own pytrees sort
+        dict keys, and the carry must come back in the order the caller wrote."""
+        carry_leaves, carry_def = tree_flatten(carry)
+        output_def = []
+
+        def body(leaves: list, x: Any) -> tuple[list, list]:
+            carry_in = tree_unflatten(carry_def, leaves)
+            new_carry, y = f(carry_in, x)
+            y_leaves, y_def = tree_flatten(y)
+            output_def[:] = [y_def]
+            # The new carry's leaves in the incoming carry's order (dicts matched by key).
+            entries, _ = tree_flatten_with_path(carry_in, new_carry)
+            return [entry[2] for entry in entries], y_leaves
+
+        carry_leaves, y_leaves = jax.lax.scan(body, carry_leaves, xs)
+        return tree_unflatten(carry_def, carry_leaves), tree_unflatten(output_def[0], y_leaves)
 
     def distributed_engine(self, placement: Any, timeout: float) -> Any:
         """``jax.distributed`` with gloo CPU collectives (:mod:`.distributed`)."""

@@ -15,7 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from portable_dl.backend import Backend
-from portable_dl.tree import tree_leaves
+from portable_dl.tree import tree_flatten, tree_flatten_with_path, tree_leaves, tree_unflatten
 
 from . import namespace
 
@@ -133,6 +133,33 @@ class TensorFlowBackend(Backend):
                 return concrete(*args, **kwargs)
 
         return self._compiled_as_current(run_compiled, f)
+
+    def scan(self, f: Callable, carry: Any, xs: Any) -> tuple[Any, Any]:
+        """Eagerly the Python loop; inside ``tf.function`` a ``tf.while_loop`` that XLA keeps
+        as one loop. A ``TensorArray`` needs the dtypes of ``f``'s outputs before the loop, so
+        the first step runs ahead of it (traced twice, run once per step)."""
+        if tf.executing_eagerly():
+            return super().scan(f, carry, xs)
+        x_leaves, x_def = tree_flatten(xs)
+        length = x_leaves[0].shape[0] if x_leaves[0].shape[0] is not None else tf.shape(x_leaves[0])[0]
+
+        def step(carry_tree: Any, i: Any) -> tuple[list, list]:
+            new_carry, y = f(carry_tree, tree_unflatten(x_def, [leaf[i] for leaf in x_leaves]))
+            # The new carry's leaves in the incoming carry's order (dicts matched by key).
+            entries, _ = tree_flatten_with_path(carry_tree, new_carry)
+            return [entry[2] for entry in entries], y
+
+        carry_leaves, y = step(carry, 0)
+        carry_def = tree_flatten(carry)[1]
+        y_leaves, y_def = tree_flatten(y)
+        arrays = [tf.TensorArray(leaf.dtype, size=length, element_shape=leaf.shape).write(0, leaf) for leaf in y_leaves]
+
+        def body(i: Any, carry_leaves: list, arrays: list) -> tuple:
+            carry_leaves, y = step(tree_unflatten(carry_def, carry_leaves), i)
+            return i + 1, carry_leaves, [array.write(i, leaf) for array, leaf in zip(arrays, tree_leaves(y))]
+
+        _, carry_leaves, arrays = tf.while_loop(lambda i, *_: i < length, body, (tf.constant(1), carry_leaves, arrays))
+        return tree_unflatten(carry_def, carry_leaves), tree_unflatten(y_def, [array.stack() for array in arrays])
 
     def distributed_engine(self, placement: Any, timeout: float) -> Any:
         """``MultiWorkerMirroredStrategy``'s collective all-reduce, from ``TF_CONFIG`` (:mod:`.distributed`)."""
