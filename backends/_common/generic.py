@@ -445,15 +445,6 @@ def complex_expm1(x: Any, /, *, xp: Any, from_parts: Any) -> Any:
     return from_parts(real, imag)
 
 
-def complex_tanh(x: Any, tanh: Any, /, *, xp: Any, from_parts: Any) -> Any:
-    """``tanh(x)`` of a complex ``x = a + ib`` from the framework's ``tanh``, with ``+-1 +- 0j``
-    (``b``'s sign) where ``a`` is infinite and ``b`` finite."""
-    a, b = xp.real(x), xp.imag(x)
-    zero = xp.where(xp.less(b, 0), xp.full_like(b, -0.0), xp.zeros_like(b))
-    limit = from_parts(xp.sign(a), zero)
-    return xp.where(xp.logical_and(xp.isinf(a), xp.isfinite(b)), limit, tanh(x))
-
-
 def complex_round(x: Any, round: Any, /, *, from_parts: Any, xp: Any) -> Any:
     """A complex ``x`` rounded part by part (half to even) with the framework's real ``round``."""
     return from_parts(round(xp.real(x)), round(xp.imag(x)))

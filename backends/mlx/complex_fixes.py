@@ -16,7 +16,7 @@ from typing import Any
 
 import mlx.core as mx
 
-from .._common import generic
+from .._common import complex_special_values, generic
 
 __all__ = ["from_parts", "expm1", "sign", "tanh"]
 
@@ -39,7 +39,7 @@ def sign(x: mx.array) -> mx.array:
 
 def tanh(x: mx.array) -> mx.array:
     """``tanh`` of complex64 ``x``, ``+-1 +- 0j`` where ``a`` is infinite and ``b`` finite."""
-    return generic.complex_tanh(x, mx.tanh, xp=_xp(), from_parts=from_parts)
+    return complex_special_values.complex_function("tanh", mx.tanh, x, xp=_xp(), from_parts=from_parts)
 
 
 def _xp() -> Any:

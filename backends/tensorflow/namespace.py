@@ -40,7 +40,7 @@ import tensorflow as tf
 from portable_dl.backend import DTYPE_NAMES
 from portable_dl.errors import BroadcastError, DTypeError, ShapeError
 
-from .._common import generic
+from .._common import complex_special_values, generic
 from .._common.broadcasting import (
     broadcast_shapes,
     checks_matmul_shapes,
@@ -296,13 +296,10 @@ def _fill_dtype(fill_value: Any, dtype: Any) -> tf.DType:
 
 
 def _fill_scalar(fill_value: Any, dtype: tf.DType) -> tf.Tensor:
-    """A 0-d tensor of ``dtype`` holding ``fill_value``; a Python float is rounded once,
-    straight to ``dtype`` (``tf.cast(0.1, float64)`` would pass through float32)."""
-    if _is_tensor(fill_value):
-        return tf.cast(fill_value, dtype)
-    # Through NumPy, not tf.constant(value): TensorFlow caches eager tensors made from Python
-    # scalars by value, and -0.0 == 0.0, so after any +0.0 fill a -0.0 fill came back +0.0.
-    return tf.constant(np.asarray(fill_value, dtype=dtype.as_numpy_dtype))
+    """A 0-d tensor of ``dtype`` holding ``fill_value``: the namespace's one way in for Python
+    scalars (:func:`_tensor`, through NumPy), which rounds a float once, straight to ``dtype``,
+    and keeps a zero's sign (``tf.constant(-0.0)`` is cached by value, so it can return +0.0)."""
+    return _tensor(fill_value, dtype.name)
 
 
 def zeros(shape: Any, *, dtype: Any = None, device: Any = None) -> tf.Tensor:
@@ -427,7 +424,7 @@ def _expm1(x: tf.Tensor) -> tf.Tensor:
 def _tanh(x: tf.Tensor) -> tf.Tensor:
     # TensorFlow's complex tanh gives 1 - 0j at +inf + ib (b > 0); the standard says 1 + 0j.
     if x.dtype.is_complex:
-        return generic.complex_tanh(x, tf.math.tanh, xp=_this, from_parts=tf.complex)
+        return complex_special_values.complex_function("tanh", tf.math.tanh, x, xp=_this, from_parts=tf.complex)
     return tf.math.tanh(x)
 
 
