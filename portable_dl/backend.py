@@ -36,7 +36,14 @@ import numpy as np
 from .errors import BackendUnavailable, DistributedError, DTypeError, ShapeError
 from .tree import tree_flatten, tree_map, tree_unflatten
 
-__all__ = ["Backend", "require_framework", "STANDARD_DTYPE_NAMES", "DTYPE_NAMES", "FLOAT_DTYPE_NAMES"]
+__all__ = [
+    "Backend",
+    "require_framework",
+    "STANDARD_DTYPE_NAMES",
+    "HALF_DTYPE_NAMES",
+    "DTYPE_NAMES",
+    "FLOAT_DTYPE_NAMES",
+]
 
 #: The dtypes of the array API standard (2024.12, ``data_types.rst``): the one list of them.
 #: ``backends/_common/surface.py`` takes its ``DTYPES`` from here (the front end may not import
@@ -56,9 +63,14 @@ STANDARD_DTYPE_NAMES = (
     "complex64",
     "complex128",
 )
-#: The dtypes of the standard that portable_dl moves between backends (checkpoints, ``asarray``):
-#: all but the complex ones, which not every backend's autodiff and serialisation carries.
-DTYPE_NAMES = tuple(name for name in STANDARD_DTYPE_NAMES if not name.startswith("complex"))
+#: The half-precision floats, an extension of the standard: each namespace that has them
+#: exposes ``xp.float16`` and ``xp.bfloat16`` (NumPy's bfloat16 comes from ``ml_dtypes``).
+#: ``Backend.supports`` says whether one is usable on a backend's device.
+HALF_DTYPE_NAMES = ("float16", "bfloat16")
+#: The dtypes portable_dl moves between backends (checkpoints, ``asarray``): the standard's
+#: but the complex ones, which not every backend's autodiff and serialisation carries, and
+#: the half-precision floats.
+DTYPE_NAMES = tuple(name for name in STANDARD_DTYPE_NAMES if not name.startswith("complex")) + HALF_DTYPE_NAMES
 FLOAT_DTYPE_NAMES = ("float32", "float64")
 
 

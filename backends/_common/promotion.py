@@ -19,22 +19,37 @@ from __future__ import annotations
 
 from portable_dl.errors import DTypeError
 
-__all__ = ["promote_names", "promote_with_scalar", "KIND_OF", "SIGNED", "UNSIGNED", "FLOATING", "COMPLEX", "COMPLEX_OF"]
+__all__ = [
+    "promote_names",
+    "promote_with_scalar",
+    "KIND_OF",
+    "SIGNED",
+    "UNSIGNED",
+    "FLOATING",
+    "HALF",
+    "COMPLEX",
+    "COMPLEX_OF",
+]
 
 SIGNED = ("int8", "int16", "int32", "int64")
 UNSIGNED = ("uint8", "uint16", "uint32", "uint64")
 FLOATING = ("float32", "float64")
+#: The half-precision floats: not in the standard (2024.12), but every framework but NumPy
+#: has both (NumPy has float16, and bfloat16 through ``ml_dtypes``). They promote as PyTorch
+#: and JAX promote them: each below float32, and the two together to float32, the narrowest
+#: float that holds both (bfloat16 has float32's range, float16 three more mantissa bits).
+HALF = ("float16", "bfloat16")
 COMPLEX = ("complex64", "complex128")
 INTEGRAL = SIGNED + UNSIGNED
-#: The complex dtype whose components have a real floating dtype's precision.
-COMPLEX_OF = {"float32": "complex64", "float64": "complex128"}
+#: The complex dtype whose components have (at least) a real floating dtype's precision.
+COMPLEX_OF = {"float16": "complex64", "bfloat16": "complex64", "float32": "complex64", "float64": "complex128"}
 
 #: The kind of each dtype name, in the words of ``isdtype``.
 KIND_OF = {
     "bool": "bool",
     **{n: "signed integer" for n in SIGNED},
     **{n: "unsigned integer" for n in UNSIGNED},
-    **{n: "real floating" for n in FLOATING},
+    **{n: "real floating" for n in HALF + FLOATING},
     **{n: "complex floating" for n in COMPLEX},
 }
 
@@ -59,7 +74,7 @@ _MIXED_INTEGERS = {
 
 def _build_table() -> dict[tuple[str, str], str]:
     table: dict[tuple[str, str], str] = {("bool", "bool"): "bool"}
-    for lattice in (SIGNED, UNSIGNED, FLOATING, COMPLEX):
+    for lattice in (SIGNED, UNSIGNED, ("float16",) + FLOATING, ("bfloat16",) + FLOATING, COMPLEX):
         for i, a in enumerate(lattice):
             for j, b in enumerate(lattice):
                 table[(a, b)] = lattice[max(i, j)]
@@ -69,16 +84,17 @@ def _build_table() -> dict[tuple[str, str], str]:
     # meeting a float gives that float (as PyTorch and JAX do; float32 stays float32, so a
     # model fed integer labels does not silently move to float64), and a bool meeting an
     # integer gives that integer.
-    for float_name in FLOATING:
+    table[("float16", "bfloat16")] = table[("bfloat16", "float16")] = "float32"
+    for float_name in HALF + FLOATING:
         for other in INTEGRAL + ("bool",):
             table[(float_name, other)] = table[(other, float_name)] = float_name
     for integer in INTEGRAL:
         table[("bool", integer)] = table[(integer, "bool")] = integer
     # The standard's real/complex pairs: the complex dtype of the wider precision; integers
     # and bools meeting a complex dtype give it (our choice, as with floats).
-    for float_name in FLOATING:
+    for float_name in HALF + FLOATING:
         for complex_name in COMPLEX:
-            wider = COMPLEX[max(FLOATING.index(float_name), COMPLEX.index(complex_name))]
+            wider = COMPLEX[max(COMPLEX.index(COMPLEX_OF[float_name]), COMPLEX.index(complex_name))]
             table[(float_name, complex_name)] = table[(complex_name, float_name)] = wider
     for complex_name in COMPLEX:
         for other in INTEGRAL + ("bool",):
