@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from portable_dl.backend import Backend
 
-from .cases import Case, Outputs, outcome_of
+from .cases import Case, Outputs, outcome_of, with_half_precision
 from .numerics import central_differences
 
 FAMILY = "broadcasting"
@@ -248,7 +248,7 @@ def cases(quick: bool = False, seed: int = 0) -> list[Case]:
     """Every broadcasting case; ``quick``: the classic exercise, 10 random shape pairs for
     add and matmul, two gradient cases."""
     working = [(s1, s2) for s1, s2, answer in CLASSIC if answer == "works"]
-    return (
+    return with_half_precision(
         classic_cases()
         + random_cases(count=10 if quick else 60, seed=seed, functions=("add",) if quick else tuple(BINARY_FUNCTIONS))
         + [broadcast_gradient_case(s1, s2) for s1, s2 in (working[:1] if quick else working)]

@@ -5,26 +5,79 @@ values. The runner computes the same case on the NumPy reference backend and com
 
 - numeric outputs (arrays) against the reference run in float64, within the tolerance of
   :mod:`.tolerances` for the dtype under test, element by element for element-wise
-  functions and norm-wise for reductions (``Case.elementwise``);
+  functions and norm-wise for reductions (``Case.elementwise``); for float16 and bfloat16
+  the reference's inputs are rounded to that dtype first (:mod:`.half_reference`);
 - exact outputs (strings, ints, tuples: a result shape, a dtype name, the name of the
   error raised) against the reference run in the SAME dtype, which must match exactly;
 - for gradient cases, numeric outputs whose names start with ``grad`` also against
-  central finite differences in float64, when the case gives them.
+  central finite differences in float64, when the case gives them (in float32 and
+  float64: they check the reference's formulas, at the unrounded inputs).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from portable_dl.backend import Backend
-from portable_dl.errors import PortableDLError
+from portable_dl.backend import HALF_DTYPE_NAMES, Backend
+from portable_dl.errors import DTypeError, PortableDLError
 
 #: Outputs of a case: name -> NumPy array (numeric) or str/int/tuple (exact).
 Outputs = dict[str, Any]
+
+
+#: The dtypes a case runs in unless it says otherwise.
+FLOAT_DTYPES = ("float32", "float64")
+#: The half-precision dtypes (``--dtype float16,bfloat16``), which the ops, gradients and
+#: broadcasting families run in besides (:func:`with_half_precision`).
+HALF_DTYPES = HALF_DTYPE_NAMES
+
+
+def with_half_precision(
+    cases: list[Case], excluded: dict[str, tuple[tuple[str, ...], str]] | None = None
+) -> list[Case]:
+    """``cases`` with float16 and bfloat16 added to the dtypes of those defined for the float
+    dtypes: they take their inputs through ``asarray(x, dtype)`` like every other dtype.
+
+    ``excluded``: ``{part of a case's name: (half dtypes it does not run in, why)}``; a case
+    whose name contains one skips those dtypes with that reason (``Case.dtype_note``). In
+    half precision a :class:`~portable_dl.errors.DTypeError` (the documented refusal of a
+    dtype a function has no kernel for: NumPy's linalg in float16) skips the case with the
+    backend's reason.
+    """
+    extended = []
+    for case in cases:
+        if case.dtypes != FLOAT_DTYPES:
+            extended.append(case)
+            continue
+        left_out, reason = next(
+            ((dtypes, why) for part, (dtypes, why) in (excluded or {}).items() if part in case.name), ((), "")
+        )
+        extended.append(
+            dataclasses.replace(
+                case,
+                dtypes=case.dtypes + tuple(dtype for dtype in HALF_DTYPES if dtype not in left_out),
+                compute=_skipping_refusals(case.compute),
+                dtype_note=reason,
+            )
+        )
+    return extended
+
+
+def _skipping_refusals(compute: Callable[[Backend, str], Outputs]) -> Callable[[Backend, str], Outputs]:
+    def compute_or_skip(backend: Backend, dtype: str) -> Outputs:
+        try:
+            return compute(backend, dtype)
+        except DTypeError as error:
+            if dtype not in HALF_DTYPES:
+                raise
+            raise CaseSkipped(f"{backend.name} on {backend.device} cannot: {error}") from error
+
+    return compute_or_skip
 
 
 class CaseSkipped(Exception):
@@ -50,7 +103,9 @@ class Case:
     steps: int = 0
     finite_differences: Callable[[], Outputs] | None = None
     #: dtypes this case is meaningful in
-    dtypes: tuple[str, ...] = field(default=("float32", "float64"))
+    dtypes: tuple[str, ...] = field(default=FLOAT_DTYPES)
+    #: why the case is not run in the dtypes it leaves out (a skipped row says it)
+    dtype_note: str = ""
     #: "float64": numeric outputs are judged against the reference in float64; "same": in
     #: the dtype under test (edge inputs, where float32 overflows and float64 does not)
     reference_dtype: str = "float64"

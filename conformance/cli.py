@@ -18,7 +18,10 @@ from portable_dl import registry
 from . import report, runner
 from .families import FAMILIES
 
-DTYPES = ("float32", "float64")
+#: The dtypes ``--dtype`` takes; the first two run unless it is given. Half precision runs
+#: in the ops, gradients and broadcasting families (their cases skip elsewhere, saying so).
+DTYPES = ("float32", "float64", "float16", "bfloat16")
+DEFAULT_DTYPES = ("float32", "float64")
 
 
 class UsageError(Exception):
@@ -40,7 +43,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="also test the backend made by FACTORY(device=None) in MODULE (repeatable)",
     )
     parser.add_argument(
-        "--dtype", choices=DTYPES, action="append", help="dtype to run in (repeatable; default: float32 and float64)"
+        "--dtype",
+        type=dtype_list,
+        action="append",
+        metavar="DTYPES",
+        help=f"comma-separated dtypes to run in, of {','.join(DTYPES)} (repeatable; default: float32,float64)",
     )
     parser.add_argument(
         "--family", default="all", help=f"comma-separated families: {','.join(FAMILIES)} (default: all)"
@@ -71,6 +78,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="show every row, not only failures")
     return parser
+
+
+def dtype_list(text: str) -> list[str]:
+    """The dtypes of one ``--dtype`` value, ``"float16,bfloat16"``; argparse turns the
+    ArgumentTypeError into a usage error (exit code 2) naming the unknown ones."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in DTYPES]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown dtype {', '.join(repr(name) for name in unknown) or repr(text)}; dtypes: {', '.join(DTYPES)}"
+        )
+    return names
+
+
+def selected_dtypes(arguments: argparse.Namespace) -> list[str]:
+    """The dtypes of every ``--dtype`` given, in order and once each; float32 and float64
+    when none is."""
+    return list(dict.fromkeys(name for names in arguments.dtype or [DEFAULT_DTYPES] for name in names))
 
 
 def load_backend_module(spec: str) -> str:
@@ -109,7 +134,7 @@ def check_data(data_dir: str | None, families: list[str]) -> None:
     would read it, is a usage error, found here before any worker starts."""
     if data_dir is not None and not os.path.isdir(data_dir):
         raise UsageError(f"--data-dir {data_dir}: no such folder")
-    if "training" not in families:
+    if "training" not in families and "precision" not in families:  # both train on MNIST
         return
     from portable_dl.data import DataError
 
@@ -132,7 +157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as error:
         print(f"portable-dl conformance: error: {error}", file=sys.stderr)
         return 2
-    dtypes = list(dict.fromkeys(arguments.dtype or DTYPES))
+    dtypes = selected_dtypes(arguments)
 
     jobs = arguments.jobs if arguments.jobs is not None else (os.cpu_count() or 1)
     if jobs < 1:

@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from . import broadcasting, compiling, contract, distributed, gradients, ops, optimizers, training
+from . import (
+    broadcasting,
+    compiling,
+    contract,
+    distributed,
+    fused_optimizers,
+    gradients,
+    ops,
+    optimizers,
+    precision,
+    training,
+)
 from .cases import Case
 
 #: family name -> ``cases(quick, seed) -> list[Case]``
@@ -14,8 +25,10 @@ FAMILIES: dict[str, Callable[..., list[Case]]] = {
     "ops": ops.cases,
     "gradients": gradients.cases,
     "optimizers": optimizers.cases,
+    "fused_optimizers": fused_optimizers.cases,  # a backend's fused update against the pure rule
     "compile": compiling.cases,
     "training": training.cases,
+    "precision": precision.cases,  # mixed-precision training: bfloat16 curve, float16 loss scaling
     "distributed": distributed.cases,  # two processes per backend; not in --quick
 }
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from portable_dl.backend import Backend
 
-from .cases import Case, Outputs
+from .cases import Case, Outputs, with_half_precision
 from .numerics import as_float64, scalar_function_case
 
 FAMILY = "gradients"
@@ -270,7 +270,7 @@ def cases(quick: bool = False, seed: int = 0) -> list[Case]:
     from . import autodiff_contract
     from .standard_functions import gradient_cases as standard_function_cases  # issue 14: the functions 2024.12 added
 
-    return (
+    return with_half_precision(
         element_wise
         + structured
         + conventions

@@ -1239,6 +1239,43 @@ plant(
 )
 
 
+# ================================================================ fused optimizer update
+# A backend's optional fast path (Backend.fused_update), written apart from the pure rule:
+# exactly where a formula can drift unnoticed.
+
+
+def _fused_adam_without_second_bias_correction(self, optimizer):
+    """A fused Adam/AdamW that divides by sqrt(v) instead of sqrt(v / (1 - beta2^t))."""
+    from portable_dl.optimizers import Adam, AdamW
+    from portable_dl.optimizers.base import one_minus_power
+
+    if type(optimizer) not in (Adam, AdamW) or optimizer.amsgrad:
+        return None
+    xp = self.xp
+    beta1, beta2 = optimizer.betas
+
+    def fused(params, grads, slots, lr, t):
+        new_params, new_slots = [], []
+        for param, grad, slot in zip(params, grads, slots):
+            param, grad = optimizer.apply_weight_decay(param, grad, lr)
+            m = beta1 * slot["exp_avg"] + (1.0 - beta1) * grad
+            v = beta2 * slot["exp_avg_sq"] + (1.0 - beta2) * grad * grad
+            step_size = lr / one_minus_power(beta1, t, xp)
+            new_params.append(param - step_size * (m / (xp.sqrt(v) + optimizer.eps)))  # the fault
+            new_slots.append({"exp_avg": m, "exp_avg_sq": v})
+        return new_params, new_slots
+
+    return fused
+
+
+plant(
+    "fused-adam-without-second-bias-correction",
+    "contract",
+    "a fused Adam update (Backend.fused_update) that forgets the bias correction of the second moment",
+    fused_update=_fused_adam_without_second_bias_correction,
+)
+
+
 def broken_backend(backend_name: str, namespace: types.SimpleNamespace) -> Callable[..., Backend]:
     """A factory of the NumPy backend named ``backend_name`` with ``namespace`` as its ``xp``
     (not registered: for tests that plant a fault of their own)."""

@@ -15,7 +15,7 @@ import numpy as np
 
 from portable_dl.backend import Backend
 
-from .cases import Case, Outputs
+from .cases import HALF_DTYPES, Case, Outputs, with_half_precision
 from .tolerances import UNSPECIFIED_ZERO_SIGN
 
 FAMILY = "ops"
@@ -428,7 +428,7 @@ def cases(quick: bool = False, seed: int = 0) -> list[Case]:
     from .ops_coverage import cases as coverage_cases  # arguments and functions the cases above never reach
     from .standard_functions import ops_cases as standard_function_cases  # issue 14: the functions 2024.12 added
 
-    return (
+    return with_half_precision(
         element_wise
         + reductions
         + structured
@@ -436,5 +436,16 @@ def cases(quick: bool = False, seed: int = 0) -> list[Case]:
         + tie_cases()
         + type_promotion.cases(quick)
         + standard_function_cases(quick, seed)
-        + coverage_cases(quick)
+        + coverage_cases(quick),
+        HALF_PRECISION_EXCLUDED,
     )
+
+
+#: Cases that do not run in float16 or bfloat16 (``--dtype``), by a part of their names:
+#: the half dtypes they leave out, and why (a skipped row says it).
+HALF_PRECISION_EXCLUDED = {
+    "promotion": (HALF_DTYPES, "the promotion cases check the standard's table, which has no half-precision dtypes"),
+    "complex": (HALF_DTYPES, "no complex dtype has half-precision parts (the standard has complex64 and complex128)"),
+    "fft": (HALF_DTYPES, "the Fourier transforms give complex results, and no complex dtype has half-precision parts"),
+    "from_dlpack": (("bfloat16",), "NumPy, the reference, exchanges no bfloat16 array through DLPack"),
+}

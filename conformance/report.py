@@ -98,11 +98,17 @@ def table(results: Sequence[Result], verbose: bool = False, backend_notes: Seque
                 ]
             )
         lines += _rows_text(rows) + [""]
-    matrix = summary_matrix(results)
     backends = _backend_names(results)
+    dtypes = list(dict.fromkeys(result.dtype for result in results))
     rows = [["family"] + backends]
-    for family, by_backend in matrix.items():
-        rows.append([family] + [_cell(by_backend[b]) if b in by_backend else "-" for b in backends])
+    # One row per family and dtype when the run had several: float16 and bfloat16 differ.
+    by_dtype = {dtype: summary_matrix([r for r in results if r.dtype == dtype]) for dtype in dtypes}
+    for family in summary_matrix(results):
+        for dtype in dtypes:
+            by_backend = by_dtype[dtype].get(family)
+            if by_backend is not None:
+                label = family if len(dtypes) == 1 else f"{family} {dtype}"
+                rows.append([label] + [_cell(by_backend[b]) if b in by_backend else "-" for b in backends])
     worst = [["worst error / tolerance"] + [_worst_ratio(results, b) for b in backends]]
     lines += _rows_text(rows + worst)
     for note in backend_notes:

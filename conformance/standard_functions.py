@@ -12,6 +12,7 @@ values of ``unique_*``), the outputs are put in a canonical order on the host fi
 from __future__ import annotations
 
 import dataclasses
+import types
 import zlib
 from collections.abc import Callable
 from typing import Any
@@ -333,7 +334,9 @@ def _dtype_rule_cases() -> list[Case]:
 
     def finfo(backend, dtype):
         xp, info = backend.xp, backend.xp.finfo(backend.dtype(dtype))
-        ieee = np.finfo(dtype)  # IEEE 754's numbers, the standard's reference
+        # IEEE 754's numbers, the standard's reference; bfloat16 (NumPy has none): 8 exponent
+        # bits as float32's, 7 fraction bits.
+        ieee = np.finfo(dtype) if dtype != "bfloat16" else _BFLOAT16_LIMITS
         return {
             "eps, max, min, smallest_normal are IEEE 754's": (info.eps, info.max, info.min, info.smallest_normal)
             == (float(ieee.eps), float(ieee.max), float(ieee.min), float(ieee.smallest_normal)),
@@ -464,6 +467,11 @@ def _fft_cases() -> list[Case]:
         return outputs
 
     return [_case("fft extension", table, size=16)]
+
+
+_BFLOAT16_LIMITS = types.SimpleNamespace(
+    eps=2.0**-7, max=(2 - 2.0**-7) * 2.0**127, min=-(2 - 2.0**-7) * 2.0**127, smallest_normal=2.0**-126
+)
 
 
 def ops_cases(quick: bool = False, seed: int = 0) -> list[Case]:

@@ -24,8 +24,11 @@ from __future__ import annotations
 
 import math
 
-#: Unit roundoff (half an ulp at 1) per dtype.
-UNIT_ROUNDOFF = {"float32": 2.0**-24, "float64": 2.0**-53}
+from portable_dl.backend import HALF_DTYPE_NAMES
+
+#: Unit roundoff (half an ulp at 1) per dtype: 2**-(fraction bits + 1). bfloat16 keeps
+#: float32's 8 exponent bits and 7 fraction bits; float16 has 5 and 10.
+UNIT_ROUNDOFF = {"bfloat16": 2.0**-8, "float16": 2.0**-11, "float32": 2.0**-24, "float64": 2.0**-53}
 
 #: Element-wise functions: libraries use different polynomial approximations of exp, log,
 #: tanh, ... (Eigen's vectorized float32 tanh is within a few ulps; MLX's and XLA's likewise).
@@ -69,6 +72,43 @@ def step_growth(steps: int) -> float:
     return math.sqrt(1 + steps)
 
 
+# ------------------------------------------------------------ half precision
+# float16 and bfloat16 (``--dtype float16,bfloat16``) are judged by the same norm-wise and
+# element-wise rules, with units of their own roundoff, but not the same unit counts: the
+# float32 counts are set by the spread of libraries' float32 polynomial approximations (a few
+# float32 ulps), which is 2**-13 of a float16 unit and invisible at half precision. What is
+# visible is how many times a result is rounded to the half dtype:
+#
+# - A half-precision element-wise function computed in float32 and rounded once (NumPy's
+#   float16 loops, ml_dtypes' bfloat16 ufuncs, torch's CPU kernels) is off by at most 1 unit,
+#   plus float32's error, below 2**-12 of a unit. :data:`HALF_ELEMENTWISE_UNITS` = 2 allows
+#   one more rounding, a formula of two half-precision steps (TensorFlow's float16 log2,
+#   measured at 1.98 units), and no more: a formula of several steps that cancel fails, as
+#   it should (logaddexp(-0.5, -1) in bfloat16 on JAX, TensorFlow and MLX: 14 units), and
+#   float16 results rounded through bfloat16 are off by up to 8 float16 units (bfloat16's
+#   unit roundoff is 2**-8), beyond 2 units for 62% of random results (measured on 10**5),
+#   so a case of twelve elements misses that fault with probability 0.38**12 < 1e-5. The
+#   inputs of the references are rounded to the half dtype first (:mod:`.half_reference`),
+#   so that this is the function's own error and not the input's rounding magnified by its
+#   condition.
+# - A reduction of n terms adds n - 1 roundings of partial sums when a library accumulates
+#   in the half dtype (ml_dtypes' bfloat16 sum does; torch accumulates in float32 and
+#   rounds once): random signs give sqrt(n - 1) units. 4 of them per sqrt(term)
+#   (:data:`HALF_REDUCTION_UNITS_PER_SQRT_TERM`) cover the summation orders and the chained
+#   roundings of the gradient cases: measured at most 2.5 per sqrt(term) (torch and
+#   TensorFlow in bfloat16, a 6-term gradient through a pytree). Half float32's 8: there the
+#   count also covers libraries' float32 approximations, here invisible. sqrt(n - 1), not
+#   sqrt(n): one term is not a sum, and an element-wise result keeps its 2 units.
+# - Gradients: twice the operations (:data:`GRADIENT_FACTOR`), as for float32.
+#
+#: Units of roundoff of a half-precision element-wise result (see above).
+HALF_ELEMENTWISE_UNITS = 2
+#: Units of roundoff per square root of the terms of a half-precision reduction (see above).
+HALF_REDUCTION_UNITS_PER_SQRT_TERM = 4
+#: The half-precision dtypes, which take the rules above.
+HALF_DTYPES = HALF_DTYPE_NAMES
+
+
 def value_tolerance(dtype: str, reduction_size: int = 1, gradient: bool = False, steps: int = 0) -> float:
     """Norm-wise relative tolerance for an output computed in ``dtype``.
 
@@ -76,7 +116,10 @@ def value_tolerance(dtype: str, reduction_size: int = 1, gradient: bool = False,
     dimension, a mean's count); ``gradient``: the output is a gradient; ``steps``: the
     number of optimizer or training steps the output went through.
     """
-    units = ELEMENTWISE_UNITS + REDUCTION_UNITS_PER_SQRT_TERM * math.sqrt(max(reduction_size, 1))
+    if dtype in HALF_DTYPES:
+        units = HALF_ELEMENTWISE_UNITS + HALF_REDUCTION_UNITS_PER_SQRT_TERM * math.sqrt(max(reduction_size, 1) - 1)
+    else:
+        units = ELEMENTWISE_UNITS + REDUCTION_UNITS_PER_SQRT_TERM * math.sqrt(max(reduction_size, 1))
     if gradient:
         units *= GRADIENT_FACTOR
     units *= step_growth(steps)

@@ -13,6 +13,13 @@ lazy, would otherwise build one graph for the whole epoch).
 
     python examples/mnist_textbook.py                      # every installed backend
     python examples/mnist_textbook.py --backends numpy,torch --epochs 1
+    python examples/mnist_textbook.py --precision mixed_bfloat16   # bfloat16 compute, float32 weights
+
+``--precision`` picks a policy of :mod:`portable_dl.precision`: ``float32`` (the default,
+the parameters' own dtype), ``mixed_bfloat16`` or ``mixed_float16`` (float32 master weights,
+the forward and backward passes in the half-precision dtype, the loss in float32; float16
+with dynamic loss scaling). A backend without the dtype is left out with the reason. The test
+accuracy is measured with the float32 weights.
 
 MNIST comes from ``--data-dir``, ``$PORTABLE_DL_DATA`` or the cache folder
 (``portable-dl data mnist`` fills it; ``--download`` fetches it here when absent).
@@ -32,6 +39,7 @@ from portable_dl.data import batches
 from portable_dl.losses import cross_entropy
 from portable_dl.nn import MLP
 from portable_dl.optimizers import SGD
+from portable_dl.precision import POLICIES
 from portable_dl.training import make_train_step, predict
 
 SYNC_EVERY = 10  # steps between synchronizations: bounds MLX's lazy graph, keeps others asynchronous
@@ -48,6 +56,12 @@ def parse_arguments(argv: list[str] | None = None) -> tuple[argparse.Namespace, 
     parser.add_argument("--seed", type=int, default=0, help="seed of the initial weights and the shuffling")
     _shared.add_data_arguments(parser)
     parser.add_argument("--no-compile", action="store_true", help="run the step eagerly")
+    parser.add_argument(
+        "--precision",
+        default="float32",
+        choices=sorted(POLICIES),
+        help="precision policy of the training step (see portable_dl.precision)",
+    )
     arguments = parser.parse_args(argv)
     return arguments, _shared.requested_backend_names(parser, arguments.backends)
 
@@ -68,7 +82,9 @@ def train_on(backend: portable_dl.Backend, data: tuple, arguments: argparse.Name
         images, labels = batch
         return cross_entropy(model.apply(params, images), labels)
 
-    step = make_train_step(loss_fn, SGD(arguments.lr), backend, compile=not arguments.no_compile)
+    step = make_train_step(
+        loss_fn, SGD(arguments.lr), backend, compile=not arguments.no_compile, precision=arguments.precision
+    )
     opt_state = step.init(params)
     shuffling = np.random.default_rng(arguments.seed)
     epoch_seconds, epoch_losses = [], []
@@ -105,6 +121,9 @@ def main(argv: list[str] | None = None) -> int:
     arguments, names = parse_arguments(argv)
     x_train, y_train, x_test, y_test = _shared.load_mnist_or_exit(arguments.data_dir, arguments.download)
     backends = _shared.computing_in(_shared.create_backends(names, arguments.device), arguments.dtype)
+    compute = POLICIES[arguments.precision].compute_dtype
+    if compute is not None:
+        backends = _shared.computing_in(backends, compute)
     if not backends:
         print("no backend to run", file=sys.stderr)
         return 1
@@ -116,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(
         f"MLP 784-16-16-10, relu, softmax cross-entropy, SGD lr {arguments.lr}, batch {arguments.batch_size}, "
-        f"{arguments.epochs} epochs on {len(data[0])} images, {arguments.dtype}",
+        f"{arguments.epochs} epochs on {len(data[0])} images, {arguments.dtype}, precision {arguments.precision}",
         flush=True,
     )
     results = {f"{backend.name} ({backend.device})": train_on(backend, data, arguments) for backend in backends}

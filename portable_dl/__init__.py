@@ -16,7 +16,20 @@ from __future__ import annotations
 # The front end, written once over the array API (none of it imports a framework).
 # An MLP's parameters to and from PyTorch, MLX and Keras models (frameworks reached through backends).
 # Checkpoints: safetensors files that load on any backend (no pickle).
-from . import activations, checkpoint, clipping, data, losses, metrics, native, nn, optimizers, schedules, training
+from . import (
+    activations,
+    checkpoint,
+    clipping,
+    data,
+    losses,
+    metrics,
+    native,
+    nn,
+    optimizers,
+    precision,
+    schedules,
+    training,
+)
 from .backend import Backend
 from .checkpoint import Checkpoint, load, read_metadata, save
 from .errors import (
@@ -30,6 +43,7 @@ from .errors import (
     ShapeError,
     TreeStructureError,
 )
+from .precision import LossScale, Policy
 from .registry import available_backends, backend, backend_of, known_backends, register_backend, using
 from .training import (
     EarlyStopping,
@@ -82,6 +96,9 @@ __all__ = [
     "FitResult",
     "EarlyStopping",
     "TrainingDiverged",
+    "precision",
+    "Policy",
+    "LossScale",
     "PortableDLError",
     "BackendUnavailable",
     "BroadcastError",

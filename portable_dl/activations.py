@@ -15,6 +15,12 @@ Conventions, the same on every backend:
   evaluated, so each is fed an input for which it cannot overflow (``-|x|`` computed by
   ``where``): an overflowing branch that is not selected would still put ``0 * inf = NaN``
   into the gradient.
+
+``softmax``, ``log_softmax`` and ``logsumexp`` compute in float32 when given float16 or
+bfloat16 input, and return float32 (as Keras's mixed-precision policies keep the final
+softmax in float32): a half-precision log-sum-exp of logits near 30000 rounds away the
+``log(sum)`` term entirely (spacing 32 in float16), and its sum of exponentials has three
+significant digits. See :mod:`portable_dl.precision`.
 """
 
 from __future__ import annotations
@@ -23,6 +29,8 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+from .errors import DTypeError
+from .precision import HALF_DTYPES
 from .registry import backend_of
 
 __all__ = [
@@ -43,6 +51,17 @@ __all__ = [
 
 def _namespace(x: Any) -> Any:
     return backend_of(x).xp
+
+
+def float32_if_half(x: Any) -> Any:
+    """``x`` cast to float32 when its dtype is float16 or bfloat16, else ``x`` itself: the
+    promotion that the losses and the softmax family apply to half-precision inputs."""
+    owner = backend_of(x)
+    try:
+        name = owner.dtype_name(x.dtype)
+    except DTypeError:  # a dtype portable_dl does not name is no half-precision one
+        return x
+    return owner.xp.astype(x, owner.xp.float32) if name in HALF_DTYPES else x
 
 
 def _negative_abs(x: Any, xp: Any) -> Any:
@@ -119,8 +138,9 @@ def logsumexp(x: Any, axis: int | tuple[int, ...] | None = None, keepdims: bool 
 
     The gradient is ``softmax(x)`` along ``axis``. A maximum of +-inf (all inputs -inf, or
     an inf among them) is not subtracted, so those cases give the mathematically right
-    -inf or inf rather than NaN.
+    -inf or inf rather than NaN. Half-precision input computes and returns float32.
     """
+    x = float32_if_half(x)
     xp = _namespace(x)
     shift = _finite_maximum(x, axis, xp)
     total = xp.sum(xp.exp(xp.subtract(x, shift)), axis=axis, keepdims=True)
@@ -133,7 +153,9 @@ def logsumexp(x: Any, axis: int | tuple[int, ...] | None = None, keepdims: bool 
 
 
 def log_softmax(x: Any, axis: int = -1) -> Any:
-    """``x - logsumexp(x, axis)``: log-probabilities along ``axis``, same shape as ``x``."""
+    """``x - logsumexp(x, axis)``: log-probabilities along ``axis``, same shape as ``x`` (float32
+    for half-precision input)."""
+    x = float32_if_half(x)
     xp = _namespace(x)
     return xp.subtract(x, logsumexp(x, axis=axis, keepdims=True))
 
@@ -142,7 +164,9 @@ def softmax(x: Any, axis: int = -1) -> Any:
     """``exp(x) / sum(exp(x), axis)``: probabilities along ``axis`` that sum to 1, same
     shape as ``x``. Computed as ``exp(x - m) / sum(exp(x - m))`` with ``m`` the maximum,
     not as ``exp(log_softmax(x))``: for logits near 1000 the rounding of the float32
-    log-sum-exp (spacing 6e-5 there) would become a relative error of the probabilities."""
+    log-sum-exp (spacing 6e-5 there) would become a relative error of the probabilities.
+    Half-precision input computes and returns float32."""
+    x = float32_if_half(x)
     xp = _namespace(x)
     shift = _finite_maximum(x, axis, xp)
     exponentials = xp.exp(xp.subtract(x, shift))
@@ -201,7 +225,14 @@ def gelu(x: Any, approximate: bool | str = False) -> Any:
     with an erf built from array-API functions (see the comment above :func:`_erf_series`).
     ``approximate="tanh"`` (or True): ``0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))``,
     as ``torch.nn.functional.gelu(approximate="tanh")``.
+
+    float16 and bfloat16 inputs are computed in float32 and the result rounded once to the
+    input's dtype: in float16 the series' backward overflows (``t**2`` thirty times) and
+    the cube of the tanh form overflows at |x| > 40, both giving ``inf * 0 = NaN`` gradients.
     """
+    half = float32_if_half(x)
+    if half is not x:
+        return _namespace(x).astype(gelu(half, approximate), x.dtype)
     xp = _namespace(x)
     if approximate in (False, None, "none"):
         cdf = xp.multiply(_erfc(xp.multiply(x, -1.0 / math.sqrt(2.0)), xp), 0.5)

@@ -13,6 +13,7 @@ A Backend bundles, for one framework on one device:
 ``synchronize(tree)``     wait for lazy or asynchronous work, so timings are honest
 ``supports(dtype)``       whether this backend on this device can compute in ``dtype``
 ``distributed_engine``    the framework's own multi-process engine (none by default)
+``fused_update(opt)``     an optional faster eager optimizer update (none by default)
 ========================  ==============================================================
 
 Adapters subclass :class:`Backend` and implement the abstract members. The pytree and
@@ -179,6 +180,22 @@ class Backend(abc.ABC):
         read values (labels in range) run only on concrete arrays. Adapters override; the
         default, True, suits eager-only backends."""
         return True
+
+    def fused_update(self, optimizer: Any) -> Callable | None:
+        """An optional faster eager implementation of ``optimizer``'s update (multi-tensor
+        kernels), or None (the default): the optimizer then runs its pure per-parameter rule.
+
+        The function returned is called only on concrete arrays (:meth:`is_concrete`) as
+        ``fused(params, grads, slots, lr, t) -> (new_params, new_slots)`` or None, where
+        ``params`` and ``grads`` are equal-length lists of the trainable arrays, all of one
+        floating dtype, the gradients already clipped but not yet weight-decayed; ``slots`` the
+        list of their slot dicts; ``lr`` and ``t`` the learning rate and update number exactly
+        as :meth:`portable_dl.optimizers.Optimizer.update_single` receives them. It must apply
+        weight decay and the rule with the same operations in the same order as the pure
+        update (the conformance case ``fused_optimizers`` checks it against the pure path),
+        mutate nothing it is given, and return None to decline (an option or an array it does
+        not handle), in which case the pure path runs."""
+        return None
 
     # ------------------------------------------------------------ data in and out
     @abc.abstractmethod

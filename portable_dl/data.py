@@ -46,6 +46,7 @@ __all__ = [
     "read_idx",
     "default_cache_dir",
     "batches",
+    "shuffled_order",
 ]
 
 #: SHA-256 of the uncompressed MNIST files, by file name.
@@ -340,7 +341,7 @@ def batches(
         raise ValueError(f"skip must be a non-negative int, got {skip!r}")
     dtype_name = None if dtype is None else backend.dtype_name(dtype)
     count = x.shape[0]
-    order = _order(count, shuffle, seed)
+    order = shuffled_order(count, shuffle, seed)
     stop = count - count % batch_size if drop_last else count
     for start in range(skip * batch_size, stop, batch_size):
         index = order[start : start + batch_size] if order is not None else slice(start, start + batch_size)
@@ -350,8 +351,14 @@ def batches(
         yield backend.asarray(x_batch), backend.asarray(y_batch)
 
 
-def _order(count: int, shuffle: bool, seed: int | np.random.Generator | None) -> np.ndarray | None:
+def shuffled_order(count: int, shuffle: bool, seed: int | np.random.Generator | None) -> np.ndarray | None:
+    """The order of one pass over ``count`` examples: ``default_rng(seed).permutation(count)``
+    (int64, drawn from ``seed`` itself when it is a Generator) when ``shuffle``, else None
+    (the given order). :func:`batches` and :func:`portable_dl.fit` draw it so."""
     if not shuffle:
         return None
     generator = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     return generator.permutation(count)
+
+
+_order = shuffled_order  # the former name, which portable_dl.distributed.fitting imports

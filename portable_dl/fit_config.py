@@ -24,6 +24,7 @@ import numpy as np
 
 from .errors import ShapeError
 from .metrics import get_metric
+from .precision import get_policy, policy_name
 
 __all__ = ["FitConfig", "EarlyStopping", "metric_name"]
 
@@ -129,6 +130,11 @@ def _world(name: str, value: Any) -> None:
         )
 
 
+def _placement(name: str, value: Any) -> None:
+    if not (isinstance(value, (bool, np.bool_)) or (isinstance(value, str) and value == "auto")):
+        raise ValueError(f'{name} must be True, False or "auto", got {value!r}')
+
+
 def _verbosity(name: str, value: Any) -> None:
     if isinstance(value, bool):
         return
@@ -180,8 +186,13 @@ class FitConfig:
     the losses are read (None: once per epoch); ``sync_every`` steps the device is waited
     for (0: never); ``verbose`` (0 silent, 1 a line per epoch and a progress bar);
     ``checkpoint_dir``, ``checkpoint_every``, ``keep_checkpoints`` and ``resume``: see
-    :func:`portable_dl.fit`; ``world``, a :class:`~portable_dl.distributed.World`, trains
-    data-parallel with ``batch_size`` examples per rank.
+    :func:`portable_dl.fit`; ``precision``, a name or a Policy of :mod:`portable_dl.precision`
+    (``"float32"``, ``"mixed_bfloat16"``, ``"mixed_float16"``), recorded for resuming;
+    ``steps_per_call`` (int >= 1) single steps run in one call of the step function;
+    ``data_on_device`` (True, False, ``"auto"``) moves the training set to the device once
+    and cuts the batches there; ``world``, a :class:`~portable_dl.distributed.World`,
+    trains data-parallel with ``batch_size`` examples per rank (not yet with
+    ``steps_per_call`` > 1 or ``data_on_device=True``).
 
     Frozen and checked when made: a bad value raises ValueError (ShapeError for a
     validation pair of unequal lengths) naming the setting.
@@ -209,6 +220,12 @@ class FitConfig:
     checkpoint_every: int | None = _setting(None, _optional(int_at_least(1)))
     keep_checkpoints: int = _setting(3, int_at_least(1))
     resume: bool = _setting(False, _flag)
+    # Recorded for resuming: a run continues in the precision (and loss scale) it started in.
+    precision: Any = _setting("float32", lambda name, value: get_policy(value), resume=policy_name)
+    # Not recorded for resuming: neither changes the batches or the updates, so a run saved with
+    # one value resumes with another to the same trajectory.
+    steps_per_call: int = _setting(1, int_at_least(1))
+    data_on_device: bool | str = _setting("auto", _placement)
     # Not recorded for resuming: a checkpoint holds the global batch, nothing of the world size.
     world: Any = _setting(None, _world)
 
@@ -221,6 +238,18 @@ class FitConfig:
 
     def _check_together(self) -> None:
         """The checks that involve two settings."""
+        if self.world is not None and self.world.size > 1:
+            # Each rank cuts its slice of the global batch on the host (distributed.fitting), one step per call.
+            unsupported = {
+                "steps_per_call": self.steps_per_call > 1,
+                "data_on_device": self.data_on_device != "auto" and bool(self.data_on_device),
+            }
+            for name, used in unsupported.items():
+                if used:
+                    raise ValueError(
+                        f"{name}={getattr(self, name)!r} is not yet supported with a world of more than one "
+                        f"process (data-parallel training); leave {name} at its default"
+                    )
         stopper = self.early_stopping
         if stopper is not None and stopper.monitor.startswith("val_") and self.validation_data is None:
             raise ValueError(f"early stopping monitors {stopper.monitor!r}, which needs validation_data")

@@ -25,6 +25,12 @@ Floating targets must have the predictions' dtype: float32 predictions with floa
 targets raise :class:`DTypeError` on every backend (fit and evaluate cast floating targets
 to the model's dtype, so this concerns direct calls).
 
+Half-precision inputs (float16, bfloat16) are promoted to float32 before any arithmetic,
+and the loss is float32: mixed-precision training (:mod:`portable_dl.precision`) runs the
+model in half precision and its loss in float32, where a squared error of 300 (90000) does
+not overflow float16's 65504 and a mean over a batch keeps its digits. Targets are then
+checked against the promoted predictions (bfloat16 predictions with float32 targets agree).
+
 Every loss is in its numerically stable form: log-softmax with the maximum subtracted,
 ``binary_cross_entropy_with_logits`` as ``softplus(x) - x * t``.
 """
@@ -35,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from .activations import _stable_softplus, log_softmax
+from .activations import _stable_softplus, float32_if_half, log_softmax
 from .errors import DTypeError, ShapeError
 from .registry import backend_of
 from .tree import tree_leaves
@@ -136,6 +142,7 @@ def mse(predictions: Any, targets: Any, reduction: str = "mean") -> Any:
     floating dtype. Mean over every element by default."""
     _check_reduction(reduction)
     _check_same_shape("mse", predictions, targets)
+    predictions, targets = float32_if_half(predictions), float32_if_half(targets)
     _check_same_floating_dtype("mse", predictions, targets)
     xp = backend_of(predictions, targets).xp
     difference = xp.subtract(predictions, targets)
@@ -146,6 +153,7 @@ def mae(predictions: Any, targets: Any, reduction: str = "mean") -> Any:
     """Mean absolute error ``|p - t|`` (gradient 0 where ``p == t``: ``abs'(0) = 0``)."""
     _check_reduction(reduction)
     _check_same_shape("mae", predictions, targets)
+    predictions, targets = float32_if_half(predictions), float32_if_half(targets)
     _check_same_floating_dtype("mae", predictions, targets)
     xp = backend_of(predictions, targets).xp
     return _reduce(xp.abs(xp.subtract(predictions, targets)), reduction, xp)
@@ -159,6 +167,7 @@ def huber(predictions: Any, targets: Any, delta: float = 1.0, reduction: str = "
         raise ValueError(f"huber needs delta > 0, got {delta}")
     _check_reduction(reduction)
     _check_same_shape("huber", predictions, targets)
+    predictions, targets = float32_if_half(predictions), float32_if_half(targets)
     _check_same_floating_dtype("huber", predictions, targets)
     xp = backend_of(predictions, targets).xp
     difference = xp.subtract(predictions, targets)
@@ -186,6 +195,7 @@ def binary_cross_entropy(probs: Any, targets: Any, reduction: str = "mean") -> A
     which is exact where ``p`` would round to 0 or 1."""
     _check_reduction(reduction)
     _check_same_shape("binary_cross_entropy", probs, targets)
+    probs, targets = float32_if_half(probs), float32_if_half(targets)
     _check_same_floating_dtype("binary_cross_entropy", probs, targets)
     xp = backend_of(probs, targets).xp
     _check_floating("binary_cross_entropy", "probs", probs, xp)
@@ -201,6 +211,7 @@ def binary_cross_entropy_with_logits(logits: Any, targets: Any, reduction: str =
     logits of any size."""
     _check_reduction(reduction)
     _check_same_shape("binary_cross_entropy_with_logits", logits, targets)
+    logits, targets = float32_if_half(logits), float32_if_half(targets)
     _check_same_floating_dtype("binary_cross_entropy_with_logits", logits, targets)
     xp = backend_of(logits, targets).xp
     _check_floating("binary_cross_entropy_with_logits", "logits", logits, xp)
@@ -279,23 +290,28 @@ def cross_entropy(logits: Any, targets: Any, label_smoothing: float = 0.0, reduc
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"cross_entropy: label_smoothing must lie in [0, 1], got {label_smoothing}")
     _check_reduction(reduction)
+    logits, targets = float32_if_half(logits), float32_if_half(targets)
     xp = backend_of(logits, targets).xp
     integer_labels = _check_classification_shapes("cross_entropy", logits, targets, xp)
     _check_floating("cross_entropy", "logits", logits, xp)
     num_classes = _shape(logits)[1]
     log_probs = log_softmax(logits, axis=1)
-    smoothing_term = xp.multiply(xp.mean(log_probs, axis=1), label_smoothing)  # e/C * sum_c log p_c
     if integer_labels:
         _check_label_range("cross_entropy", targets, num_classes)
         one_hot, valid = _label_mask(targets, logits, xp)
-        per_sample = xp.negative(
-            xp.add(xp.multiply(_picked(log_probs, one_hot, xp), 1.0 - label_smoothing), smoothing_term)
-        )
-        per_sample = _invalid_to_nan(per_sample, valid, xp)
+        target_term = _picked(log_probs, one_hot, xp)
     else:
         _check_same_floating_dtype("cross_entropy", logits, targets)
         target_term = xp.sum(xp.multiply(targets, log_probs), axis=1)
+    if label_smoothing == 0.0:
+        # Without smoothing the smoothing term is not computed at all: it would cost two
+        # passes over the logits per step, and 0 * mean(log p) is NaN where a logit is -inf.
+        per_sample = xp.negative(target_term)
+    else:
+        smoothing_term = xp.multiply(xp.mean(log_probs, axis=1), label_smoothing)  # e/C * sum_c log p_c
         per_sample = xp.negative(xp.add(xp.multiply(target_term, 1.0 - label_smoothing), smoothing_term))
+    if integer_labels:
+        per_sample = _invalid_to_nan(per_sample, valid, xp)
     return _reduce(per_sample, reduction, xp)
 
 
@@ -304,6 +320,7 @@ def nll(log_probs: Any, labels: Any, reduction: str = "mean") -> Any:
     ``log_probs`` floating ``(N, C)`` (e.g. from :func:`log_softmax`), ``labels`` integer
     ``(N,)`` in ``[0, C)``. Returns a scalar, or ``(N,)`` for ``reduction="none"``."""
     _check_reduction(reduction)
+    log_probs = float32_if_half(log_probs)
     xp = backend_of(log_probs, labels).xp
     if not xp.isdtype(labels.dtype, "integral"):
         raise DTypeError(f"nll: labels must be integers, got dtype {labels.dtype} (shape {_shape(labels)})")
@@ -316,7 +333,8 @@ def nll(log_probs: Any, labels: Any, reduction: str = "mean") -> Any:
 
 # ------------------------------------------------------------ regularization
 def l2_penalty(params: Any, lam: float) -> Any:
-    """``lam * sum over leaves of sum(leaf^2)``: a scalar of the leaves' dtype.
+    """``lam * sum over leaves of sum(leaf^2)``: a scalar of the leaves' dtype (float32 for
+    float16 and bfloat16 leaves, which are squared and summed in float32).
 
     Which parameters are penalized is the caller's choice through the tree passed (for
     weights only: ``[layer["W"] for layer in params["layers"]]``). None leaves are skipped.
@@ -325,6 +343,7 @@ def l2_penalty(params: Any, lam: float) -> Any:
     if not leaves:
         raise ValueError("l2_penalty needs at least one parameter array")
     xp = backend_of(*leaves).xp
+    leaves = [float32_if_half(leaf) for leaf in leaves]
     total = xp.sum(xp.multiply(leaves[0], leaves[0]))
     for leaf in leaves[1:]:
         total = xp.add(total, xp.sum(xp.multiply(leaf, leaf)))

@@ -48,9 +48,10 @@ class MultiStep(TrainStep):
         *,
         compile: bool = True,
         trainable: Any = None,
+        precision: Any = "float32",
     ):
         # The single step, uncompiled: it is the loop's body, and the loop is what compiles.
-        super().__init__(loss_fn, optimizer, backend, compile=False, trainable=trainable)
+        super().__init__(loss_fn, optimizer, backend, compile=False, trainable=trainable, precision=precision)
         self.steps_per_call = check_steps_per_call(steps_per_call)
         self.compiled = bool(compile)
         self._single_step = self._step

@@ -13,7 +13,9 @@ keras       ``keras.Sequential([Dense, Dense, ...])``        ``get_weights()``: 
 ==========  ===============================================  ==========================================
 
 Converting transposes (PyTorch, MLX) or copies (Keras): values are bit-exact and dtypes
-are kept. Every result is a fresh copy that shares no memory with its source.
+are kept, float16 and bfloat16 included (a bfloat16 export to Keras is an
+``ml_dtypes.bfloat16`` NumPy array, as Keras's own ``get_weights`` gives it). Every result
+is a fresh copy that shares no memory with its source.
 
 An MLP maps onto a model whose parameters are all dense layers, in order, with
 parameter-free activations between them. A model holding anything else (a normalization

@@ -43,8 +43,8 @@ from typing import Any
 
 import numpy as np
 
-from .data import batches
 from .errors import PortableDLError, ShapeError
+from .fit_batches import Call, DeviceData, HostData, epoch_calls, placed_data
 from .fit_checkpoints import CheckpointFolder, Epochs, Progress, run_settings
 from .fit_config import EarlyStopping, FitConfig, int_at_least, metric_name
 from .fit_data import prepared_data, targets_as_moved
@@ -163,6 +163,27 @@ def fit(
     ``verbose=0`` is silent; ``verbose=1`` prints a line per epoch and shows a progress bar
     when standard error is a terminal.
 
+    Fewer calls, fewer copies (neither changes a number: the same batches in the same order,
+    the same updates, so neither is recorded for resuming, and a run saved with one value
+    resumes with another):
+
+    - ``steps_per_call=k`` (int >= 1, default 1) stacks k consecutive batches of the
+      shuffled order, ``(k, b, ...)``, into one call of a k-step function
+      (``make_train_step(..., steps_per_call=k)``), which pays a compiled call's fixed cost
+      once per k steps. The rest of each epoch (fewer than k full batches left, and the
+      short last batch) runs on the single step, which shares the optimizer state. Losses
+      are read, the device synchronized and checkpoints written between calls: each at the
+      first call boundary at or after a multiple of ``check_every``, ``sync_every`` or
+      ``checkpoint_every`` steps. Steps are still counted one by one (``step-<steps>``
+      files, :class:`TrainingDiverged`'s ``step``), and the progress bar advances by k.
+    - ``data_on_device`` (``"auto"``, True or False): with True, ``x`` and ``y`` are moved to
+      the device once per fit call and each call's rows are gathered there with
+      ``xp.take`` by the same seeded permutation (only the row indices cross per call);
+      with False, each batch is cut in NumPy and copied to the device. ``"auto"`` (default)
+      moves them to a device other than the CPU when ``x`` (in ``dtype``) and ``y`` take at
+      most 1 GiB together (:func:`portable_dl.fit_batches.moves_data`); on the CPU the data
+      already is in the memory the step reads. Validation data stays on the host.
+
     Checkpoints and resuming (see :mod:`portable_dl.checkpoint` for the file format):
 
     - ``checkpoint_dir``: the folder for checkpoints, created if missing. fit saves the
@@ -201,6 +222,8 @@ def fit(
     rank 0; validation is split over the ranks and gathered; only rank 0 prints and writes
     checkpoints (the others wait), which record the global batch size, so a run resumes on
     any number of processes with the same global batch. See :mod:`portable_dl.distributed`.
+    Not yet with ``steps_per_call`` > 1 or ``data_on_device=True`` (ValueError); the data
+    stays on the host.
 
     A KeyboardInterrupt (Ctrl-C) during training stops it after the last completed step:
     with a ``checkpoint_dir`` the state of that step is saved (resume continues exactly
@@ -241,8 +264,27 @@ def fit(
         return loss if config.regularizer is None else backend.xp.add(loss, config.regularizer(params_))
 
     step = make_train_step(
-        objective, optimizer, backend, compile=config.compile, trainable=config.trainable, world=world
+        objective,
+        optimizer,
+        backend,
+        compile=config.compile,
+        trainable=config.trainable,
+        world=world,
+        precision=config.precision,
     )
+    # k steps in one call, from the same objective and optimizer: the single step above runs
+    # each epoch's remainder, and both share the optimizer state (MultiStep.init is step.init).
+    multi_step = None
+    if config.steps_per_call > 1:
+        multi_step = make_train_step(
+            objective,
+            optimizer,
+            backend,
+            compile=config.compile,
+            trainable=config.trainable,
+            steps_per_call=config.steps_per_call,
+            precision=config.precision,
+        )
     opt_state = step.init(params) if opt_state is None else opt_state
     generator = np.random.default_rng(config.seed)
     progress = Progress(
@@ -275,10 +317,14 @@ def fit(
                 flush=True,
             )
 
+    # Data parallel: each rank cuts its slice on the host (distributed.fitting.rank_batches).
+    data = placed_data(x, y, backend, dtype_name, config.data_on_device) if world is None else None
     loop = _FitLoop(
         config=run_config,
         world=world,
         step=step,
+        multi_step=multi_step,
+        data=data,
         backend=backend,
         apply=apply,
         loss_fn=loss_fn,
@@ -333,6 +379,8 @@ class _FitLoop:
 
     config: FitConfig
     step: TrainStep
+    multi_step: TrainStep | None  # config.steps_per_call single steps in one call, or None when that is 1
+    data: HostData | DeviceData | None  # where the batches are cut (fit_batches.placed_data); None with a world
     backend: Any
     apply: Callable[[Any, Any], Any]
     loss_fn: Callable[[Any, Any], Any]
@@ -358,9 +406,13 @@ class _FitLoop:
                 self.save()
 
     def run_epoch(self) -> None:
-        """The steps of the epoch in progress, from its first batch not yet done."""
+        """The steps of the epoch in progress, from its first batch not yet done, one call at
+        a time (k stacked batches with ``steps_per_call=k``, else one). Reads, syncs and
+        checkpoints happen between calls: each at the first call boundary at or after a
+        multiple of its ``*_every`` in steps, so a call of k steps that passes one does it
+        once, right after the call (with k = 1, exactly at the multiple)."""
         config, progress = self.config, self.progress
-        xp, count = self.backend.xp, self.x.shape[0]
+        count = self.x.shape[0]
         bar = _progress_bar(
             math.ceil(count / config.batch_size),
             progress.epochs.index,
@@ -369,47 +421,57 @@ class _FitLoop:
             done=progress.batch,
         )
         try:
-            for batch, examples, share in self.batches(progress.batch):
-                if share is None:
-                    params, opt_state, loss = self.step(progress.params, progress.opt_state, batch)
-                else:
-                    params, opt_state, loss = self.step(progress.params, progress.opt_state, batch, share)
-                weighted = xp.multiply(loss, float(examples))
-                device_sum = weighted if progress.device_sum is None else xp.add(progress.device_sum, weighted)
+            for call, share in self.calls(progress.batch):
+                params, opt_state, device_sum = self.run_call(call, share)
+                before = progress.step
                 self.progress = progress = Progress(
                     params,
                     opt_state,
-                    progress.step + 1,
-                    progress.batch + 1,
+                    progress.step + call.steps,
+                    progress.batch + call.steps,
                     device_sum,
                     progress.read_sum,
                     progress.epochs,
                 )
-                if config.check_every is not None and progress.step % config.check_every == 0:
+                if _passed(before, progress.step, config.check_every):
                     read = self.read_losses(progress.epochs.index)
                     self.progress = progress = progress._replace(device_sum=None, read_sum=progress.read_sum + read)
                     if bar is not None:
-                        bar.set_postfix(
-                            loss=f"{progress.read_sum / _seen(bar, config.batch_size, count):.4f}", refresh=False
-                        )
-                elif config.sync_every and progress.step % config.sync_every == 0:
+                        seen = max(1, min((bar.n + call.steps) * config.batch_size, count))
+                        bar.set_postfix(loss=f"{progress.read_sum / seen:.4f}", refresh=False)
+                elif config.sync_every and _passed(before, progress.step, config.sync_every):
                     self.backend.synchronize((progress.params, progress.opt_state, progress.device_sum))
-                if config.checkpoint_every is not None and progress.step % config.checkpoint_every == 0:
+                if _passed(before, progress.step, config.checkpoint_every):
                     self.save()
                 if bar is not None:
-                    bar.update(1)
+                    bar.update(call.steps)
         finally:
             if bar is not None:
                 bar.close()
 
-    def batches(self, skip: int) -> Any:
-        """``(batch, examples in the (global) batch, this rank's share or None)`` from the
-        ``skip``-th batch of the epoch in progress."""
+    def run_call(self, call: Call, share: Any) -> tuple[Any, Any, Any]:
+        """``(params, opt_state, loss sum)`` after ``call``: its steps from the current progress,
+        and the device's sum of loss x batch size extended by each of its batches, in order."""
+        progress, xp = self.progress, self.backend.xp
+        if call.steps > 1:
+            params, opt_state, losses = self.multi_step(progress.params, progress.opt_state, call.batch)
+            weighted = xp.multiply(losses, float(call.examples))  # (k,): each batch holds call.examples
+            return params, opt_state, _summed_in_order(progress.device_sum, weighted, xp)
+        if share is None:
+            params, opt_state, loss = self.step(progress.params, progress.opt_state, call.batch)
+        else:
+            params, opt_state, loss = self.step(progress.params, progress.opt_state, call.batch, share)
+        weighted = xp.multiply(loss, float(call.examples))
+        return params, opt_state, weighted if progress.device_sum is None else xp.add(progress.device_sum, weighted)
+
+    def calls(self, skip: int) -> Any:
+        """``(call, this rank's share of the global batch or None)`` from the ``skip``-th batch
+        of the epoch in progress (:func:`~portable_dl.fit_batches.epoch_calls`)."""
         config = self.config
         if self.world is not None:
             from .distributed.fitting import rank_batches
 
-            yield from rank_batches(
+            for batch, examples, share in rank_batches(
                 self.x,
                 self.y,
                 config.batch_size // self.world.size,
@@ -419,19 +481,18 @@ class _FitLoop:
                 generator=self.generator,
                 dtype=config.dtype,
                 skip=skip,
-            )
+            ):
+                yield Call(batch, 1, examples), share
             return
-        for inputs, targets in batches(
-            self.x,
-            self.y,
+        for call in epoch_calls(
+            self.data,
             config.batch_size,
-            self.backend,
+            config.steps_per_call,
             shuffle=config.shuffle,
-            seed=self.generator,
-            dtype=config.dtype,
+            generator=self.generator,
             skip=skip,
         ):
-            yield (inputs, targets), inputs.shape[0], None
+            yield call, None
 
     def end_epoch(self) -> None:
         """The epoch's loss and validation scores into the history, early stopping, and the
@@ -612,6 +673,21 @@ def _read_finite(
     return value
 
 
+def _passed(before: int, after: int, every: int | None) -> bool:
+    """Whether the steps ``before + 1 .. after`` of one call include a multiple of ``every``
+    (never when ``every`` is None): with one step per call, whether ``after`` is one."""
+    return every is not None and after // every > before // every
+
+
+def _summed_in_order(total: Any, terms: Any, xp: Any) -> Any:
+    """``total + terms[0] + terms[1] + ...`` on the device, added one at a time, left to right
+    (a cumulative sum; ``total`` None starts from ``terms[0]``): the same additions, in the
+    same order, as k single steps make, so the epoch loss does not depend on k."""
+    if total is not None:
+        terms = xp.concat([xp.reshape(total, (1,)), terms])
+    return xp.cumulative_sum(terms)[-1]
+
+
 def _zero_unless_finite(params: Any, like: Any, xp: Any) -> Any:
     """On the device: 0 in ``like``'s dtype when every floating leaf of ``params`` is finite,
     else NaN (``inf * 0`` and ``nan * 0`` are NaN, and NaN survives a sum).
@@ -660,8 +736,3 @@ def _progress_bar(total: int, epoch: int, epochs: int, verbose: int, done: int =
     return tqdm(
         total=total, initial=done, desc=f"epoch {epoch + 1}/{epochs}", unit="step", leave=False, file=sys.stderr
     )
-
-
-def _seen(bar: Any, batch_size: int, count: int) -> int:
-    """Examples seen so far in this epoch (the bar counts steps; the current one included)."""
-    return max(1, min((bar.n + 1) * batch_size, count))

@@ -36,8 +36,8 @@ from helpers import assert_close
 import portable_dl
 from portable_dl import fit_checkpoints, training
 from portable_dl.checkpoint import load
-from portable_dl.data import batches
 from portable_dl.errors import CheckpointError
+from portable_dl.fit_batches import epoch_calls
 from portable_dl.losses import cross_entropy
 from portable_dl.training import EarlyStopping, TrainingDiverged, make_train_step
 from portable_dl.tree import tree_leaves, tree_paths
@@ -52,7 +52,7 @@ BIT_EXACT_BACKENDS = ("numpy", "torch")
 
 # -------------------------------------------------------------------------- tools
 class DataStream:
-    """Stands in for ``portable_dl.training.batches``: counts the batches fit moves to the
+    """Stands in for ``portable_dl.training.epoch_calls``: counts the batches fit moves to the
     device, and raises KeyboardInterrupt in place of moving batch number ``interrupt_at``
     (counted from 0 over the whole fit call), as a Ctrl-C during that move would."""
 
@@ -61,7 +61,7 @@ class DataStream:
         self.moved = 0
 
     def __call__(self, *args, **kwargs):
-        stream = batches(*args, **kwargs)
+        stream = epoch_calls(*args, **kwargs)
         while True:
             if self.moved == self.interrupt_at:
                 raise KeyboardInterrupt
@@ -159,7 +159,7 @@ def test_resume_after_an_interruption_equals_one_uninterrupted_run(backend, tmp_
     # Interrupted while moving batch 13, the 4th of epoch 2: 13 steps done, the last
     # checkpoint_every=4 save at step 12; the interruption saves step 13.
     stream = DataStream(interrupt_at=13)
-    monkeypatch.setattr(training, "batches", stream)
+    monkeypatch.setattr(training, "epoch_calls", stream)
     interrupted = fit_problem(backend, checkpoint_dir=tmp_path, checkpoint_every=4)
     assert interrupted.interrupted and not whole.interrupted
     assert interrupted.checkpoint == tmp_path / "step-000000013.safetensors"
@@ -173,7 +173,7 @@ def test_resume_after_an_interruption_equals_one_uninterrupted_run(backend, tmp_
     assert_same_history(interrupted.history, {"loss": whole.history["loss"][:1]}, exact)
 
     stream = DataStream()
-    monkeypatch.setattr(training, "batches", stream)
+    monkeypatch.setattr(training, "epoch_calls", stream)
     resumed = fit_problem(backend, checkpoint_dir=tmp_path, checkpoint_every=4, resume=True)
     assert stream.moved == TOTAL_STEPS - 13  # the 13 batches done were neither trained on nor moved again
     assert not resumed.interrupted and resumed.checkpoint == tmp_path / f"step-{TOTAL_STEPS:09d}.safetensors"
@@ -187,9 +187,9 @@ def test_a_checkpoint_resumes_compiled_on_another_backend(backend, numpy_backend
     new backend, and the run agrees with NumPy's uninterrupted one to float32 rounding (the
     backends' kernels round differently)."""
     whole = fit_problem(numpy_backend)
-    monkeypatch.setattr(training, "batches", DataStream(interrupt_at=17))
+    monkeypatch.setattr(training, "epoch_calls", DataStream(interrupt_at=17))
     assert fit_problem(numpy_backend, checkpoint_dir=tmp_path).interrupted
-    monkeypatch.setattr(training, "batches", batches)
+    monkeypatch.setattr(training, "epoch_calls", epoch_calls)
     resumed = fit_problem(backend, checkpoint_dir=tmp_path, resume=True, compile=True)
     assert load(resumed.checkpoint, backend).backend_name == backend.name
     for path, a, e in zip(tree_paths(whole.params), tree_leaves(resumed.params), tree_leaves(whole.params)):
@@ -225,7 +225,7 @@ def test_killed_training_resumes_where_its_last_checkpoint_left_off(numpy_backen
     assert 2 * CHILD_CHECKPOINT_EVERY <= newest < TOTAL_STEPS
 
     stream = DataStream()
-    monkeypatch.setattr(training, "batches", stream)
+    monkeypatch.setattr(training, "epoch_calls", stream)
     resumed = fit_problem(numpy_backend, checkpoint_dir=folder, checkpoint_every=CHILD_CHECKPOINT_EVERY, resume=True)
     assert stream.moved == TOTAL_STEPS - newest
     whole = fit_problem(numpy_backend)
@@ -246,7 +246,7 @@ def test_ctrl_c_anywhere_returns_the_last_completed_step(
     validation = data(48, seed=1)
     apply = None
     if where == "batch-move":
-        monkeypatch.setattr(training, "batches", DataStream(interrupt_at=completed_steps))
+        monkeypatch.setattr(training, "epoch_calls", DataStream(interrupt_at=completed_steps))
     else:
         # apply's calls: fit's look at the model's output width for the labels' range (call 0),
         # the 10 steps of epoch 1 (calls 1-10), its validation (call 11), then epoch 2's steps
@@ -264,14 +264,14 @@ def test_ctrl_c_anywhere_returns_the_last_completed_step(
         assert result.checkpoint is None
         return
     assert result.checkpoint == tmp_path / f"step-{completed_steps:09d}.safetensors"
-    monkeypatch.setattr(training, "batches", batches)
+    monkeypatch.setattr(training, "epoch_calls", epoch_calls)
     resumed = fit_problem(numpy_backend, validation_data=validation, checkpoint_dir=folder, resume=True)
     assert_same_params(resumed.params, uninterrupted.params, numpy_backend)
     assert resumed.history == uninterrupted.history
 
 
 def test_a_second_ctrl_c_during_the_save_aborts_and_leaves_the_last_checkpoint(numpy_backend, tmp_path, monkeypatch):
-    monkeypatch.setattr(training, "batches", DataStream(interrupt_at=13))
+    monkeypatch.setattr(training, "epoch_calls", DataStream(interrupt_at=13))
     real_save = fit_checkpoints.save_checkpoint
 
     def save_interrupted_at_step_13(path, *args, **kwargs):
@@ -329,10 +329,10 @@ def test_keep_checkpoints_keeps_the_newest_files_and_no_others_of_fit(
     ids=["batch_size", "seed", "model"],
 )
 def test_resume_with_other_settings_raises_and_changes_nothing(numpy_backend, tmp_path, monkeypatch, change, message):
-    monkeypatch.setattr(training, "batches", DataStream(interrupt_at=13))
+    monkeypatch.setattr(training, "epoch_calls", DataStream(interrupt_at=13))
     fit_problem(numpy_backend, checkpoint_dir=tmp_path, checkpoint_every=4)
     before = folder_contents(tmp_path)
-    monkeypatch.setattr(training, "batches", batches)
+    monkeypatch.setattr(training, "epoch_calls", epoch_calls)
     with pytest.raises(CheckpointError, match=message):
         fit_problem(numpy_backend, checkpoint_dir=tmp_path, checkpoint_every=4, resume=True, **change)
     assert folder_contents(tmp_path) == before
@@ -352,7 +352,7 @@ def test_resuming_a_finished_run_trains_no_more(numpy_backend, tmp_path, monkeyp
     whole = fit_problem(numpy_backend, checkpoint_dir=tmp_path)
     before = folder_contents(tmp_path)
     stream = DataStream()
-    monkeypatch.setattr(training, "batches", stream)
+    monkeypatch.setattr(training, "epoch_calls", stream)
     again = fit_problem(numpy_backend, checkpoint_dir=tmp_path, resume=True)
     assert stream.moved == 0 and folder_contents(tmp_path) == before
     assert again.checkpoint == whole.checkpoint == tmp_path / f"step-{TOTAL_STEPS:09d}.safetensors"
@@ -365,7 +365,7 @@ def test_a_corrupt_newest_checkpoint_falls_back_to_the_previous_one(numpy_backen
     newest = tmp_path / "step-000000030.safetensors"
     newest.write_bytes(newest.read_bytes()[:-100])  # as a torn write would leave it
     stream = DataStream()
-    monkeypatch.setattr(training, "batches", stream)
+    monkeypatch.setattr(training, "epoch_calls", stream)
     with pytest.warns(UserWarning, match=r"step-000000030\.safetensors.*truncated"):
         resumed = fit_problem(numpy_backend, checkpoint_dir=tmp_path, checkpoint_every=4, resume=True)
     assert stream.moved == 2  # resumed after step 28
@@ -454,13 +454,13 @@ def test_early_stopping_with_restore_best_survives_a_resume(numpy_backend, tmp_p
     assert whole.stopped_early and 0 < whole.best_epoch < len(whole.history["loss"]) - 1
     # Interrupted in the epoch after the best one: the best is then in best-<step>.safetensors.
     interrupt_at = (whole.best_epoch + 1) * STEPS_PER_EPOCH + 3
-    monkeypatch.setattr(training, "batches", DataStream(interrupt_at=interrupt_at))
+    monkeypatch.setattr(training, "epoch_calls", DataStream(interrupt_at=interrupt_at))
     interrupted = fit_problem(numpy_backend, checkpoint_dir=tmp_path, checkpoint_every=4, **options)
     assert interrupted.interrupted
     best_file = tmp_path / f"best-{(whole.best_epoch + 1) * STEPS_PER_EPOCH:09d}.safetensors"
     # The best epoch's file, and at most one more per step file kept (they name theirs).
     assert best_file.is_file() and len(list(tmp_path.glob("best-*"))) <= 3
-    monkeypatch.setattr(training, "batches", batches)
+    monkeypatch.setattr(training, "epoch_calls", epoch_calls)
     resumed = fit_problem(numpy_backend, checkpoint_dir=tmp_path, checkpoint_every=4, resume=True, **options)
     assert resumed.stopped_early and resumed.best_epoch == whole.best_epoch
     assert resumed.history == whole.history

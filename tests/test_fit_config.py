@@ -40,6 +40,11 @@ def numpy_backend():
         ("verbose", -1, "verbose must be an int >= 0"),
         ("keep_checkpoints", 0, "keep_checkpoints must be an int >= 1"),
         ("resume", 1, "resume must be True or False"),
+        ("steps_per_call", 0, "steps_per_call must be an int >= 1, got 0"),
+        ("steps_per_call", 2.0, "steps_per_call must be an int >= 1, got 2.0"),
+        ("steps_per_call", True, "steps_per_call must be an int >= 1, got True"),
+        ("data_on_device", "yes", "data_on_device must be True, False or \"auto\", got 'yes'"),
+        ("data_on_device", None, 'data_on_device must be True, False or "auto", got None'),
     ],
 )
 def test_a_bad_setting_raises_naming_it(setting, value, message):
@@ -58,6 +63,12 @@ def test_settings_are_checked_together_and_the_config_is_frozen():
         FitConfig(early_stopping=EarlyStopping())
     with pytest.raises(ValueError, match="with a checkpoint_dir, seed must be an int"):
         FitConfig(checkpoint_dir="runs", seed=np.random.default_rng(0))
+    # Data parallel cuts each rank's slice on the host, one step per call: the rest is "not yet".
+    two_ranks = type("TwoRanks", (), {"rank": 0, "size": 2, "all_reduce": None, "broadcast": None})()
+    for setting, value in [("steps_per_call", 2), ("data_on_device", True)]:
+        with pytest.raises(ValueError, match=f"{setting}={value!r} is not yet supported with a world of more than one"):
+            FitConfig(world=two_ranks, **{setting: value})
+    FitConfig(world=two_ranks, data_on_device="auto")  # the data stays on the host: nothing refused
     config = FitConfig(epochs=2)
     with pytest.raises(dataclasses.FrozenInstanceError):
         config.epochs = 3
@@ -80,23 +91,23 @@ def test_fit_signature_is_the_config(numpy_backend):
         "y",
         "opt_state",
     ]
-    with pytest.raises(TypeError, match="unexpected keyword arguments steps_per_call; its settings are epochs, "):
-        fit_problem(numpy_backend, steps_per_call=4)
+    with pytest.raises(TypeError, match="unexpected keyword arguments warmup_steps; its settings are epochs, "):
+        fit_problem(numpy_backend, warmup_steps=4)
 
 
 def test_a_new_setting_is_one_field():
     """What adding an option takes: one field with its default, check and resume record;
     the checks and the checkpoint's run settings follow (shown on a subclass)."""
-    WithSteps = dataclasses.make_dataclass(
-        "WithSteps",
-        [("steps_per_call", int, _setting(1, int_at_least(1), resume=int))],
+    WithWarmup = dataclasses.make_dataclass(
+        "WithWarmup",
+        [("warmup_steps", int, _setting(1, int_at_least(1), resume=int))],
         bases=(FitConfig,),
         frozen=True,
     )
-    with pytest.raises(ValueError, match="steps_per_call must be an int >= 1, got 0"):
-        WithSteps(steps_per_call=0)
-    settings = run_settings(WithSteps(steps_per_call=4, seed=3), 96, optimizer=None)
-    assert settings["steps_per_call"] == 4 and settings["seed"] == 3
+    with pytest.raises(ValueError, match="warmup_steps must be an int >= 1, got 0"):
+        WithWarmup(warmup_steps=0)
+    settings = run_settings(WithWarmup(warmup_steps=4, seed=3), 96, optimizer=None)
+    assert settings["warmup_steps"] == 4 and settings["seed"] == 3
     assert set(settings) == {
         "examples",
         "optimizer",
@@ -108,13 +119,14 @@ def test_a_new_setting_is_one_field():
         "seed",
         "early_stopping",
         "dtype",
-        "steps_per_call",
+        "precision",
+        "warmup_steps",
     }
 
 
 def test_resume_refuses_other_resume_settings_and_accepts_other_others(numpy_backend, tmp_path):
     """metrics and dtype are declared resume settings: changing either is refused, naming it;
-    verbose, check_every and sync_every are not: the resumed run goes on."""
+    verbose, check_every, sync_every, steps_per_call and data_on_device are not: the resumed run goes on."""
     validation = data(12, seed=1)
     fit_problem(numpy_backend, epochs=1, checkpoint_dir=tmp_path, validation_data=validation, metrics=["accuracy"])
     for change, message in [
@@ -135,5 +147,7 @@ def test_resume_refuses_other_resume_settings_and_accepts_other_others(numpy_bac
         check_every=1,
         sync_every=0,
         verbose=0,
+        steps_per_call=2,
+        data_on_device=False,
     )
     assert len(again.history["loss"]) == 1 and not again.interrupted

@@ -99,3 +99,18 @@ def test_missing_kernel_translation_leaves_other_errors_alone():
     with pytest.raises(BroadcastError):
         xp.less(xp.asarray([1.0, 2.0]), xp.asarray([1.0, 2.0, 3.0]))
     np.testing.assert_array_equal(np.asarray(xp.less(xp.asarray([1.0, 3.0]), xp.asarray([2.0, 2.0]))), [True, False])
+
+
+@pytest.mark.parametrize("spelling, standard", [("half", "float16"), ("bfloat16", "bfloat16"), ("double", "float64")])
+def test_missing_kernel_messages_name_dtypes_as_the_standard_does(spelling, standard):
+    """TensorFlow's messages say ``half`` for float16 and ``double`` for float64; ours say the
+    standard's names, as every backend's do."""
+    pytest.importorskip("tensorflow")
+    import tensorflow as tf
+    from portable_dl.backends.tensorflow.missing_kernels import missing_kernel_error
+
+    error = tf.errors.InvalidArgumentError(
+        None, None, f"Value for attr 'T' of {spelling} is not in the list of allowed values: float, int32"
+    )
+    message = str(missing_kernel_error(error, "sort"))
+    assert message.startswith("sort: TensorFlow ") and f" has no {standard} kernel " in message, message

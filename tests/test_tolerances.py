@@ -60,3 +60,14 @@ def test_element_wise_judging_sees_an_error_on_a_small_element_beside_a_huge_one
     tolerance = tolerances.value_tolerance("float32")
     result = compare.compare_elementwise("value", np.array(actual), np.array(expected), tolerance, "float32")
     assert result.passed is verdict, result
+
+
+def test_every_half_precision_element_wise_tolerance_fails_a_float16_result_rounded_through_bfloat16():
+    """Issue 16: an element-wise float16 result rounded through bfloat16 is off by up to
+    2**-8 of its value (bfloat16's unit roundoff); the float16 tolerance of every element-wise
+    case is a quarter of that, and bfloat16's own is 2 of its units."""
+    cases = [case for case in collect_cases(["ops", "broadcasting"]) if case.elementwise and "float16" in case.dtypes]
+    assert len(cases) > 100
+    for case in cases:
+        assert tolerances.value_tolerance("float16", case.reduction_size) == 2.0**-10, case.id
+        assert tolerances.value_tolerance("bfloat16", case.reduction_size) == 2.0**-7, case.id

@@ -8,6 +8,7 @@ dtype objects and a function that names any of its dtypes, then exports the boun
 from __future__ import annotations
 
 import builtins
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +19,19 @@ from portable_dl.errors import DTypeError
 
 from .promotion import KIND_OF, promote_names
 
-__all__ = ["FloatInfo", "IntegerInfo", "DtypeTable", "KINDS"]
+__all__ = [
+    "FloatInfo",
+    "IntegerInfo",
+    "DtypeTable",
+    "KINDS",
+    "half_aware_finfo",
+    "half_name",
+    "numpy_bfloat16",
+    "without_half_kernel",
+    "HALF_REFUSING_FFT",
+    "FFT_HALF_REASON",
+    "refuse_half_factorizations",
+]
 
 #: The standard's dtype kinds and the kinds of KIND_OF each covers.
 KINDS = {
@@ -66,7 +79,13 @@ class DtypeTable:
         self.name_of = name_of
 
     def _name(self, dtype_or_array: Any) -> str:
-        is_array = hasattr(dtype_or_array, "shape") and hasattr(dtype_or_array, "dtype")
+        # A class is a dtype, never an array: NumPy's scalar types (np.float16) have ``shape``
+        # and ``dtype`` attributes too.
+        is_array = (
+            not isinstance(dtype_or_array, type)
+            and hasattr(dtype_or_array, "shape")
+            and hasattr(dtype_or_array, "dtype")
+        )
         return self.name_of(dtype_or_array.dtype if is_array else dtype_or_array)
 
     def finfo(self, type: Any, /) -> FloatInfo:
@@ -77,10 +96,7 @@ class DtypeTable:
             name = {"complex64": "float32", "complex128": "float64"}[name]
         if KIND_OF[name] != "real floating":
             raise DTypeError(f"finfo needs a floating dtype, got {name}")
-        info = np.finfo(name)
-        return FloatInfo(
-            info.bits, float(info.eps), float(info.max), float(info.min), float(info.smallest_normal), self.native[name]
-        )
+        return half_aware_finfo(name, self.native[name])
 
     def iinfo(self, type: Any, /) -> IntegerInfo:
         """Limits of an integer dtype (or of an array's dtype)."""
@@ -121,6 +137,23 @@ class DtypeTable:
             return promote_names(source, target) == target
         except DTypeError:
             return False
+
+
+#: bfloat16's limits, which NumPy's finfo does not know without ml_dtypes: 8 exponent bits like
+#: float32 and 7 stored mantissa bits, so eps 2**-7, max (2 - 2**-7) * 2**127, smallest normal 2**-126.
+BFLOAT16_INFO = (16, 2.0**-7, (2 - 2.0**-7) * 2.0**127, -(2 - 2.0**-7) * 2.0**127, 2.0**-126)
+
+
+def half_aware_finfo(name: str, dtype: Any) -> FloatInfo:
+    """The standard's ``finfo`` of the real floating dtype named ``name`` (float16, bfloat16,
+    float32, float64), with ``dtype`` the namespace's object for it. IEEE numbers, so NumPy's,
+    except bfloat16, which NumPy lacks (its numbers are written out in :data:`BFLOAT16_INFO`)."""
+    if name == "bfloat16":
+        return FloatInfo(*BFLOAT16_INFO, dtype)
+    info = np.finfo(name)
+    return FloatInfo(
+        int(info.bits), float(info.eps), float(info.max), float(info.min), float(info.smallest_normal), dtype
+    )
 
 
 def standard_finfo(info: Any, dtype: Any) -> FloatInfo:
@@ -171,3 +204,77 @@ def dtype_namer(
         return name
 
     return name_of
+
+
+#: How to get NumPy's bfloat16, said wherever it is missing.
+ML_DTYPES_HINT = "NumPy has no bfloat16 of its own: pip install ml_dtypes (it comes with jax and tensorflow)"
+
+
+def numpy_bfloat16() -> Any:
+    """NumPy's bfloat16 scalar type, from ``ml_dtypes``; :class:`DTypeError` saying how to
+    install it where it is missing."""
+    try:
+        from ml_dtypes import bfloat16
+    except ImportError:
+        raise DTypeError(f"bfloat16: {ML_DTYPES_HINT}") from None
+    return bfloat16
+
+
+def half_name(dtype: Any) -> str | None:
+    """``"float16"`` or ``"bfloat16"`` when ``dtype`` (any framework's dtype object) is one of
+    the half floats, else None. By the dtype's printed name, which every framework spells with
+    the standard's name in it (``torch.bfloat16``, ``<dtype: 'float16'>``, ``mlx.core.float16``)."""
+    text = str(dtype)
+    if "float16" not in text:  # the common case, one test
+        return None
+    return "bfloat16" if "bfloat16" in text else "float16"
+
+
+#: The transforms of arrays: the standard has no complex half dtype for their results, and the
+#: frameworks disagree (NumPy widens to complex128, PyTorch's CPU has no half FFT, JAX's rfft
+#: refuses halves): every backend refuses float16 and bfloat16 input alike. The shifts move data
+#: and take every dtype; fftfreq and rfftfreq take no array.
+HALF_REFUSING_FFT = ("fft", "ifft", "fftn", "ifftn", "rfft", "irfft", "rfftn", "irfftn", "hfft", "ihfft")
+FFT_HALF_REASON = "the array API has no complex dtype of {dtype}'s precision for the result"
+
+
+def without_half_kernel(
+    function: Callable,
+    name: str,
+    framework: str,
+    reason: str | None = None,
+    when: Callable[..., bool] | None = None,
+) -> Callable:
+    """``function`` raising :class:`DTypeError` when its first argument is a float16 or
+    bfloat16 array: for functions whose framework has no half-precision kernel (LAPACK's
+    factorizations). Checked before the call, so the error is the same whatever the
+    framework would have said (NotImplementedError, RuntimeError, a silent float64 result),
+    and the result never comes back in another dtype. The message names the function, the
+    dtype and why: ``"<framework> has no <dtype> kernel for this function"``, or ``reason``
+    (with ``{dtype}`` in it) when the cause is not the framework's. ``when(x, *args, **kwargs)``
+    limits the refusal to the calls that need the missing kernel (a matrix norm of ord 2)."""
+    why = reason or framework + " has no {dtype} kernel for this function"
+
+    @functools.wraps(function)
+    def checked(x: Any, /, *args: Any, **kwargs: Any) -> Any:
+        half = half_name(getattr(x, "dtype", None))
+        if half is not None and (when is None or when(x, *args, **kwargs)):
+            raise DTypeError(f"{name}: {why.format(dtype=half)}; cast to float32 first")
+        return function(x, *args, **kwargs)
+
+    return checked
+
+
+def refuse_half_factorizations(linalg: Any, names: tuple[str, ...], framework: str) -> None:
+    """Wrap, in the ``linalg`` namespace object, the functions ``names`` (the factorizations
+    ``framework`` has no half kernel for) and the two that call them for some arguments:
+    ``matrix_norm`` of ord 2, -2 and "nuc" (singular values) and ``matrix_power`` of a negative
+    power (an inverse), with :func:`without_half_kernel`."""
+    for name in names:
+        setattr(linalg, name, without_half_kernel(getattr(linalg, name), name, framework))
+    linalg.matrix_norm = without_half_kernel(
+        linalg.matrix_norm, "matrix_norm", framework, when=lambda x, /, *, ord="fro", **_: ord in (2, -2, "nuc")
+    )
+    linalg.matrix_power = without_half_kernel(
+        linalg.matrix_power, "matrix_power", framework, when=lambda x, n, /: n < 0
+    )

@@ -16,12 +16,13 @@ import types
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from portable_dl.backend import STANDARD_DTYPE_NAMES
+from portable_dl.backend import HALF_DTYPE_NAMES, STANDARD_DTYPE_NAMES
 from portable_dl.errors import DTypeError
 
 __all__ = [
     "VERSION",
     "DTYPES",
+    "HALF_DTYPES",
     "CONSTANTS",
     "FUNCTIONS",
     "LINALG",
@@ -39,6 +40,14 @@ VERSION = "2024.12"
 #: The standard's dtypes (``data_types.rst``); complex dtypes are required since 2022.12. Declared
 #: once, in the front end (which may not import the backends), and taken from there.
 DTYPES = STANDARD_DTYPE_NAMES
+
+#: The one extension of the standard's names: the half-precision floats. The standard (2024.12)
+#: has no 16-bit float, but models train in them on GPUs and Apple silicon, so every namespace
+#: whose framework has one exports it (``xp.float16``, ``xp.bfloat16``) for ``backend.dtype`` to
+#: find. A namespace may lack one (NumPy's bfloat16 needs ``ml_dtypes``): the surface test allows
+#: these names but does not require them. ``__array_namespace_info__().dtypes()`` keeps the
+#: standard's list, which array-api-tests iterates.
+HALF_DTYPES = HALF_DTYPE_NAMES
 
 #: ``constants.py``.
 CONSTANTS = ("e", "inf", "nan", "newaxis", "pi")
@@ -217,8 +226,8 @@ FFT = (
 
 EXTENSIONS = {"linalg": LINALG, "fft": FFT}
 
-#: Every public name of a namespace, dunder names of the standard included.
-NAMES = frozenset(DTYPES + CONSTANTS + FUNCTIONS + tuple(EXTENSIONS)) | {
+#: Every public name of a namespace, dunder names of the standard included, and the half dtypes.
+NAMES = frozenset(DTYPES + HALF_DTYPES + CONSTANTS + FUNCTIONS + tuple(EXTENSIONS)) | {
     "__array_api_version__",
     "__array_namespace_info__",
 }

@@ -68,6 +68,7 @@ bool = jnp.bool
 int8, int16, int32, int64 = jnp.int8, jnp.int16, jnp.int32, jnp.int64
 uint8, uint16, uint32, uint64 = jnp.uint8, jnp.uint16, jnp.uint32, jnp.uint64
 float32, float64 = jnp.float32, jnp.float64
+float16, bfloat16 = jnp.float16, jnp.bfloat16  # the half floats, beyond the standard (surface.HALF_DTYPES)
 complex64, complex128 = jnp.complex64, jnp.complex128
 
 e, pi, inf, nan, newaxis = jnp.e, jnp.pi, jnp.inf, jnp.nan, None
@@ -179,7 +180,18 @@ minimum = raises_broadcast_error(jnp.minimum, "minimum")
 atan2 = raises_broadcast_error(jnp.atan2, "atan2")
 hypot = raises_broadcast_error(jnp.hypot, "hypot")
 copysign = raises_broadcast_error(jnp.copysign, "copysign")
-logaddexp = raises_broadcast_error(jnp.logaddexp, "logaddexp")
+
+
+def _logaddexp(x1: Any, x2: Any, /) -> Any:
+    """``jnp.logaddexp``; for half dtypes in float32 and rounded once (XLA's half version
+    cancels to several units of the half precision; torch rounds once)."""
+    dtype = jnp.result_type(x1, x2)
+    if dtype in (jnp.float16, jnp.bfloat16):
+        return jnp.logaddexp(jnp.asarray(x1, jnp.float32), jnp.asarray(x2, jnp.float32)).astype(dtype)
+    return jnp.logaddexp(x1, x2)
+
+
+logaddexp = raises_broadcast_error(_logaddexp, "logaddexp")
 equal = raises_broadcast_error(jnp.equal, "equal")
 not_equal = raises_broadcast_error(jnp.not_equal, "not_equal")
 less = raises_broadcast_error(jnp.less, "less")
@@ -432,7 +444,18 @@ linalg = types.SimpleNamespace(
 )
 linalg.diagonal = generic.with_clamped_diagonal_offset(jnp.linalg.diagonal)
 linalg.trace = generic.with_clamped_diagonal_offset(jnp.linalg.trace)
-fft = jnp.fft
+
+#: The factorizations, which XLA's CPU backend (LAPACK) has no float16 or bfloat16 kernel for:
+#: JAX raises ``NotImplementedError: (KeyError(...), 'Unsupported dtype float16.')`` (probed with
+#: JAX 0.10 on the CPU; ``det`` works). Refused up front with the DTypeError every backend gives.
+_NO_HALF_KERNEL = (
+    "cholesky", "eigh", "eigvalsh", "inv", "matrix_rank", "pinv", "qr", "slogdet", "solve", "svd", "svdvals",
+)  # fmt: skip
+dtypes.refuse_half_factorizations(linalg, _NO_HALF_KERNEL, f"JAX {jax.__version__}")
+fft = types.SimpleNamespace(**{name: getattr(jnp.fft, name) for name in surface.FFT})
+for _name in dtypes.HALF_REFUSING_FFT:  # no complex half dtype for the result (dtypes.HALF_REFUSING_FFT)
+    setattr(fft, _name, dtypes.without_half_kernel(getattr(fft, _name), _name, "", dtypes.FFT_HALF_REASON))
+del _name
 
 
 #: The namespace a JAX backend hands out: the standard's names only.

@@ -23,6 +23,7 @@ import mlx.core as mx
 import numpy as np
 
 from portable_dl.backend import Backend
+from portable_dl.errors import DTypeError
 from portable_dl.tree import tree_leaves
 
 from . import namespace
@@ -121,8 +122,11 @@ class MLXBackend(Backend):
 
     def to_numpy(self, x: Any) -> np.ndarray:
         """A NumPy copy of ``x``, computed first (MLX is lazy). Arrays being traced inside
-        ``compile`` have no value yet: TypeError."""
+        ``compile`` have no value yet: TypeError. bfloat16 gives an ``ml_dtypes.bfloat16`` array
+        (MLX hands no bfloat16 buffer to NumPy: its bits are read as uint16, exactly)."""
         if isinstance(x, mx.array):
+            if x.dtype == mx.bfloat16:
+                return _bfloat16_to_numpy(x)
             try:
                 return np.array(x, copy=True)
             except ValueError as error:
@@ -183,3 +187,21 @@ class MLXBackend(Backend):
                 if "transformation" not in str(error):
                     raise
         return tree
+
+
+def _bfloat16_to_numpy(x: mx.array) -> np.ndarray:
+    """A bfloat16 array as NumPy's ``ml_dtypes.bfloat16``, bit for bit, through a uint16 view.
+    Without ml_dtypes NumPy has no bfloat16: DTypeError saying what to install."""
+    try:
+        import ml_dtypes
+    except ImportError:
+        raise DTypeError(
+            "to_numpy of a bfloat16 array needs ml_dtypes (NumPy has no bfloat16 of its own): pip install ml_dtypes"
+        ) from None
+    try:
+        bits = np.array(x.view(mx.uint16), copy=True)
+    except ValueError as error:
+        raise TypeError(
+            f"to_numpy needs a computed array; an array traced inside mx.compile has no value yet: {error}"
+        ) from error
+    return bits.view(ml_dtypes.bfloat16)

@@ -4,7 +4,8 @@ MLX transforms in complex64 only: float64 input would come back as complex64, si
 float32-precision answer, so it raises :class:`portable_dl.DTypeError` instead. MLX
 differentiates its transforms (``mx.grad`` through ``fft``, ``rfft``, ``irfft``...).
 ``hfft`` and ``ihfft`` are ``irfft`` and ``rfft`` of the conjugate with the opposite
-normalization, as NumPy defines them.
+normalization, as NumPy defines them. float16 and bfloat16 input raise DTypeError too, as on
+every backend: the standard has no complex dtype of their precision for the result.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import mlx.core as mx
 from portable_dl.errors import DTypeError
 
 from .._common import generic, surface
+from .._common.dtypes import FFT_HALF_REASON, HALF_REFUSING_FFT, without_half_kernel
 from . import namespace as _xp
 
 # The extension's names are declared once, in backends/_common/surface.py.
@@ -129,3 +131,8 @@ def _n_axes(x: mx.array, s: Any, axes: Any) -> Any:
 
 def _sizes(s: Any) -> Any:
     return None if s is None else tuple(s)
+
+
+for _name in HALF_REFUSING_FFT:
+    globals()[_name] = without_half_kernel(globals()[_name], _name, "", FFT_HALF_REASON)
+del _name

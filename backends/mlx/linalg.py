@@ -1,7 +1,8 @@
 """The array API ``linalg`` extension for MLX: ``xp.linalg``.
 
 MLX's own ``mx.linalg`` runs its factorizations on the CPU stream only (no GPU kernels), for
-float32 and float64 (``eigh`` and ``eigvalsh`` complex64 too); every call here passes
+float32 and float64 (``eigh`` and ``eigvalsh`` complex64 too; float16 and bfloat16 none: see
+"half floats" at the end); every call here passes
 ``stream=mx.cpu``. The other factorizations of complex64 matrices are written here (see
 "complex matrices" below).
 
@@ -16,6 +17,7 @@ function, instead of MLX's "[Primitive::vjp] Not implemented".
 from __future__ import annotations
 
 import builtins
+import sys
 from typing import Any
 
 import mlx.core as mx
@@ -25,6 +27,7 @@ from portable_dl.errors import DTypeError, ShapeError
 from .._common import generic, surface
 from .._common import linalg as common_linalg
 from .._common.broadcasting import broadcast_shapes, shape_of
+from .._common.dtypes import refuse_half_factorizations
 from . import complex_fixes
 from . import namespace as _xp
 
@@ -425,3 +428,14 @@ def vector_norm(x: mx.array, /, *, axis: Any = None, keepdims: builtins.bool = F
 def outer(x1: mx.array, x2: mx.array, /) -> mx.array:
     """``x1[i] * x2[j]`` for two 1-D arrays."""
     return common_linalg.outer(x1, x2, xp=_xp)
+
+
+# ------------------------------------------------------------------ half floats
+# mx.linalg has no float16 or bfloat16 kernel for any factorization (probed, MLX 0.32: "Arrays
+# must have type float32 or float64"): those, and the norms and powers that call them, refuse
+# half floats up front with the DTypeError every backend gives (backends/_common/dtypes.py).
+refuse_half_factorizations(
+    sys.modules[__name__],
+    ("cholesky", "det", "eigh", "eigvalsh", "inv", "matrix_rank", "pinv", "qr", "slogdet", "solve", "svd", "svdvals"),
+    f"MLX {mx.__version__}",
+)

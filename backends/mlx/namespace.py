@@ -15,6 +15,10 @@ Where MLX departs from the standard, and what this module does about it:
   keeps the dtype it is given.
 - float64 exists on the CPU only (MLX has no float64 GPU kernels): asking for it while the
   default device is a GPU raises :class:`portable_dl.DTypeError`.
+- Half floats, beyond the standard (as on every backend): ``float16`` and ``bfloat16`` are MLX's
+  own; ``__array_namespace_info__().dtypes()`` keeps the standard's list. MLX hands no bfloat16
+  buffer to NumPy: ``nonzero`` and ``unique_*`` read bfloat16 as the float32 of the same values
+  (and the backend's ``to_numpy`` reads its bits). ``mx.linalg`` has no half kernels (:mod:`.linalg`).
 - Keyword signatures: ``clip``, ``var``/``std`` with ``correction`` (MLX: ``ddof``),
   ``astype``, ``eye``, the ``*_like`` functions with ``dtype``, ``take``,
   ``take_along_axis``, ``cumulative_sum`` (``include_initial``), ``sort``/``argsort``
@@ -51,7 +55,7 @@ from typing import Any
 import mlx.core as mx
 import numpy as np
 
-from portable_dl.backend import DTYPE_NAMES
+from portable_dl.backend import DTYPE_NAMES, STANDARD_DTYPE_NAMES
 from portable_dl.errors import BroadcastError, DTypeError, ShapeError
 
 from .._common import generic
@@ -83,6 +87,7 @@ bool = mx.bool_
 int8, int16, int32, int64 = mx.int8, mx.int16, mx.int32, mx.int64
 uint8, uint16, uint32, uint64 = mx.uint8, mx.uint16, mx.uint32, mx.uint64
 float32, float64 = mx.float32, mx.float64
+float16, bfloat16 = mx.float16, mx.bfloat16  # the half floats, beyond the standard (surface.HALF_DTYPES)
 complex64 = mx.complex64
 #: MLX has one complex dtype; the standard's complex128 is a stand-in that raises DTypeError when used.
 _NO_COMPLEX128 = "MLX has no complex128 (its only complex dtype is complex64)"
@@ -97,6 +102,7 @@ DEFAULT_INDEX = "int32"
 _MX_DTYPE = {name: getattr(mx, "bool_" if name == "bool" else name) for name in DTYPE_NAMES}
 _MX_DTYPE["complex64"] = mx.complex64
 _NAME_OF_MX_DTYPE = {dtype: name for name, dtype in _MX_DTYPE.items()}
+_STANDARD = frozenset(STANDARD_DTYPE_NAMES)
 
 
 #: The standard's name of a dtype spelled as an ``mx.Dtype``, a string, a NumPy dtype or a Python type.
@@ -177,11 +183,13 @@ class _NamespaceInfo:
         }
 
     def dtypes(self, *, device: Any = None, kind: Any = None) -> dict:
+        # The standard's dtypes only (the half floats are an extension; array-api-tests iterates
+        # this), less complex128, which MLX lacks, and float64 on the GPU.
         gpu = _on_gpu() if device is None else _mx_device(device).type == mx.gpu
         return {
             name: dtype
             for name, dtype in _MX_DTYPE.items()
-            if (kind is None or isdtype(dtype, kind)) and not (gpu and name == "float64")
+            if name in _STANDARD and (kind is None or isdtype(dtype, kind)) and not (gpu and name == "float64")
         }
 
 
@@ -231,7 +239,13 @@ def asarray(obj: Any, /, *, dtype: Any = None, device: Any = None, copy: builtin
         return asarray(np.asarray(obj), dtype=dtype)
     if target is not None:
         # Through NumPy: mx.array reads Python ints as int64, so uint64 values above 2**63 fail.
-        return _from_numpy(np.asarray(obj, dtype=_dtype_name(target)), target)
+        # NumPy has no bfloat16 without ml_dtypes: those values go through float32, which holds
+        # every bfloat16 and rounds as ml_dtypes would (float64 -> float32 -> bfloat16). A float
+        # beyond the dtype's range rounds to inf, as IEEE 754 says: no warning.
+        name = _dtype_name(target)
+        with np.errstate(over="ignore"):
+            values = np.asarray(obj, dtype="float32" if name == "bfloat16" else name)
+        return _from_numpy(values, target)
     return mx.array(obj)
 
 
@@ -440,6 +454,10 @@ def _logaddexp(x1: Any, x2: Any, /) -> mx.array:
     a, b = _as_operand(x1, x2), _as_operand(x2, x1)
     if a.dtype == mx.float64 or b.dtype == mx.float64:
         return float64_fixes.logaddexp64(a.astype(mx.float64), b.astype(mx.float64))
+    if a.dtype in (mx.float16, mx.bfloat16) and b.dtype == a.dtype:
+        # MLX computes in the half dtype, off by several units there; float32 then one
+        # rounding gives the correctly rounded half result, as torch does.
+        return mx.logaddexp(a.astype(mx.float32), b.astype(mx.float32)).astype(a.dtype)
     return mx.logaddexp(a, b)
 
 
@@ -512,13 +530,16 @@ def hypot(x1: Any, x2: Any, /) -> mx.array:
 
 
 def copysign(x1: Any, x2: Any, /) -> mx.array:
-    """The magnitude of ``x1`` with the sign of ``x2``, the sign of -0.0 included (MLX has
-    no ``copysign`` and no ``signbit``: 1 / -0.0 is -inf tells the zero's sign)."""
+    """The magnitude of ``x1`` with the sign bit of ``x2``: of -0.0 and of a NaN too (MLX has
+    no ``copysign``; the bit is read as :func:`signbit` reads it, since ``x2 < 0`` misses both)."""
     broadcast_shapes(shape_of(x1), shape_of(x2), operation="copysign")
     target = result_type(x1, x2)
     magnitude = mx.abs(_as_operand(x1, x2).astype(target))
     sign_source = _as_operand(x2, x1).astype(target)
-    negative_sign = mx.logical_or(sign_source < 0, mx.logical_and(sign_source == 0, mx.reciprocal(sign_source) < 0))
+    if target in _SAME_WIDTH_INTEGER:
+        negative_sign = _to_bits(sign_source) < 0
+    else:  # integers and bools (outside the standard's copysign): their sign is their value's
+        negative_sign = sign_source < 0
     return mx.where(negative_sign, -magnitude, magnitude)
 
 
@@ -626,7 +647,13 @@ def _cumulative(
         axis = 0
     axis = generic.normalize_axis(axis, x.ndim)
     target = _accumulation_dtype(x, dtype)
-    result = _reduced(cumulate(_cast(x, target), axis=axis), target)
+    source = _cast(x, target)
+    if source.dtype in (mx.float16, mx.bfloat16):
+        # Half floats accumulate in float32 and round once (as PyTorch and JAX do): a running sum
+        # kept in float16 or bfloat16 stops growing once its spacing passes the addends.
+        result = cumulate(source.astype(mx.float32), axis=axis).astype(source.dtype)
+    else:
+        result = _reduced(cumulate(source, axis=axis), target)
     return generic.with_initial(result, axis, initial, xp=_this) if include_initial else result
 
 
@@ -931,7 +958,10 @@ _SAME_WIDTH_INTEGER = {mx.float32: mx.int32, mx.float64: mx.int64, mx.float16: m
 
 
 def _to_bits(x: mx.array) -> mx.array:
-    return x.view(_SAME_WIDTH_INTEGER[x.dtype])
+    """The bit pattern of a real floating array as the signed integers of its width. It has no
+    derivative, and MLX's View has no vjp: the gradient is stopped here, so that functions
+    reading bits (``copysign``, ``signbit``, ``nextafter``) can be differentiated through."""
+    return mx.stop_gradient(x).view(_SAME_WIDTH_INTEGER[x.dtype])
 
 
 def signbit(x: mx.array, /) -> mx.array:
@@ -949,9 +979,11 @@ def nextafter(x1: Any, x2: Any, /) -> mx.array:
     a, b = _as_operand(x1, x2), _as_operand(x2, x1)
     if not (isdtype(a.dtype, "real floating") and a.dtype == b.dtype):
         raise DTypeError(f"nextafter needs two arrays of one real floating dtype, got {_name(a)} and {_name(b)}")
+    # Stopped: a step to the next float has no derivative, and MLX's View (from bits back to
+    # floats) has no vjp, so differentiating through it would raise.
     a, b = (
-        mx.broadcast_to(a, mx.broadcast_shapes(a.shape, b.shape)),
-        mx.broadcast_to(b, mx.broadcast_shapes(a.shape, b.shape)),
+        mx.stop_gradient(mx.broadcast_to(a, mx.broadcast_shapes(a.shape, b.shape))),
+        mx.stop_gradient(mx.broadcast_to(b, mx.broadcast_shapes(a.shape, b.shape))),
     )
     return generic.nextafter(a, b, xp=_this, to_bits=_to_bits, from_bits=lambda bits: bits.view(a.dtype))
 
@@ -980,28 +1012,38 @@ def searchsorted(x1: mx.array, x2: mx.array, /, *, side: str = "left", sorter: m
     return mx.searchsorted(x1.astype(target), _as_operand(x2, x1).astype(target), side=side).astype(_INDEX_DTYPE)
 
 
+# The functions below read values through NumPy, and MLX hands no bfloat16 buffer to NumPy:
+# bfloat16 arrays are read as the float32 arrays of the same values (each bfloat16 is exactly a
+# float32, NaNs and signed zeros included), and values given back are rounded back, exactly.
+def _readable(x: mx.array) -> mx.array:
+    return x.astype(mx.float32) if x.dtype == mx.bfloat16 else x
+
+
 def nonzero(x: mx.array, /) -> tuple:
     """The indices of the non-zero elements, one int32 array per axis (read through NumPy:
     the size depends on the values, so this cannot be compiled)."""
-    return generic.nonzero(x, xp=_this, index_dtype=_INDEX_DTYPE)
+    return generic.nonzero(_readable(x), xp=_this, index_dtype=_INDEX_DTYPE)
 
 
 def unique_all(x: mx.array, /) -> generic.UniqueAllResult:
     """The unique values (sorted; NaNs each distinct), the first index of each, the inverse
     indices (``x``'s shape) and counts; read through NumPy, so not compilable."""
-    return generic.unique_all(x, xp=_this, index_dtype=_INDEX_DTYPE)
+    values, indices, inverse, counts = generic.unique_all(_readable(x), xp=_this, index_dtype=_INDEX_DTYPE)
+    return generic.UniqueAllResult(values.astype(x.dtype), indices, inverse, counts)
 
 
 def unique_counts(x: mx.array, /) -> generic.UniqueCountsResult:
-    return generic.unique_counts(x, xp=_this, index_dtype=_INDEX_DTYPE)
+    values, counts = generic.unique_counts(_readable(x), xp=_this, index_dtype=_INDEX_DTYPE)
+    return generic.UniqueCountsResult(values.astype(x.dtype), counts)
 
 
 def unique_inverse(x: mx.array, /) -> generic.UniqueInverseResult:
-    return generic.unique_inverse(x, xp=_this, index_dtype=_INDEX_DTYPE)
+    values, inverse = generic.unique_inverse(_readable(x), xp=_this, index_dtype=_INDEX_DTYPE)
+    return generic.UniqueInverseResult(values.astype(x.dtype), inverse)
 
 
 def unique_values(x: mx.array, /) -> mx.array:
-    return generic.unique_values(x, xp=_this, index_dtype=_INDEX_DTYPE)
+    return generic.unique_values(_readable(x), xp=_this, index_dtype=_INDEX_DTYPE).astype(x.dtype)
 
 
 # ---------------------------------------------------------------------- creation, utility

@@ -18,6 +18,7 @@ from autograd.tracer import getval, isbox
 from portable_dl.backend import Backend
 from portable_dl.tree import tree_map
 
+from .._common import dtypes
 from . import namespace
 
 
@@ -34,6 +35,11 @@ class NumPyBackend(Backend):
     @property
     def xp(self) -> Any:
         return namespace.xp
+
+    def _unsupported_dtype_reason(self, name: str) -> str | None:
+        if name == "bfloat16" and not hasattr(namespace.xp, "bfloat16"):
+            return dtypes.ML_DTYPES_HINT
+        return None
 
     def owns(self, x: Any) -> bool:
         return isinstance(getval(x), (np.ndarray, np.generic))

@@ -11,6 +11,15 @@ Four functions get gradients written here because autograd has none or a fragile
 ``x``, which gives NaN where an element is zero).
 
 Shapes that do not broadcast raise :class:`portable_dl.BroadcastError` naming them.
+
+Half floats (an extension of the standard): float16 is NumPy's own, bfloat16 is ``ml_dtypes``'
+type, which NumPy treats as a foreign dtype. The dtype functions answer for both from the
+project's promotion table; a Python scalar or an integer array meeting a bfloat16 array keeps
+bfloat16 (NumPy would widen to float32); ``matmul``, ``acosh`` and ``matrix_power``, which NumPy
+computes for bfloat16 in float32, round back to it; sums, means, variances and cumulative sums
+of half arrays accumulate in float32 and round once, as PyTorch and JAX do. The factorizations
+(LAPACK's) raise DTypeError for half arrays, and the FFTs too (no complex half dtype). The
+operators of ``numpy.ndarray`` itself are NumPy's: ``bfloat16_array * 2.0`` is float32 there.
 """
 
 from __future__ import annotations
@@ -26,9 +35,11 @@ import array_api_compat.numpy as compat
 import autograd.numpy as anp
 import numpy as np
 from autograd.extend import defvjp, primitive
+from autograd.numpy.numpy_boxes import ArrayBox
+from autograd.numpy.numpy_vspaces import ArrayVSpace
 from autograd.tracer import getval, isbox
 
-from portable_dl.errors import BroadcastError
+from portable_dl.errors import BroadcastError, DTypeError
 
 from .._common import complex_special_values, dtypes, generic, info, surface
 from .._common import linalg as common_linalg
@@ -38,6 +49,7 @@ from .._common.broadcasting import (
     raises_broadcast_error,
     shape_of,
 )
+from .._common.promotion import promote_names, promote_with_scalar
 from .._common.shape_errors import (
     concat_failed,
     reshape_failed,
@@ -69,6 +81,25 @@ int8, int16, int32, int64 = compat.int8, compat.int16, compat.int32, compat.int6
 uint8, uint16, uint32, uint64 = compat.uint8, compat.uint16, compat.uint32, compat.uint64
 float32, float64 = compat.float32, compat.float64
 complex64, complex128 = compat.complex64, compat.complex128
+# The half floats (surface.HALF_DTYPES): float16 is NumPy's own, bfloat16 comes from ml_dtypes
+# (installed with jax and tensorflow; the numpy extra names it). Without it, xp.bfloat16 is absent
+# and the backend says ``pip install ml_dtypes`` (backend.py).
+float16 = np.float16
+try:
+    from ml_dtypes import bfloat16
+except ImportError:  # pragma: no cover - ml_dtypes comes with the numpy extra
+    _BFLOAT16 = None
+else:
+    _BFLOAT16 = np.dtype(bfloat16)
+    # The reference autodiff traces bfloat16 scalars (a sum's result) as it traces NumPy's own floats.
+    ArrayBox.register(bfloat16)
+    ArrayVSpace.register(bfloat16)
+
+#: The standard's names of this namespace's dtypes, half floats included, for the dtype functions
+#: NumPy cannot answer for bfloat16 (it is an ml_dtypes type NumPy's isdtype and result_type refuse).
+_NATIVE = {name: np.dtype(name) for name in surface.DTYPES + ("float16",)}
+if _BFLOAT16 is not None:
+    _NATIVE["bfloat16"] = _BFLOAT16
 
 e, pi, inf, nan, newaxis = np.e, np.pi, np.inf, np.nan, None
 
@@ -77,6 +108,8 @@ __array_namespace_info__ = info.info_function(compat.__array_namespace_info__)
 
 def finfo(type: Any, /) -> Any:
     """Limits of a floating dtype (or an array's): Python floats, and ``dtype`` this namespace's dtype."""
+    if _is_half(type):
+        return _TABLE.finfo(_dtype_of(type))
     limits = compat.finfo(getval(type))
     return dtypes.standard_finfo(limits, np.dtype(limits.dtype))
 
@@ -87,13 +120,64 @@ def iinfo(type: Any, /) -> Any:
     return dtypes.standard_iinfo(limits, np.dtype(limits.dtype))
 
 
-isdtype = compat.isdtype
-can_cast = compat.can_cast
+def _standard_name(dtype: Any) -> str:
+    """The standard's name of a dtype of this namespace (DTypeError for others)."""
+    try:
+        name = np.dtype(dtype).name
+    except TypeError:
+        raise DTypeError(f"{dtype!r} is not a dtype") from None
+    if name not in _NATIVE:
+        raise DTypeError(f"{dtype!r} is not one of the dtypes portable_dl supports here: {', '.join(_NATIVE)}")
+    return name
+
+
+#: isdtype, can_cast and finfo for the half floats, from the project's promotion table.
+_TABLE = dtypes.DtypeTable(_NATIVE, _standard_name)
+
+
+def _dtype_of(dtype_or_array: Any) -> Any:
+    """The dtype of an array (traced or not), or the argument itself (a dtype)."""
+    value = getval(dtype_or_array)
+    return value.dtype if isinstance(value, (np.ndarray, np.generic)) else value
+
+
+def _is_half(dtype_or_array: Any) -> builtins.bool:
+    """Whether ``dtype_or_array`` is float16 or bfloat16 (or an array of either)."""
+    return dtypes.half_name(_dtype_of(dtype_or_array)) is not None
+
+
+def isdtype(dtype: Any, kind: Any) -> builtins.bool:
+    """Whether ``dtype`` is of ``kind`` (a kind name, a dtype or a tuple of them); float16 and
+    bfloat16 are real floating."""
+    if _is_half(dtype) or (not isinstance(kind, str) and builtins.any(_is_half(k) for k in _as_tuple(kind))):
+        return _TABLE.isdtype(dtype, kind)
+    return compat.isdtype(dtype, kind)
+
+
+def _as_tuple(kind: Any) -> tuple:
+    return kind if isinstance(kind, tuple) else (kind,)
+
+
+def can_cast(from_: Any, to: Any, /) -> builtins.bool:
+    """Whether type promotion takes ``from_`` (a dtype or an array) to ``to``."""
+    if _is_half(from_) or _is_half(to):
+        return _TABLE.can_cast(_dtype_of(from_), to)
+    return compat.can_cast(getval(from_), to)
 
 
 def result_type(*arrays_and_dtypes: Any) -> Any:
-    """The standard's promoted dtype; arrays under an autodiff trace count by their value."""
-    return compat.result_type(*(getval(a) for a in arrays_and_dtypes))
+    """The standard's promoted dtype; arrays under an autodiff trace count by their value.
+    With a half float among them, the project's table (NumPy cannot promote float16 with
+    bfloat16, and widens bfloat16 with a Python float to float32)."""
+    values = [getval(a) for a in arrays_and_dtypes]
+    scalars = [v for v in values if isinstance(v, (builtins.bool, int, float, complex))]
+    others = [_dtype_of(v) for v in values if not isinstance(v, (builtins.bool, int, float, complex))]
+    if not builtins.any(dtypes.half_name(d) for d in others):
+        return compat.result_type(*values)
+    name = promote_names(*(_standard_name(d) for d in others))
+    for scalar in scalars:
+        name = promote_with_scalar(name, scalar, "float64", "int64")
+    return _NATIVE[name]
 
 
 # ----------------------------------------------------------------------- creation
@@ -160,6 +244,10 @@ def _promoting(function: Any, name: str) -> Any:
                 x2 = getval(x2).astype(d1)
             elif k2 == "f" and k1 in _INTEGRAL_KINDS:
                 x1 = getval(x1).astype(d2)
+            elif d1 is _BFLOAT16 or d2 is _BFLOAT16:  # NumPy's dtype objects are singletons
+                x1, x2 = _bfloat16_operands(x1, x2, d1, d2)
+        elif (d1 is None and d2 is _BFLOAT16 is not None) or (d2 is None and d1 is _BFLOAT16 is not None):
+            x1, x2 = _weak_scalar(x1, x2), _weak_scalar(x2, x1)
         # raises_broadcast_error inlined: one Python frame less on the hot path.
         try:
             return function(x1, x2)
@@ -177,6 +265,26 @@ def _promoting(function: Any, name: str) -> Any:
     return promoted
 
 
+def _weak_scalar(x: Any, other: Any) -> Any:
+    """A Python scalar ``x`` meeting a bfloat16 array ``other`` as a bfloat16 0-d array (NumPy would
+    widen ``bfloat16 * 2.0`` to float32: ml_dtypes' type is not a NumPy float, so NEP 50's weak
+    scalars do not apply to it). A float meeting an integer array stays as it is."""
+    if isinstance(x, (builtins.bool, int, float)) and getattr(other, "dtype", None) == _BFLOAT16:
+        return np.asarray(x, dtype=_BFLOAT16)
+    return x
+
+
+def _bfloat16_operands(x1: Any, x2: Any, d1: Any, d2: Any) -> tuple[Any, Any]:
+    """Two arrays, one bfloat16, cast to their promoted dtype (NumPy cannot promote bfloat16
+    with float16, and ml_dtypes' own rules differ from the table's in places)."""
+    target = _NATIVE[promote_names(_standard_name(d1), _standard_name(d2))]
+    if d1 != target:
+        x1 = anp.astype(x1, target) if isbox(x1) else x1.astype(target)
+    if d2 != target:
+        x2 = anp.astype(x2, target) if isbox(x2) else x2.astype(target)
+    return x1, x2
+
+
 add = _promoting(anp.add, "add")
 subtract = _promoting(anp.subtract, "subtract")
 multiply = _promoting(anp.multiply, "multiply")
@@ -189,7 +297,8 @@ def _floor_divide(x1: Any, x2: Any, /) -> Any:
     Its gradient is zero: computed on values."""
     v1, v2 = getval(x1), getval(x2)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return generic.floor_divide_at_infinities(v1, v2, compat.floor_divide(v1, v2), xp=compat)
+        # xp=_this, whose dtype functions know bfloat16 (array_api_compat's refuse it).
+        return generic.floor_divide_at_infinities(v1, v2, compat.floor_divide(v1, v2), xp=_this)
 
 
 floor_divide = _promoting(_floor_divide, "floor_divide")
@@ -292,7 +401,24 @@ def tanh(x: Any, /) -> Any:
         )
 
 
-asinh, acosh, atanh = anp.arcsinh, anp.arccosh, anp.arctanh
+asinh, atanh = anp.arcsinh, anp.arctanh
+
+
+def acosh(x: Any, /) -> Any:
+    """Inverse hyperbolic cosine; in bfloat16 too (ml_dtypes has no arccosh loop: NumPy computes
+    it in float32, and the result is rounded back to bfloat16)."""
+    result = anp.arccosh(x)
+    return _in_dtype_of(result, x)
+
+
+def _in_dtype_of(result: Any, x: Any) -> Any:
+    """``result`` in ``x``'s dtype, where NumPy computed a bfloat16 function in float32."""
+    wanted = getval(x).dtype
+    if getval(result).dtype == wanted:
+        return result
+    return anp.astype(result, wanted) if isbox(result) else result.astype(wanted)
+
+
 floor, ceil, trunc = anp.floor, anp.ceil, anp.trunc
 isnan, isinf, isfinite = anp.isnan, anp.isinf, anp.isfinite
 logical_not = anp.logical_not
@@ -319,6 +445,8 @@ defvjp(
 
 def where(condition: Any, x1: Any, x2: Any, /) -> Any:
     broadcast_shapes(shape_of(condition), shape_of(x1), shape_of(x2), operation="where")
+    if _BFLOAT16 is not None:  # a Python scalar keeps a bfloat16 array's dtype (see _weak_scalar)
+        x1, x2 = _weak_scalar(x1, x2), _weak_scalar(x2, x1)
     return _where(getval(condition), x1, x2)
 
 
@@ -405,6 +533,30 @@ def std(x: Any, /, *, axis: Any = None, correction: float = 0.0, keepdims: bool 
     return anp.std(x, axis=axis, ddof=correction, keepdims=keepdims)
 
 
+_FLOAT16 = np.dtype(np.float16)
+
+
+def _half_accumulating(function: Any) -> Any:
+    """``function(x, **keywords)`` accumulated in float32 when ``x`` is float16 or bfloat16 (and
+    no other dtype is asked for), the result rounded back to ``x``'s dtype once, as PyTorch and
+    JAX reduce half arrays. ml_dtypes' own bfloat16 sum adds in bfloat16 one element at a time
+    and stalls: the sum of 4096 values near 0.35 came out 82% low (float32: 3e-4, its rounding)."""
+
+    @functools.wraps(function)
+    def accumulating(x: Any, /, **keywords: Any) -> Any:
+        own = getval(x).dtype
+        if (own is _FLOAT16 or own is _BFLOAT16) and keywords.get("dtype") in (None, own):
+            keywords.pop("dtype", None)
+            wide = anp.astype(x, np.float32) if isbox(x) else x.astype(np.float32)
+            return _in_dtype_of(function(wide, **keywords), x)
+        return function(x, **keywords)
+
+    return accumulating
+
+
+sum, mean, var, std = (_half_accumulating(f) for f in (sum, mean, var, std))
+
+
 def all(x: Any, /, *, axis: Any = None, keepdims: bool = False) -> Any:
     return np.all(getval(x), axis=axis, keepdims=keepdims)
 
@@ -421,6 +573,9 @@ def cumulative_sum(x: Any, /, *, axis: int | None = None, dtype: Any = None, inc
     x, dtype = _accumulate_in(x, dtype)
     result = anp.cumsum(x, axis=axis, dtype=dtype)
     return generic.with_initial(result, axis, 0, xp=_this) if include_initial else result
+
+
+cumulative_sum = _half_accumulating(cumulative_sum)
 
 
 @primitive
@@ -460,7 +615,16 @@ def cumulative_prod(x: Any, /, *, axis: int | None = None, dtype: Any = None, in
 
 
 # --------------------------------------------------------------- linear algebra
-matmul = checks_matmul_shapes(anp.matmul)
+def _matmul(x1: Any, x2: Any, /) -> Any:
+    """Matrix product; bfloat16 operands give bfloat16 (NumPy multiplies ml_dtypes' bfloat16 in
+    float32 and returns float32: rounded back, as a bfloat16 kernel with float32 accumulation)."""
+    result = anp.matmul(x1, x2)
+    if _BFLOAT16 is not None and getval(result).dtype != getval(x1).dtype and getval(x1).dtype == _BFLOAT16:
+        return _in_dtype_of(result, x1)
+    return result
+
+
+matmul = checks_matmul_shapes(_matmul)
 
 
 def _tensordot(x1: Any, x2: Any, /, *, axes: Any = 2) -> Any:
@@ -640,8 +804,15 @@ def sort(x: Any, /, *, axis: int = -1, descending: bool = False, stable: bool = 
     return take_along_axis(x, order, axis=axis)
 
 
+def _ordered_as_float32(values: np.ndarray) -> np.ndarray:
+    """``values`` in a dtype NumPy orders correctly: ml_dtypes' bfloat16 sorts and uniques
+    wrongly once a NaN is present (the order stops at it), so bfloat16 is read as float32,
+    which holds every bfloat16 value exactly."""
+    return values.astype(np.float32) if values.dtype.name == "bfloat16" else values
+
+
 def argsort(x: Any, /, *, axis: int = -1, descending: bool = False, stable: bool = True) -> Any:
-    values = getval(x)
+    values = _ordered_as_float32(getval(x))
     if descending:
         # A stable descending order: sort the reversed array ascending, then map the
         # positions back, so equal values keep their original order.
@@ -679,11 +850,31 @@ nextafter = raises_broadcast_error(_on_values(compat.nextafter), "nextafter")
 signbit = _on_values(compat.signbit)
 nonzero = _on_values(compat.nonzero)
 count_nonzero = _on_values(compat.count_nonzero)
-searchsorted = _on_values(compat.searchsorted)
-unique_all = _on_values(compat.unique_all)
-unique_counts = _on_values(compat.unique_counts)
-unique_inverse = _on_values(compat.unique_inverse)
-unique_values = _on_values(compat.unique_values)
+
+
+def _ordered_on_values(function: Any) -> Any:
+    """``function`` (searchsorted, a unique_* function) on the values of its arguments, with
+    bfloat16 arrays read as float32 (:func:`_ordered_as_float32`); unique values come back
+    in the input's dtype (exactly: they are bfloat16 values)."""
+
+    @functools.wraps(function)
+    def ordered(x: Any, *args: Any, **kwargs: Any) -> Any:
+        values = getval(x)
+        result = function(_ordered_as_float32(values), *(_ordered_as_float32(getval(a)) for a in args), **kwargs)
+        if values.dtype.name != "bfloat16" or function is compat.searchsorted:
+            return result
+        if isinstance(result, np.ndarray):
+            return result.astype(values.dtype)
+        return result._replace(values=result.values.astype(values.dtype))
+
+    return ordered
+
+
+searchsorted = _ordered_on_values(compat.searchsorted)
+unique_all = _ordered_on_values(compat.unique_all)
+unique_counts = _ordered_on_values(compat.unique_counts)
+unique_inverse = _ordered_on_values(compat.unique_inverse)
+unique_values = _ordered_on_values(compat.unique_values)
 
 # ---------------------------------------------------------- complex parts (differentiable)
 conj = anp.conj
@@ -767,7 +958,8 @@ linalg = types.SimpleNamespace(
         x, keepdims=keepdims, ord=ord, xp=_this
     ),
     matrix_power=_traced_or_plain(
-        compat.linalg.matrix_power, lambda x, n, /: generic.matrix_power(x, n, xp=_this, inv=anp.linalg.inv)
+        lambda x, n, /: _in_dtype_of(compat.linalg.matrix_power(x, n), x),  # bfloat16: see _matmul
+        lambda x, n, /: generic.matrix_power(x, n, xp=_this, inv=anp.linalg.inv),
     ),
     matrix_rank=_on_values(compat.linalg.matrix_rank),
     matrix_transpose=matrix_transpose,
@@ -787,6 +979,15 @@ linalg = types.SimpleNamespace(
 )
 
 
+#: The factorizations (LAPACK's): NumPy refuses float16 ("array type float16 is unsupported in
+#: linalg", a TypeError) and computes bfloat16 in float64, returning float64. Both refused up front
+#: with the DTypeError every backend gives, never a result in another dtype.
+_NO_HALF_KERNEL = (
+    "cholesky", "det", "eigh", "eigvalsh", "inv", "matrix_rank", "pinv", "qr", "slogdet", "solve", "svd", "svdvals",
+)  # fmt: skip
+dtypes.refuse_half_factorizations(linalg, _NO_HALF_KERNEL, f"NumPy {np.__version__}")
+
+
 def _fft_traced(name: str) -> Any:
     """The differentiable form of ``numpy.fft.<name>`` (autograd's), with the standard's
     keywords: ``n``/``s``, ``axis``/``axes`` and ``norm``."""
@@ -803,6 +1004,9 @@ fft = types.SimpleNamespace(
     fftfreq=compat.fft.fftfreq,
     rfftfreq=compat.fft.rfftfreq,
 )
+for _name in dtypes.HALF_REFUSING_FFT:  # no complex half dtype for the result (dtypes.HALF_REFUSING_FFT)
+    setattr(fft, _name, dtypes.without_half_kernel(getattr(fft, _name), _name, "", dtypes.FFT_HALF_REASON))
+del _name
 
 
 import sys as _sys

@@ -18,6 +18,7 @@ from portable_dl.backend import Backend
 from portable_dl.tree import tree_flatten, tree_flatten_with_path, tree_leaves, tree_unflatten
 
 from . import namespace
+from .compiled_step import FlatCompiled
 
 
 class TensorFlowBackend(Backend):
@@ -101,36 +102,28 @@ class TensorFlowBackend(Backend):
     # ----------------------------------------------------------- compile and sync
     def compile(self, f: Callable) -> Callable:
         """``f`` traced by ``tf.function`` and compiled by XLA (``jit_compile=True``), run on
-        this backend's device. ``reduce_retracing`` lets one trace serve inputs of several
-        shapes where XLA allows; a new shape otherwise costs one trace and one compilation.
+        this backend's device.
 
         AutoGraph is off: functions written against ``xp`` branch on Python values
         (shapes, flags), never on tensor values, so rewriting their source into graph
         control flow would only cost tracing time (and warnings about lambdas).
 
-        Calls skip ``tf.function``'s dispatch where they can. To pick a trace, a
-        ``tf.function`` works out a type for every argument at every call, which costs
-        about 40 microseconds per tensor (TensorFlow 2.21 on a CPU): 0.9 ms for a training
-        step that passes 20 parameter and state arrays, a sixth of the whole step. The
-        concrete function it picks is therefore kept under a cheaper key, the nesting of
-        the arguments with each tensor's shape and dtype and each Python scalar's value
-        (:func:`_call_signature`), and called directly when the key comes again. Arguments
-        of any other kind (variables, NumPy arrays, symbolic tensors inside another traced
-        function) go through ``tf.function`` as usual."""
-        compiled = tf.function(f, jit_compile=True, reduce_retracing=True, autograph=False)
+        Calls skip ``tf.function``'s dispatch (:class:`.compiled_step.FlatCompiled`): binding
+        the arguments, typing and casting each tensor and packing the outputs cost over a
+        millisecond for a training step that passes 20 parameter and state arrays, as long as
+        its arithmetic. The trace is picked by the nesting of the arguments, each tensor's
+        dtype and shape and each Python scalar's value, as ``tf.function`` would pick it, and
+        called with the flat list of tensors. A new shape costs one trace and one XLA
+        compilation; traces keep every dimension known, so code that reads shapes sees the
+        same numbers as eagerly. Arguments of any other kind (variables, NumPy arrays,
+        symbolic tensors inside another traced function) go through ``tf.function`` as usual."""
+        compiled = FlatCompiled(f, jit_compile=True)
         device = namespace._tf_device_name(self.device)
-        traces: dict[Any, Callable] = {}
 
         @functools.wraps(f)
         def run_compiled(*args: Any, **kwargs: Any) -> Any:
             with tf.device(device):
-                key = _call_signature((args, kwargs)) if tf.executing_eagerly() else None
-                if key is None:
-                    return compiled(*args, **kwargs)
-                concrete = traces.get(key)
-                if concrete is None:
-                    concrete = traces[key] = compiled.get_concrete_function(*args, **kwargs)
-                return concrete(*args, **kwargs)
+                return compiled(*args, **kwargs)
 
         return self._compiled_as_current(run_compiled, f)
 
@@ -179,31 +172,3 @@ class TensorFlowBackend(Backend):
                     if isinstance(leaf, tf.Tensor):
                         leaf.numpy()
         return tree
-
-
-#: Python values a ``tf.function`` keys its traces on by value.
-_PYTHON_SCALARS = (bool, int, float, complex, str, type(None))
-
-
-def _call_signature(tree: Any) -> Any:
-    """A hashable key that determines the trace ``tf.function`` would pick for arguments
-    ``tree``: the nesting of dicts, lists and tuples (by their exact types and dict keys),
-    each eager tensor's dtype and shape, and each Python scalar's type and value. None
-    when ``tree`` holds anything else, whose trace only ``tf.function`` can pick."""
-    kind = type(tree)
-    if kind in _PYTHON_SCALARS:
-        return (kind, tree)
-    if isinstance(tree, tf.Tensor):
-        return (tree.dtype, tuple(tree.shape.as_list())) if hasattr(tree, "numpy") else None
-    if kind is dict:
-        items = []
-        for key, value in tree.items():
-            signature = _call_signature(value)
-            if signature is None or type(key) not in _PYTHON_SCALARS:
-                return None
-            items.append((key, signature))
-        return (dict, tuple(items))
-    if kind is list or kind is tuple:
-        signatures = tuple(_call_signature(item) for item in tree)
-        return None if None in signatures else (kind, signatures)
-    return None

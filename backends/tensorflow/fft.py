@@ -4,7 +4,9 @@
 transforms and no ``norm``: each 1-D transform here moves ``axis`` last, crops or zero-pads
 it to ``n``, transforms and scales, and the n-D transforms apply the 1-D ones axis by axis
 (the DFT is separable). float32 input gives complex64, float64 complex128. TensorFlow
-differentiates every transform.
+differentiates every transform. float16 and bfloat16 input raise DTypeError, as on every backend:
+the standard has no complex dtype of their precision for the result (and TensorFlow's RFFT takes
+float32 and float64 only).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import tensorflow as tf
 from portable_dl.errors import DTypeError
 
 from .._common import generic, surface
+from .._common.dtypes import FFT_HALF_REASON, HALF_REFUSING_FFT, without_half_kernel
 from .._common.promotion import COMPLEX_OF
 from . import namespace as _xp
 
@@ -222,3 +225,8 @@ def ifftshift(x: Any, /, *, axes: int | Sequence[int] | None = None) -> tf.Tenso
     """The inverse of :func:`fftshift`."""
     x = _xp._tensor(x)
     return tf.signal.ifftshift(x, axes=list(range(x.shape.rank)) if axes is None else axes)
+
+
+for _name in HALF_REFUSING_FFT:
+    globals()[_name] = without_half_kernel(globals()[_name], _name, "", FFT_HALF_REASON)
+del _name

@@ -1,9 +1,11 @@
 """The array API ``linalg`` extension for TensorFlow: ``xp.linalg``, over ``tf.linalg``.
 
 Every function takes float32, float64, complex64 and complex128 matrices (integers raise
-:class:`portable_dl.DTypeError`) and is differentiable with ``tf.GradientTape`` where
-TensorFlow differentiates it: all of them, ``svd``/``eigh`` for distinct singular values and
-eigenvalues, ``qr`` for full-rank matrices with at least as many rows as columns.
+:class:`portable_dl.DTypeError`; so do float16 and bfloat16 where TensorFlow's CPU has no kernel
+for them, which is most factorizations: see "half floats" at the end) and is
+differentiable with ``tf.GradientTape`` where TensorFlow differentiates it: all of them,
+``svd``/``eigh`` for distinct singular values and eigenvalues, ``qr`` for full-rank matrices
+with at least as many rows as columns.
 
 Where ``tf.linalg`` departs from the standard: ``svd`` returns ``(s, u, v)`` with ``v`` not
 transposed (here ``(U, S, Vh)``); ``solve`` does not broadcast batch axes nor take a vector
@@ -22,6 +24,7 @@ from portable_dl.errors import DTypeError, ShapeError
 from .._common import generic, surface
 from .._common import linalg as common_linalg
 from .._common.broadcasting import broadcast_shapes, shape_of
+from .._common.dtypes import half_name, without_half_kernel
 from . import namespace as _xp
 
 # The extension's names are declared once, in backends/_common/surface.py.
@@ -191,3 +194,32 @@ def vector_norm(x: Any, /, *, axis: Any = None, keepdims: builtins.bool = False,
 def outer(x1: Any, x2: Any, /) -> tf.Tensor:
     """``x1[i] * x2[j]`` for two 1-D arrays."""
     return common_linalg.outer(_xp._tensor(x1), _xp._tensor(x2), xp=_xp)
+
+
+# ------------------------------------------------------------------ half floats
+# TensorFlow's CPU kernels for the half floats, probed (TensorFlow 2.21): Cholesky, Svd,
+# MatrixDeterminant, LogMatrixDeterminant, SelfAdjointEigV2 and MatrixSolve have none (XLA has
+# float16 ones, the eager CPU not); MatrixInverse and Qr have float16 but no bfloat16. The
+# functions that need a missing kernel refuse it up front, with the DTypeError every backend
+# gives (backends/_common/dtypes.py), so that eager calls, traced ones and XLA agree.
+_FRAMEWORK = f"TensorFlow {tf.__version__}"
+_NO_HALF_KERNEL = ("cholesky", "det", "slogdet", "eigh", "eigvalsh", "solve", "svd", "svdvals", "pinv", "matrix_rank")
+_NO_BFLOAT16_KERNEL = ("inv", "qr")
+
+
+def _is_bfloat16(x: Any, /, *args: Any, **kwargs: Any) -> builtins.bool:
+    return half_name(getattr(x, "dtype", None)) == "bfloat16"
+
+
+for _name in _NO_HALF_KERNEL:
+    globals()[_name] = without_half_kernel(globals()[_name], _name, _FRAMEWORK)
+for _name in _NO_BFLOAT16_KERNEL:
+    globals()[_name] = without_half_kernel(globals()[_name], _name, _FRAMEWORK, when=_is_bfloat16)
+del _name
+# The spectral norms take singular values (Svd); negative powers an inverse (bfloat16: none).
+matrix_norm = without_half_kernel(
+    matrix_norm, "matrix_norm", _FRAMEWORK, when=lambda x, /, *, ord="fro", **_: ord in (2, -2, "nuc")
+)
+matrix_power = without_half_kernel(
+    matrix_power, "matrix_power", _FRAMEWORK, when=lambda x, n, /: n < 0 and _is_bfloat16(x)
+)

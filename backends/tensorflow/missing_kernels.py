@@ -10,7 +10,9 @@ standard does define the function for the dtype, the namespace works around the 
 ``negative`` and ``sign`` of unsigned integers, ``tile`` of uint16, ``cross`` of complex vectors.)
 
 The namespace's functions call :func:`missing_kernel_error` in their own error path only, so
-correct calls pay nothing for it.
+correct calls pay nothing for it. Messages name the dtype as the standard does (TensorFlow's
+own say ``half`` for float16 and ``double`` for float64). The half floats' missing ``linalg``
+kernels are refused up front instead (:mod:`.linalg`), as on every backend.
 """
 
 from __future__ import annotations
@@ -27,6 +29,15 @@ _NO_KERNEL = re.compile(r"Value for attr '\w+' of (\w+) is not in the list of al
 _UNSUPPORTED = re.compile(r"(?:data type|DataType)\s*:?\s*(\w+)")
 
 
+def _standard_name(tf_name: str) -> str:
+    """The standard's name of a dtype as TensorFlow's messages spell it (``half`` is float16,
+    ``double`` float64, ``DT_BFLOAT16`` bfloat16); unknown spellings as they are."""
+    try:
+        return tf.as_dtype(tf_name.removeprefix("DT_").lower()).name
+    except TypeError:
+        return tf_name
+
+
 def missing_kernel_error(error: BaseException, name: str) -> DTypeError | None:
     """The DTypeError to raise for ``error`` (raised by TensorFlow inside the namespace's
     ``name``) when it says TensorFlow has no kernel for a dtype, else None."""
@@ -38,4 +49,5 @@ def missing_kernel_error(error: BaseException, name: str) -> DTypeError | None:
         return None
     if found is None:
         return None
-    return DTypeError(f"{name}: TensorFlow {tf.__version__} has no {found.group(1)} kernel for this function")
+    dtype = _standard_name(found.group(1))
+    return DTypeError(f"{name}: TensorFlow {tf.__version__} has no {dtype} kernel for this function")

@@ -14,6 +14,12 @@ Default dtypes (our choice, the same as NumPy and PyTorch): Python floats become
 (TensorFlow's own default, and the dtype deep learning computes in); Python ints become
 int64, integer sums accumulate in int64, and argmax/argmin/argsort return int64.
 
+Half floats, beyond the standard (as on every backend): ``float16`` and ``bfloat16`` are
+TensorFlow's own, Python floats round straight to them, and ``__array_namespace_info__().dtypes()``
+keeps the standard's list. TensorFlow has no half NextAfter kernel (``nextafter`` reads their bits
+here), and its CPU flushes bfloat16 subnormals, like float32 ones, to zero in arithmetic. The
+``linalg`` factorizations it has no half kernel for refuse them (:mod:`.linalg`).
+
 Gradient conventions, where TensorFlow's own differ: ``maximum``/``minimum`` give all the
 gradient to the first argument at ties; ours split it evenly (a custom gradient).
 ``max``/``min`` reductions already split ties evenly (TensorFlow's ReduceMax gradient
@@ -37,7 +43,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from portable_dl.backend import DTYPE_NAMES
+from portable_dl.backend import DTYPE_NAMES, STANDARD_DTYPE_NAMES
 from portable_dl.errors import BroadcastError, DTypeError, ShapeError
 
 from .._common import complex_special_values, generic
@@ -68,6 +74,7 @@ bool = tf.bool
 int8, int16, int32, int64 = tf.int8, tf.int16, tf.int32, tf.int64
 uint8, uint16, uint32, uint64 = tf.uint8, tf.uint16, tf.uint32, tf.uint64
 float32, float64 = tf.float32, tf.float64
+float16, bfloat16 = tf.float16, tf.bfloat16  # the half floats, beyond the standard (surface.HALF_DTYPES)
 complex64, complex128 = tf.complex64, tf.complex128
 
 e, pi, inf, nan, newaxis = math.e, math.pi, math.inf, math.nan, None
@@ -151,7 +158,10 @@ class _NamespaceInfo:
         }
 
     def dtypes(self, *, device: Any = None, kind: Any = None) -> dict:
-        return {name: dtype for name, dtype in _TF_DTYPE.items() if kind is None or isdtype(dtype, kind)}
+        # The standard's dtypes only: the half floats are an extension (array-api-tests iterates this).
+        return {
+            name: _TF_DTYPE[name] for name in STANDARD_DTYPE_NAMES if kind is None or isdtype(_TF_DTYPE[name], kind)
+        }
 
 
 def __array_namespace_info__() -> _NamespaceInfo:
@@ -266,10 +276,14 @@ def asarray(obj: Any, /, *, dtype: Any = None, device: Any = None, copy: builtin
         else:
             from_python = not isinstance(obj, (np.ndarray, np.generic))
             # Python numbers go straight to the dtype asked for (uint64 values above 2**63 fit
-            # no int64, and 0.1 through float32 would lose its float64 digits).
-            array = (
-                np.asarray(obj, dtype=target.as_numpy_dtype) if target is not None and from_python else np.asarray(obj)
-            )
+            # no int64, and 0.1 through float32 would lose its float64 digits). A float beyond
+            # the dtype's range rounds to inf, as IEEE 754 says: no warning (65520.0 in float16).
+            with np.errstate(over="ignore"):
+                array = (
+                    np.asarray(obj, dtype=target.as_numpy_dtype)
+                    if target is not None and from_python
+                    else np.asarray(obj)
+                )
             if target is None and from_python and array.dtype == np.float64:
                 array = array.astype(DEFAULT_FLOAT)  # Python floats: the default float dtype
             elif target is None and from_python and array.dtype == np.complex128:
@@ -697,6 +711,10 @@ def _logaddexp(x1: Any, x2: Any, /) -> tf.Tensor:
     """``log(exp(x1) + exp(x2))`` as ``max + log1p(exp(-|x1 - x2|))``: no overflow for
     large arguments; the gradient is ``sigmoid(x1 - x2)``, 1/2 each at ties."""
     a, b = _promoted_floating(x1, x2)
+    if a.dtype in (tf.float16, tf.bfloat16):
+        # In the half dtype, log1p(exp(-d)) cancels to several units of its precision;
+        # float32 then one rounding gives the correctly rounded half result, as torch does.
+        return tf.cast(_logaddexp(tf.cast(a, tf.float32), tf.cast(b, tf.float32)), a.dtype)
     larger = _maximum(a, b)
     result = larger + tf.math.log1p(tf.math.exp(-tf.math.abs(a - b)))
     # Equal infinities make a - b NaN; the answer is the infinity itself.
@@ -723,8 +741,7 @@ def _copysign(x1: Any, x2: Any, /) -> tf.Tensor:
     """``|x1|`` with the sign bit of ``x2`` (so ``-0.0`` counts as negative)."""
     a, b = _promoted_floating(x1, x2)
     a, b = _broadcast_together(a, b)
-    bits = tf.bitcast(b, tf.int32 if b.dtype == tf.float32 else tf.int64)
-    return tf.where(bits < 0, -tf.math.abs(a), tf.math.abs(a))
+    return tf.where(_bits(b) < 0, -tf.math.abs(a), tf.math.abs(a))
 
 
 _logaddexp.__name__, _hypot.__name__, _copysign.__name__ = "logaddexp", "hypot", "copysign"
@@ -845,7 +862,12 @@ def _cumulative(
             raise ValueError(f"cumulative functions need an axis for arrays of rank > 1, got shape {shape_of(x)}")
         axis = 0
     axis = generic.normalize_axis(axis, x.shape.rank)
-    result = cumulate(x, axis=axis)
+    if x.dtype.is_floating and x.dtype.size == 2:
+        # Half floats accumulate in float32 and round once (as PyTorch and JAX do): a running sum
+        # kept in float16 or bfloat16 stops growing once its spacing passes the addends.
+        result = tf.cast(cumulate(tf.cast(x, tf.float32), axis=axis), x.dtype)
+    else:
+        result = cumulate(x, axis=axis)
     return generic.with_initial(result, axis, initial, xp=_this) if include_initial else result
 
 
@@ -1164,18 +1186,41 @@ def take_along_axis(x: Any, indices: Any, /, *, axis: int = -1) -> tf.Tensor:
     return moveaxis(gathered, -1, axis)
 
 
+def _floating_order(x: tf.Tensor, axis: int, direction: str) -> tf.Tensor:
+    """The stable order (indices along ``axis``) of a real floating tensor, a NaN counting as
+    larger than +inf: last in ascending order, first in descending order, as NumPy, PyTorch, JAX
+    and MLX sort them. TensorFlow's own sort compares with ``<``, which a NaN fails both ways, so
+    the values around a NaN were left unsorted (``[1.5, nan, -2.0]`` stayed as it was)."""
+    nan = tf.math.is_nan(x)
+    order = tf.argsort(tf.where(nan, tf.constant(math.inf, x.dtype), x), axis=axis, direction=direction, stable=True)
+    # The NaNs now sit among the +infs: a stable sort of the NaN flags, in that order, moves them past.
+    flags = take_along_axis(tf.cast(nan, tf.int32), order, axis=axis)
+    return take_along_axis(order, tf.argsort(flags, axis=axis, direction=direction, stable=True), axis=axis)
+
+
 def sort(x: Any, /, *, axis: int = -1, descending: builtins.bool = False, stable: builtins.bool = True) -> tf.Tensor:
+    """``x`` sorted along ``axis`` (NaNs last, or first when ``descending``); equal elements keep
+    their order."""
+    x = _tensor(x)
+    direction = "DESCENDING" if descending else "ASCENDING"
+    if _is_floating(x):
+        return take_along_axis(x, _floating_order(x, axis, direction), axis=axis)
     try:
-        return tf.sort(_tensor(x), axis=axis, direction="DESCENDING" if descending else "ASCENDING")
+        return tf.sort(x, axis=axis, direction=direction)
     except tf.errors.OpError as error:  # bool and complex: no kernel (the standard sorts real dtypes)
         _raise_missing_kernel(error, "sort")
         raise
 
 
 def argsort(x: Any, /, *, axis: int = -1, descending: builtins.bool = False, stable: builtins.bool = True) -> tf.Tensor:
-    """Indices (int64) that sort ``x`` along ``axis``; equal elements keep their order."""
+    """Indices (int64) that sort ``x`` along ``axis`` (NaNs last, or first when ``descending``);
+    equal elements keep their order."""
+    x = _tensor(x)
+    direction = "DESCENDING" if descending else "ASCENDING"
+    if _is_floating(x):
+        return tf.cast(_floating_order(x, axis, direction), tf.int64)
     try:
-        order = tf.argsort(_tensor(x), axis=axis, direction="DESCENDING" if descending else "ASCENDING", stable=True)
+        order = tf.argsort(x, axis=axis, direction=direction, stable=True)
     except tf.errors.OpError as error:
         _raise_missing_kernel(error, "argsort")
         raise
@@ -1275,15 +1320,49 @@ def signbit(x: Any, /) -> tf.Tensor:
     x = _tensor(x)
     if not _is_floating(x):
         raise DTypeError(f"signbit needs a real floating array, got {x.dtype.name}")
-    return tf.bitcast(x, tf.int32 if x.dtype == tf.float32 else tf.int64) < 0
+    return _bits(x) < 0
+
+
+#: The signed integer dtype of each real floating dtype's width: its bit pattern, sign bit first.
+_SAME_WIDTH_INTEGER = {"float16": tf.int16, "bfloat16": tf.int16, "float32": tf.int32, "float64": tf.int64}
+
+
+def _bits(x: tf.Tensor) -> tf.Tensor:
+    """The bit pattern of a real floating tensor as the signed integers of its width (negative
+    exactly where the sign bit is set)."""
+    return tf.bitcast(x, _SAME_WIDTH_INTEGER[x.dtype.name])
 
 
 def _nextafter(x1: Any, x2: Any, /) -> tf.Tensor:
-    """The next float after ``x1`` towards ``x2`` (TensorFlow's own kernel); no gradient."""
+    """The next float after ``x1`` towards ``x2``; no gradient. TensorFlow's own kernel, which
+    has none for the half floats: those step their bit pattern (:func:`_half_nextafter`)."""
     a, b = _promoted(x1, x2)
     if not _is_floating(a):
         raise DTypeError(f"nextafter needs real floating arrays, got {a.dtype.name}")
-    return tf.math.nextafter(*_broadcast_together(a, b))
+    a, b = _broadcast_together(a, b)
+    return _half_nextafter(a, b) if a.dtype.size == 2 else tf.math.nextafter(a, b)
+
+
+def _half_nextafter(a: tf.Tensor, b: tf.Tensor) -> tf.Tensor:
+    """``nextafter`` of two float16 or bfloat16 tensors of one shape, decided on their bit patterns
+    in integer arithmetic: TensorFlow's CPU flushes subnormal bfloat16 operands to zero in float
+    comparisons, so ``-tiny < 1`` and ``-tiny == 0`` would step from the wrong value."""
+    bits_a, bits_b = (tf.cast(_bits(t), tf.int32) for t in (a, b))
+
+    def ordered(bits: tf.Tensor) -> tf.Tensor:
+        # Sign and magnitude to an integer of the same order: -0 is -1, +0 is 0, -tiny is -2.
+        return tf.where(bits >= 0, bits, -bits - 32769)
+
+    key_a, key_b = ordered(bits_a), ordered(bits_b)
+    zero_a, zero_b = tf.equal(bits_a % 32768, 0), tf.equal(bits_b % 32768, 0)
+    # Away from zero adds one to the pattern, towards zero subtracts one; from a zero, the
+    # smallest subnormal of x2's sign (pattern 1, or 0x8001 read as int16).
+    up = tf.equal(key_a < key_b, key_a > 0)
+    stepped = tf.where(zero_a, tf.where(key_b > 0, 1, -32767), bits_a + tf.where(up, 1, -1))
+    equal = tf.logical_or(tf.equal(key_a, key_b), tf.logical_and(zero_a, zero_b))
+    result = tf.bitcast(tf.cast(tf.where(equal, bits_b, stepped), tf.int16), a.dtype)
+    unordered = tf.logical_or(tf.math.is_nan(a), tf.math.is_nan(b))
+    return tf.where(unordered, tf.constant(math.nan, a.dtype), result)
 
 
 _nextafter.__name__ = "nextafter"
@@ -1327,22 +1406,33 @@ def nonzero(x: Any, /) -> tuple:
     return generic.nonzero(_tensor(x), xp=_this, index_dtype=_INDEX_DTYPE)
 
 
+# NumPy sorts ml_dtypes' bfloat16 arrays wrongly when they hold a NaN (the order stops at it), so
+# np.unique of one repeats values: bfloat16 is counted as the float32 array of the same values
+# (each bfloat16 is exactly a float32, NaNs and signed zeros included), and rounded back, exactly.
+def _sortable(x: Any) -> tf.Tensor:
+    x = _tensor(x)
+    return tf.cast(x, tf.float32) if x.dtype == tf.bfloat16 else x
+
+
 def unique_all(x: Any, /) -> generic.UniqueAllResult:
     """The unique values (sorted; NaNs each distinct), the first index of each, the inverse
     indices (``x``'s shape) and counts; read through NumPy, so not traceable."""
-    return generic.unique_all(_tensor(x), xp=_this, index_dtype=_INDEX_DTYPE)
+    values, indices, inverse, counts = generic.unique_all(_sortable(x), xp=_this, index_dtype=_INDEX_DTYPE)
+    return generic.UniqueAllResult(tf.cast(values, _tensor(x).dtype), indices, inverse, counts)
 
 
 def unique_counts(x: Any, /) -> generic.UniqueCountsResult:
-    return generic.unique_counts(_tensor(x), xp=_this, index_dtype=_INDEX_DTYPE)
+    values, counts = generic.unique_counts(_sortable(x), xp=_this, index_dtype=_INDEX_DTYPE)
+    return generic.UniqueCountsResult(tf.cast(values, _tensor(x).dtype), counts)
 
 
 def unique_inverse(x: Any, /) -> generic.UniqueInverseResult:
-    return generic.unique_inverse(_tensor(x), xp=_this, index_dtype=_INDEX_DTYPE)
+    values, inverse = generic.unique_inverse(_sortable(x), xp=_this, index_dtype=_INDEX_DTYPE)
+    return generic.UniqueInverseResult(tf.cast(values, _tensor(x).dtype), inverse)
 
 
 def unique_values(x: Any, /) -> tf.Tensor:
-    return generic.unique_values(_tensor(x), xp=_this, index_dtype=_INDEX_DTYPE)
+    return tf.cast(generic.unique_values(_sortable(x), xp=_this, index_dtype=_INDEX_DTYPE), _tensor(x).dtype)
 
 
 # ---------------------------------------------------------------------- creation, utility

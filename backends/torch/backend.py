@@ -17,7 +17,9 @@ import torch
 from portable_dl.backend import Backend
 from portable_dl.tree import tree_flatten, tree_unflatten
 
+from .._common import dtypes
 from . import namespace
+from .fused_update import fused_update_for
 
 #: dtypes torch has as tensors but whose arithmetic it implements only in part
 #: (``add`` on uint64 raises NotImplementedError in torch 2.13).
@@ -67,6 +69,11 @@ class TorchBackend(Backend):
         # Under torch.compile tensors are fake: reading values would break the graph.
         return not torch.compiler.is_compiling()
 
+    def fused_update(self, optimizer: Any) -> Callable | None:
+        """Adam, AdamW and SGD by multi-tensor ``torch._foreach_*`` kernels, bit-identical to
+        their pure rules (:mod:`.fused_update`); None for the other optimizers."""
+        return fused_update_for(optimizer)
+
     def _unsupported_dtype_reason(self, name: str) -> str | None:
         if name in _PARTIAL_UNSIGNED:
             return (
@@ -87,12 +94,17 @@ class TorchBackend(Backend):
             return x.to(device=self.device, dtype=target)
         if isinstance(x, (np.ndarray, np.generic)):
             self.dtype(x.dtype)  # DTypeError for NumPy dtypes torch cannot compute in
-            return torch.tensor(np.asarray(x), dtype=target, device=self.device)
+            return namespace.tensor_from_numpy(np.asarray(x), dtype=target, device=self.device)
         return torch.asarray(x, dtype=target, device=self.device)
 
     def to_numpy(self, x: Any) -> np.ndarray:
+        """A NumPy array of ``x``'s values and dtype; bfloat16 as ``ml_dtypes.bfloat16``, bit
+        for bit (torch's ``.numpy()`` refuses bfloat16: the bits go out as int16)."""
         if isinstance(x, torch.Tensor):
-            return x.detach().cpu().numpy()
+            x = x.detach().cpu()
+            if x.dtype == torch.bfloat16:
+                return x.view(torch.int16).numpy().view(dtypes.numpy_bfloat16())
+            return x.numpy()
         return np.asarray(x)
 
     # ------------------------------------------------------------------ autodiff

@@ -38,6 +38,8 @@ _STANDARD_NAMES = {
     "UInt16": "uint16",
     "UInt32": "uint32",
     "UInt64": "uint64",
+    "Half": "float16",
+    "BFloat16": "bfloat16",
     "Float": "float32",
     "Double": "float64",
     "ComplexFloat": "complex64",

@@ -26,6 +26,11 @@ where PyTorch has no kernel (:mod:`.missing_kernels`). Unsigned sums and product
 in uint64, as the standard says (computed in int64: the bits are the same modulo 2**64).
 Complex ``exp``, ``log``, ``sqrt`` and the hyperbolic functions follow the standard's special
 values (:mod:`.._common.complex_special_values`); ``unique_*`` take complex arrays.
+
+Half floats: ``float16`` and ``bfloat16`` (an extension of the standard) are torch's own;
+``asarray`` takes NumPy bfloat16 arrays (``ml_dtypes``) bit for bit. The factorizations have no
+half kernels in PyTorch and raise DTypeError up front; the FFTs refuse half input (no complex
+half dtype).
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import array_api_compat.torch as compat
+import numpy as np
 import torch
 
 from portable_dl.errors import BroadcastError
@@ -69,6 +75,7 @@ bool = compat.bool
 int8, int16, int32, int64 = compat.int8, compat.int16, compat.int32, compat.int64
 uint8, uint16, uint32, uint64 = torch.uint8, torch.uint16, torch.uint32, torch.uint64
 float32, float64 = compat.float32, compat.float64
+float16, bfloat16 = torch.float16, torch.bfloat16  # the half floats, beyond the standard (surface.HALF_DTYPES)
 complex64, complex128 = compat.complex64, compat.complex128
 
 e, pi, inf, nan, newaxis = compat.e, compat.pi, compat.inf, compat.nan, None
@@ -111,7 +118,25 @@ def _name_of(dtype: Any) -> str:
 
 
 # ----------------------------------------------------------------------- creation
-asarray = compat.asarray
+def tensor_from_numpy(values: Any, dtype: Any = None, device: Any = None) -> torch.Tensor:
+    """A tensor copy of the NumPy array ``values``; an ``ml_dtypes.bfloat16`` array goes in
+    bit for bit through int16 (torch does not know NumPy's bfloat16 type)."""
+    if dtypes.half_name(values.dtype) == "bfloat16":
+        tensor = torch.tensor(values.view(np.int16), device=device).view(torch.bfloat16)
+        return tensor if dtype is None else tensor.to(dtype)
+    return torch.tensor(values, dtype=dtype, device=device)
+
+
+def asarray(obj: Any, /, *, dtype: Any = None, device: Any = None, copy: bool | None = None) -> torch.Tensor:
+    """``array_api_compat.torch.asarray``, and NumPy bfloat16 arrays (``ml_dtypes``) bit for bit."""
+    if isinstance(obj, (np.ndarray, np.generic)) and dtypes.half_name(obj.dtype) == "bfloat16":
+        if copy is False:  # the NumPy memory itself, seen as bfloat16; compat raises if a copy is needed
+            shared = torch.from_numpy(np.asarray(obj).view(np.int16)).view(torch.bfloat16)
+            return compat.asarray(shared, dtype=dtype, device=device, copy=False)
+        return tensor_from_numpy(np.asarray(obj), dtype=dtype, device=device)
+    return compat.asarray(obj, dtype=dtype, device=device, copy=copy)
+
+
 arange = compat.arange
 empty = compat.empty
 empty_like = compat.empty_like
@@ -548,6 +573,14 @@ def _trace(x: Any, /, *, offset: int = 0, dtype: Any = None) -> Any:
 
 linalg.trace = reports_missing_kernels(generic.with_clamped_diagonal_offset(_trace), "trace")
 
+#: The factorizations (LAPACK's, MAGMA's), which PyTorch computes in float32, float64 and complex
+#: only: for float16 and bfloat16 it raises NotImplementedError or RuntimeError, with messages that
+#: do not all name the dtype (probed with torch 2.13 on the CPU). Refused up front, as on NumPy and JAX.
+_NO_HALF_KERNEL = (
+    "cholesky", "det", "eigh", "eigvalsh", "inv", "matrix_rank", "pinv", "qr", "slogdet", "solve", "svd", "svdvals",
+)  # fmt: skip
+dtypes.refuse_half_factorizations(linalg, _NO_HALF_KERNEL, f"PyTorch {torch.__version__}")
+
 
 def _ihfft(x: Any, /, *, n: int | None = None, axis: int = -1, norm: str = "backward") -> Any:
     # torch.fft.ihfft returns a conjugate view (a flag NumPy conversion and DLPack refuse).
@@ -555,6 +588,9 @@ def _ihfft(x: Any, /, *, n: int | None = None, axis: int = -1, norm: str = "back
 
 
 fft = types.SimpleNamespace(**{name: _ihfft if name == "ihfft" else getattr(compat.fft, name) for name in surface.FFT})
+for _name in dtypes.HALF_REFUSING_FFT:  # no complex half dtype for the result (dtypes.HALF_REFUSING_FFT)
+    setattr(fft, _name, dtypes.without_half_kernel(getattr(fft, _name), _name, "", dtypes.FFT_HALF_REASON))
+del _name
 
 
 #: The namespace a PyTorch backend hands out: the standard's names only.

@@ -8,17 +8,17 @@ safetensors file.
     checkpoint.params, checkpoint.opt_state, checkpoint.metadata, checkpoint.step
 
 The file is a plain `safetensors <https://github.com/huggingface/safetensors>`_ file, written
-and read with ``safetensors.numpy``: tensors are raw little-endian bytes and the header is
-JSON, so loading a checkpoint cannot run code (no pickle anywhere), and other tools can read
-the tensors. Each tensor is named by its place in its tree: ``params/layers.0.W``,
-``opt_state/step``, ``opt_state/slots.layers.0.W.exp_avg``. ``"/"`` separates the section from
-the path and ``"."`` the keys and list positions of the path; a dict key containing ``"."``,
-``"/"`` or ``"%"`` has them written ``%2E``, ``%2F``, ``%25``, so no two leaves share a name.
-The safetensors header's string metadata holds ``format`` (``"portable_dl.checkpoint"``),
-``format_version``, ``library_version``, ``backend`` (the saving backend's name), the
-structure of ``params`` and of ``opt_state`` as JSON (dicts with their key order, lists,
-tuples and None come back exactly), ``optimizer``, ``step``, the user's ``metadata`` and
-``tensor_crc32``, the CRC-32 of each tensor's bytes.
+with ``safetensors.numpy`` and parsed with ``safetensors.deserialize``: tensors are raw
+little-endian bytes and the header is JSON, so loading a checkpoint cannot run code (no pickle
+anywhere), and other tools can read the tensors. Each tensor is named by its place in its
+tree: ``params/layers.0.W``, ``opt_state/step``, ``opt_state/slots.layers.0.W.exp_avg``.
+``"/"`` separates the section from the path and ``"."`` the keys and list positions of the
+path; a dict key containing ``"."``, ``"/"`` or ``"%"`` has them written ``%2E``, ``%2F``,
+``%25``, so no two leaves share a name. The safetensors header's string metadata holds
+``format`` (``"portable_dl.checkpoint"``), ``format_version``, ``library_version``,
+``backend`` (the saving backend's name), the structure of ``params`` and of ``opt_state`` as
+JSON (dicts with their key order, lists, tuples and None come back exactly), ``optimizer``,
+``step``, the user's ``metadata`` and ``tensor_crc32``, the CRC-32 of each tensor's bytes.
 
 Integrity (:mod:`.integrity`): safetensors itself has no checksum, so load recomputes each
 tensor's CRC-32 and raises :class:`CheckpointError` naming the first tensor whose data
@@ -29,9 +29,10 @@ a version 1 file (written before them) still loads, with every check but the che
 
 Values are bit-exact: an array saved from any backend loads with the same bytes on any
 backend that has its dtype. The dtypes are those every Backend moves, :data:`DTYPE_NAMES`:
-bool, int8 to int64, uint8 to uint64, float32 and float64. float16 and bfloat16 raise
-:class:`CheckpointError` at save time (no Backend's ``asarray`` takes them, so a file
-holding them could not be loaded anywhere); cast them to float32 first.
+bool, int8 to int64, uint8 to uint64, float16 and bfloat16 (safetensors' ``F16`` and
+``BF16``), float32 and float64. Half-precision values keep every bit, NaN payloads and
+signed zeros included; NumPy's bfloat16 is ``ml_dtypes.bfloat16``, which loading a file
+with BF16 tensors therefore needs (float16 needs NumPy only).
 
 Where the loading backend lacks a dtype:
 
@@ -40,7 +41,8 @@ Where the loading backend lacks a dtype:
 - int64 and uint64 (JAX without 64-bit mode): loaded as int32 and uint32 when every value
   fits, as the JAX backend's ``asarray`` does (optimizer step counts are int32 anyway), and
   :class:`CheckpointError` otherwise;
-- any other dtype (uint16 to uint64 on torch): :class:`CheckpointError` with the backend's reason.
+- any other dtype (uint16 to uint64 on torch, float16 or bfloat16 where the backend or its
+  device has none): :class:`CheckpointError` naming the tensors, with the backend's reason.
 
 Writes are atomic (:func:`portable_dl.atomic.write_atomically`): the bytes go to a
 temporary file in the target's folder (named ``.<target name>.<host>.<pid>.<random>.tmp``),
@@ -150,7 +152,7 @@ def save(
 
     Raises:
         CheckpointError: before the file is touched, for a leaf that is not an array or has
-            a dtype checkpoints do not hold (float16, bfloat16), a dict key that is not a
+            a dtype checkpoints do not hold (complex), a dict key that is not a
             string, metadata or hyperparameters JSON cannot hold (naming the key), or a
             folder that does not exist; afterwards, when the operating system refuses the
             write (the previous file then stands).
@@ -216,7 +218,8 @@ def load(
             read, is truncated, is corrupted (a tensor whose data does not match its
             checksum, a header whose step disagrees with the optimizer state), is not a
             portable_dl checkpoint, was written by a newer portable_dl, holds a dtype the
-            backend lacks (float64 on JAX without 64-bit mode), or does not match ``like`` /
+            backend lacks (float64 on JAX without 64-bit mode, bfloat16 where the backend has
+            none) or bfloat16 arrays without ml_dtypes installed, or does not match ``like`` /
             ``opt_state_like`` (every missing and extra key and every wrong shape or dtype listed).
     """
     path = pathlib.Path(path)
@@ -231,7 +234,7 @@ def load(
     if problems:
         raise CheckpointError(f"the checkpoint {path} does not match what was expected:\n  " + "\n  ".join(problems))
     dtypes = loaded_dtypes(contents.tensors, backend, path)
-    decoded = decode_tensors(data, path)
+    decoded = decode_tensors(data, contents.tensors, path)
     check_step(contents.step, decoded, path)
     arrays = {name: narrowed(array, dtypes[name], name, backend, path) for name, array in decoded.items()}
     # Only now, with every check passed, are arrays of the backend created.

@@ -22,14 +22,12 @@ import struct
 from dataclasses import dataclass, fields
 from typing import Any
 
-import numpy as np
-
 from ..backend import DTYPE_NAMES
 from ..errors import CheckpointError
 from ..tree import TreeDef
 from .integrity import CHECKSUMS_KEY
 from .structure import SECTIONS, leaf_names, structure_from_json
-from .tensors import TensorEntry
+from .tensors import ITEMSIZE, TensorEntry
 
 #: The version of the file layout this package writes; it reads this one and older ones.
 #: 1: no checksums (such files still load, without a check of their tensor data);
@@ -51,6 +49,8 @@ _SAFETENSORS_DTYPES = {
     "U16": "uint16",
     "U32": "uint32",
     "U64": "uint64",
+    "F16": "float16",
+    "BF16": "bfloat16",
     "F32": "float32",
     "F64": "float64",
 }
@@ -259,7 +259,7 @@ def _tensor_entry(name: str, entry: Any, path: pathlib.Path) -> TensorEntry:
     if not (isinstance(offsets, list) and len(offsets) == 2 and all(_is_count(o) for o in offsets)):
         raise CheckpointError(f"{corrupted} has the data offsets {offsets!r}, not two non-negative integers")
     dtype = _SAFETENSORS_DTYPES[code]
-    expected_bytes = math.prod(shape) * np.dtype(dtype).itemsize
+    expected_bytes = math.prod(shape) * ITEMSIZE[dtype]
     if offsets[1] - offsets[0] != expected_bytes:
         raise CheckpointError(
             f"{corrupted} has the data offsets {offsets}, which span {offsets[1] - offsets[0]} bytes, "

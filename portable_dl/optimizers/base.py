@@ -225,14 +225,21 @@ class Optimizer(abc.ABC):
         step = backend.asarray(0, STEP_DTYPE)
         return {"step": step, "slots": tree_map(lambda param: self.init_single(param, xp), params)}
 
-    def update(self, grads: Any, state: dict, params: Any) -> tuple[Any, dict]:
+    def update(self, grads: Any, state: dict, params: Any, *, fused: bool = True) -> tuple[Any, dict]:
         """Apply one update.
+
+        In eager code, where the backend has a fused implementation of this optimizer
+        (:meth:`portable_dl.Backend.fused_update`: torch's multi-tensor kernels for Adam, AdamW
+        and SGD), it computes the same numbers with fewer dispatches and allocations; under a
+        compiler, and for every other optimizer, the per-parameter rule runs.
 
         Args:
             grads: a pytree of the structure of ``params``; arrays of the parameters'
                 shapes (None skips a parameter).
             state: what :meth:`init` or the previous ``update`` returned.
             params: the parameters (None marks a frozen one, which is skipped).
+            fused: False runs the pure per-parameter rule even where a fused one exists
+                (the reference the fused path is checked against).
 
         Returns:
             ``(new_params, new_state)``; ``state`` itself is left as it was.
@@ -252,7 +259,8 @@ class Optimizer(abc.ABC):
         leaves = [param for _, param, _, _ in entries if param is not None]
         if not leaves:
             return params, state
-        xp = backend_of(*leaves).xp
+        backend = backend_of(*leaves)
+        xp = backend.xp
         # Clipped as the flat list the walk gave (a list is a pytree too): no second walk.
         clipped = self.clip_gradients([grad for _, _, grad, _ in entries])
         step = state["step"]
@@ -262,10 +270,9 @@ class Optimizer(abc.ABC):
         # mode every array operation here is a dispatch that costs as much as a small kernel.
         scalars: dict[str, tuple[Any, Any]] = {}
         floating_pairs: set[tuple[str, str]] = set()
-        updated = []
-        for (path, param, _, slots), grad in zip(entries, clipped):
+        active = []  # the positions of the parameters to update, all checked first
+        for index, ((path, param, _, slots), grad) in enumerate(zip(entries, clipped)):
             if param is None or grad is None:  # a frozen parameter
-                updated.append((param, slots))
                 continue
             _check_gradient_shape(self.name, path, param, grad)
             key = str(param.dtype)
@@ -284,15 +291,59 @@ class Optimizer(abc.ABC):
                 )
             if key not in scalars:
                 scalars[key] = (self.learning_rate_at(step, param, xp), xp.astype(t, param.dtype))
-            lr, t_in_dtype = scalars[key]
-            if self.weight_decay:
-                param, grad = self.apply_weight_decay(param, grad, lr)
-            updated.append(self.update_single(param, grad, slots, lr, t_in_dtype, xp))
+            active.append(index)
+        updated = [(param, slots) for _, param, _, slots in entries]  # frozen ones stay as they are
+        if not (fused and self._update_fused(backend, entries, clipped, active, scalars, floating_pairs, updated)):
+            for index in active:
+                _, param, _, slots = entries[index]
+                grad = clipped[index]
+                lr, t_in_dtype = scalars[str(param.dtype)]
+                if self.weight_decay:
+                    param, grad = self.apply_weight_decay(param, grad, lr)
+                updated[index] = self.update_single(param, grad, slots, lr, t_in_dtype, xp)
         new_params = tree_unflatten(treedef, [param for param, _ in updated])
         new_slots = tree_unflatten(treedef, [slots for _, slots in updated])
         return new_params, {"step": t, "slots": new_slots}
 
     # ------------------------------------------------------------------ shared pieces
+    def _update_fused(
+        self,
+        backend: Any,
+        entries: list,
+        clipped: list,
+        active: list,
+        scalars: dict,
+        floating_pairs: set,
+        updated: list,
+    ) -> bool:
+        """Update the ``active`` parameters by the backend's fused kernels, writing the results
+        into ``updated``; False (nothing written) where the backend has none for this optimizer,
+        the arrays are traced by a compiler, the parameters and gradients do not all share one
+        dtype, or the fused function declines (:meth:`portable_dl.Backend.fused_update`)."""
+        if not active or len(floating_pairs) != 1:
+            return False
+        [(param_dtype, grad_dtype)] = floating_pairs
+        if param_dtype != grad_dtype:
+            return False
+        if not backend.is_concrete(entries[active[0]][1]):  # traced: the compiler fuses the pure rule itself
+            return False
+        fused = backend.fused_update(self)
+        if fused is None:
+            return False
+        lr, t_in_dtype = scalars[param_dtype]
+        result = fused(
+            [entries[index][1] for index in active],
+            [clipped[index] for index in active],
+            [entries[index][3] for index in active],
+            lr,
+            t_in_dtype,
+        )
+        if result is None:
+            return False
+        for index, param, slots in zip(active, *result):
+            updated[index] = (param, slots)
+        return True
+
     def apply_weight_decay(self, param: Any, grad: Any, lr: Any) -> tuple[Any, Any]:
         """``(param, grad)`` after weight decay :math:`\\lambda`: the L2 term
         :math:`\\lambda\\theta` added to the gradient, or, decoupled (AdamW), the parameter
