@@ -55,11 +55,14 @@ MAX_STEPS_PER_BLOCK = 1000
 @dataclass
 class Runner:
     """Something to time: ``step()`` runs one unit of work (a training step, a call) and
-    returns what ``synchronize(result)`` must wait for before the clock stops."""
+    returns what ``synchronize(result)`` must wait for before the clock stops.
+    ``steps_per_call``: how many steps one ``step()`` call runs (k stacked batches in one
+    compiled call); times are reported per step, the call's time divided by it."""
 
     step: Callable[[], Any]
     synchronize: Callable[[Any], Any] = lambda result: result
     optional: bool = False
+    steps_per_call: int = 1
 
 
 @dataclass
@@ -69,7 +72,8 @@ class Timing:
     status: str = "ok"  # "ok" or "unavailable"
     reason: str | None = None
     first_step_seconds: float | None = None  # the first call: tracing and compiling included
-    steps_per_block: int = 0
+    steps_per_block: int = 0  # calls per block
+    steps_per_call: int = 1  # steps per call: the blocks' times are per step, a call's time / this
     seconds_per_step: list[float] = field(default_factory=list)  # wall clock
     cpu_seconds_per_step: list[float] = field(default_factory=list)  # this process's CPU time
     first_result: Any = None  # what the first step returned (a loss, for a sanity check)
@@ -99,6 +103,7 @@ class Timing:
             "cpu_median": self.cpu_median * unit,
             "cpu_blocks": [value * unit for value in self.cpu_seconds_per_step],
             "steps_per_block": self.steps_per_block,
+            "steps_per_call": self.steps_per_call,
             "first_step": None if self.first_step_seconds is None else self.first_step_seconds * unit,
         }
 
@@ -136,13 +141,14 @@ def compare(
         for name in order:
             timing = timings[name]
             wall, cpu = time_block(runners[name], timing.steps_per_block)
-            timing.seconds_per_step.append(wall / timing.steps_per_block)
-            timing.cpu_seconds_per_step.append(cpu / timing.steps_per_block)
+            steps = timing.steps_per_block * timing.steps_per_call
+            timing.seconds_per_step.append(wall / steps)
+            timing.cpu_seconds_per_step.append(cpu / steps)
     return timings
 
 
 def _warm_up(runner: Runner, steps: int | None, block_seconds: float, warmup: int) -> Timing:
-    timing = Timing()
+    timing = Timing(steps_per_call=runner.steps_per_call)
     try:
         start = time.perf_counter()
         timing.first_result = runner.synchronize(runner.step())

@@ -99,6 +99,7 @@ def worker(arguments: argparse.Namespace) -> None:
             times.append(time.perf_counter() - started)
         collective_ms = 1000 * statistics.median(times[3:])
         result["collective_ms"] = collective_ms
+        result["collective_ms_each"] = [1000 * t for t in times[3:]]  # every timed all-reduce, not only the median
         result["collective_share"] = collective_ms / step_ms
     world.barrier()
     if world.rank == 0:

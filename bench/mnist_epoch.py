@@ -22,13 +22,26 @@ contender                 what runs
                           (no DataLoader); losses summed on the device, read once per epoch
 ========================  ================================================================
 
-How an epoch is timed. Each contender trains from fresh weights for one epoch (time T1,
-the first epoch as a user meets it, tracing and compiling included), then, warm, for one
-epoch (W1) and for two (W2). W2 - W1 is a warm epoch: both warm runs pay the same fixed
-costs. (T2 - T1 would not be: a framework keeps what it compiled for the next run.) With
-``--examples N`` below 60,000 the epoch uses the first N images, the warm epoch is scaled
-by 60000 / N and the first epoch is its fixed part T1 - (W2 - W1) plus that warm epoch
-(marked "extrapolated").
+How an epoch is timed. A round of one contender trains from fresh weights for one epoch
+(time T1, the first epoch as a user meets it, tracing and compiling included), then, warm,
+for one epoch (W1) and for 1 + E epochs (WE, E = ``--warm-epochs``, 2). (WE - W1) / E is a
+warm epoch: both warm runs pay the same fixed costs (a new step to trace, weights and data
+to the device), which cancel. (T2 - T1 would not be: a framework keeps what it compiled for
+the next run.) With ``--examples N`` below 60,000 the epoch uses the first N images, the
+warm epoch is scaled by 60000 / N and the first epoch is its fixed part T1 - warm plus that
+warm epoch (marked "extrapolated").
+
+Stability. ``--repeats`` rounds (3), each a fresh process per contender, the contenders in
+alternating order (A B C, C B A, ...), so that a change of the machine's load between
+contenders falls on all of them; a contender's result is the median over its rounds, with
+the spread (min, max), and a ratio is the median of the ratios of the same round (measured
+minutes apart at most, not a run apart). Every round's raw times are kept in the JSON.
+Threads are pinned alike for every contender (``--threads``, 1 by default: OpenMP, MKL,
+TensorFlow's intra- and inter-op pools, XLA's Eigen pool). Besides the wall clock, each round
+records this process's CPU time, which leaves out the time other processes held the cores:
+on a shared machine its ratios are the steadier. Why TensorFlow's ratio to Keras moved
+between 0.6 and 3.4 with the old method (one run of each, W2 - W1): bench/README.md,
+"mnist_epoch.py stability".
 
     python bench/mnist_epoch.py                                  # full epochs, all installed
     python bench/mnist_epoch.py --examples 6000 --backends jax,torch
@@ -38,6 +51,8 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
+import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -84,7 +99,7 @@ def initial_weights(seed: int, backend: pdl.Backend | None = None) -> list[tuple
     return [(backend.to_numpy(layer["W"]), backend.to_numpy(layer["b"])) for layer in params["layers"]]
 
 
-def portable_trainer(backend: pdl.Backend, seed: int, compile: bool) -> Trainer:
+def portable_trainer(backend: pdl.Backend, seed: int, compile: bool, steps_per_call: int = 1) -> Trainer:
     model = nn.MLP(LAYERS, activation="relu")
     weights = initial_weights(seed, backend)
 
@@ -103,6 +118,7 @@ def portable_trainer(backend: pdl.Backend, seed: int, compile: bool) -> Trainer:
             seed=seed,
             compile=compile,
             verbose=0,
+            **({"steps_per_call": steps_per_call} if steps_per_call > 1 else {}),
         )
         return result.history["loss"][-1]
 
@@ -171,37 +187,101 @@ def torch_trainer(weights: list, seed: int) -> Trainer:
     return train
 
 
-def time_contender(train: Trainer, x: np.ndarray, y: np.ndarray) -> dict:
-    """The first epoch as a user meets it, and a warm epoch; see the module docstring.
+def time_contender(train: Trainer, x: np.ndarray, y: np.ndarray, warm_epochs: int = 2) -> dict:
+    """One round: the first epoch as a user meets it, and a warm epoch; see the module docstring.
 
     Three runs, each from fresh weights: one epoch cold (T1, tracing and compiling
-    included), then one epoch (W1) and two epochs (W2) warm. A framework keeps what it
-    compiled for the next run (torch.compile's and XLA's caches), so only W2 - W1 is a warm
-    epoch: the fixed costs of a warm run (weights, batches to the device) cancel in it. The
-    first epoch is T1's fixed part, T1 - (W2 - W1), plus one warm epoch at full size."""
+    included), then one epoch (W1) and ``1 + warm_epochs`` epochs (WE) warm. A framework
+    keeps what it compiled for the next run (torch.compile's and XLA's caches), so only
+    (WE - W1) / warm_epochs is a warm epoch: the fixed costs of a warm run (a new step to
+    trace, weights and batches to the device) cancel in it. The first epoch is T1's fixed
+    part, T1 - warm, plus one warm epoch at full size."""
+
+    cpu: list[float] = []  # this process's CPU time of each run, all threads
 
     def timed(epochs: int) -> tuple[float, float]:
-        start = time.perf_counter()
+        cpu_start, start = time.process_time(), time.perf_counter()
         loss = train(x, y, epochs)
+        cpu.append(time.process_time() - cpu_start)
         return time.perf_counter() - start, loss
 
     one_epoch, loss = timed(1)
     warm_one, _ = timed(1)
-    warm_two, _ = timed(2)
+    warm_more, _ = timed(1 + warm_epochs)
+    cpu_warm = (cpu[2] - cpu[1]) / warm_epochs
     scale = FULL_EPOCH / len(x)
     steps = math.ceil(len(x) / BATCH_SIZE)
-    warm = warm_two - warm_one
+    warm = (warm_more - warm_one) / warm_epochs
     measured = {
         "status": "ok",
         "first_epoch_seconds": max(one_epoch - warm, 0.0) + warm * scale if warm > 0 else one_epoch * scale,
         "seconds_per_epoch": warm * scale if warm > 0 else None,
         "ms_per_step": warm / steps * 1e3 if warm > 0 else None,
-        "raw_seconds": {"one_epoch": one_epoch, "warm_one_epoch": warm_one, "warm_two_epochs": warm_two},
+        "raw_seconds": {
+            "one_epoch": one_epoch,
+            "warm_one_epoch": warm_one,
+            f"warm_{1 + warm_epochs}_epochs": warm_more,
+        },
+        # CPU time leaves out the time other processes held the cores: steadier on a shared machine
+        "cpu_seconds_per_epoch": cpu_warm * scale if cpu_warm > 0 else None,
+        "raw_cpu_seconds": dict(zip(("one_epoch", "warm_one_epoch", f"warm_{1 + warm_epochs}_epochs"), cpu)),
         "loss_after_first_epoch": loss,
     }
     if warm <= 0:
-        measured["note"] = "W2 - W1 was not positive (fixed costs varied more than an epoch costs): use more --examples"
+        measured["note"] = "WE - W1 was not positive (fixed costs varied more than epochs cost): use more --examples"
     return measured
+
+
+def summarize(rounds: list[dict]) -> dict:
+    """A contender's result from its rounds (each :func:`time_contender`'s dict): the medians
+    of its first and warm epochs over rounds, their spread (min, max), and every round."""
+    measured = [result for result in rounds if result["status"] == "ok"]
+    if not measured:
+        return rounds[0]
+
+    def stats(key: str) -> tuple[float | None, list[float] | None]:
+        values = [result[key] for result in measured if result[key] is not None]
+        return (statistics.median(values), [min(values), max(values)]) if values else (None, None)
+
+    first, first_spread = stats("first_epoch_seconds")
+    warm, warm_spread = stats("seconds_per_epoch")
+    steps_ms, _ = stats("ms_per_step")
+    cpu_warm, cpu_spread = stats("cpu_seconds_per_epoch")
+    summary = {
+        "status": "ok",
+        "first_epoch_seconds": first,
+        "first_epoch_spread": first_spread,
+        "seconds_per_epoch": warm,
+        "seconds_per_epoch_spread": warm_spread,
+        "ms_per_step": steps_ms,
+        "cpu_seconds_per_epoch": cpu_warm,
+        "cpu_seconds_per_epoch_spread": cpu_spread,
+        "loss_after_first_epoch": measured[0]["loss_after_first_epoch"],
+        "rounds": rounds,
+    }
+    notes = sorted({result["note"] for result in measured if "note" in result})
+    if notes:
+        summary["note"] = "; ".join(notes)
+    return summary
+
+
+def round_ratios(results: dict[str, dict], native: str) -> None:
+    """Add ``ratio_to_keras`` / ``ratio_to_torch_loop`` to each portable contender: the median
+    over rounds of its warm epoch over the native one of the same round, with the spread."""
+    key = "ratio_to_keras" if native == "keras" else "ratio_to_torch_loop"
+    reference = results.get(native, {})
+    for name, result in results.items():
+        if not name.startswith("portable") or result["status"] != "ok" or reference.get("status") != "ok":
+            continue
+        for measure, suffix in (("seconds_per_epoch", ""), ("cpu_seconds_per_epoch", "_cpu")):
+            ratios = [
+                mine[measure] / theirs[measure]
+                for mine, theirs in zip(result["rounds"], reference["rounds"])
+                if mine.get(measure) and theirs.get(measure)
+            ]
+            if ratios:
+                result[key + suffix] = statistics.median(ratios)
+                result[key + suffix + "_spread"] = [min(ratios), max(ratios)]
 
 
 def contenders(arguments: argparse.Namespace) -> dict[str, Callable[[], Trainer]]:
@@ -209,7 +289,7 @@ def contenders(arguments: argparse.Namespace) -> dict[str, Callable[[], Trainer]
     built: dict[str, Callable[[], Trainer]] = {}
     for name in arguments.backends:
         built[f"portable {name}"] = lambda name=name: portable_trainer(
-            pdl.backend(name), arguments.seed, not arguments.no_compile
+            pdl.backend(name), arguments.seed, not arguments.no_compile, arguments.steps_per_call
         )
     if "keras" in arguments.natives:
         built[NATIVE_LABELS["keras"]] = lambda: keras_trainer(initial_weights(arguments.seed), arguments.seed)
@@ -219,33 +299,51 @@ def contenders(arguments: argparse.Namespace) -> dict[str, Callable[[], Trainer]
 
 
 def measure_in_this_process(arguments: argparse.Namespace, x: np.ndarray, y: np.ndarray) -> dict[str, dict]:
-    """Time every contender asked for, one after the other, in this process."""
-    results: dict[str, dict] = {}
+    """Time every contender asked for in this process: ``--repeats`` rounds, the contenders
+    in alternating order (each built once: only its first round's T1 is cold)."""
+    trainers: dict[str, Trainer] = {}
+    rounds: dict[str, list[dict]] = {}
     for name, build in contenders(arguments).items():
         try:
-            trainer = build()
+            trainers[name] = build()
         except (pdl.BackendUnavailable, ImportError, RuntimeError) as error:
-            results[name] = {"status": "skipped", "reason": describe_error(error)}
+            rounds[name] = [{"status": "skipped", "reason": describe_error(error)}]
             continue
-        results[name] = time_contender(trainer, x, y)
-        print(f"  {name}: done", file=sys.stderr, flush=True)
-    return results
+        rounds[name] = []
+    names = list(trainers)
+    for repeat in range(arguments.repeats):
+        for name in names if repeat % 2 == 0 else names[::-1]:
+            rounds[name].append(time_contender(trainers[name], x, y, arguments.warm_epochs))
+            print(f"  {name}: round {repeat + 1} done", file=sys.stderr, flush=True)
+    return {name: summarize(rounds[name]) for name in rounds}
+
+
+def _spread(value: float | None, spread: list[float] | None) -> str:
+    """``"1.23 (1.1-1.4)"``: a median and its spread over rounds."""
+    if value is None:
+        return "-"
+    if not spread or len(set(spread)) == 1:
+        return format_number(value)
+    return f"{format_number(value)} ({format_number(spread[0])}-{format_number(spread[1])})"
 
 
 def print_results(results: dict[str, dict]) -> None:
     rows = []
     for name, result in results.items():
         if result["status"] != "ok":
-            rows.append([name, "-", "-", "-", "-", "-", "-", f"{result['status']}: {result['reason']}"])
+            rows.append([name, "-", "-", "-", "-", "-", "-", "-", "-", "-", f"{result['status']}: {result['reason']}"])
             continue
         rows.append(
             [
                 name,
-                format_number(result["first_epoch_seconds"]),
-                format_number(result["seconds_per_epoch"]),
+                _spread(result["first_epoch_seconds"], result.get("first_epoch_spread")),
+                _spread(result["seconds_per_epoch"], result.get("seconds_per_epoch_spread")),
                 format_number(result["ms_per_step"]),
-                format_number(result.get("ratio_to_keras")),
-                format_number(result.get("ratio_to_torch_loop")),
+                _spread(result.get("cpu_seconds_per_epoch"), result.get("cpu_seconds_per_epoch_spread")),
+                _spread(result.get("ratio_to_keras"), result.get("ratio_to_keras_spread")),
+                _spread(result.get("ratio_to_keras_cpu"), result.get("ratio_to_keras_cpu_spread")),
+                _spread(result.get("ratio_to_torch_loop"), result.get("ratio_to_torch_loop_spread")),
+                _spread(result.get("ratio_to_torch_loop_cpu"), result.get("ratio_to_torch_loop_cpu_spread")),
                 f"{result['loss_after_first_epoch']:.4f}",
                 result.get("note", ""),
             ]
@@ -257,14 +355,42 @@ def print_results(results: dict[str, dict]) -> None:
                 "first epoch s",
                 "s / epoch",
                 "ms / step",
+                "cpu s / epoch",
                 "/ keras",
+                "cpu / keras",
                 "/ torch loop",
+                "cpu / torch loop",
                 "loss (epoch 1)",
                 "note",
             ],
             rows,
         )
     )
+    print("medians over rounds, (min-max) over rounds; ratios: the median of the same round's ratios;")
+    print("cpu: this process's CPU time (all threads), which leaves out the time other processes held the cores")
+
+
+def thread_environment(threads: int) -> dict[str, str]:
+    """The variables that give OpenMP/MKL/OpenBLAS (PyTorch, NumPy), TensorFlow's intra- and
+    inter-op pools and XLA's Eigen pool (JAX) ``threads`` threads each; {} for 0 (the
+    frameworks' own defaults). Read when a framework is imported, so set before that."""
+    if threads <= 0:
+        return {}
+    count = str(threads)
+    environment = {
+        name: count
+        for name in (
+            "OMP_NUM_THREADS",
+            "MKL_NUM_THREADS",
+            "OPENBLAS_NUM_THREADS",
+            "TF_NUM_INTRAOP_THREADS",
+            "TF_NUM_INTEROP_THREADS",
+        )
+    }
+    if threads == 1:  # added to the user's XLA flags, not replacing them
+        flags = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+        environment["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {flags}".strip()
+    return environment
 
 
 def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -286,6 +412,21 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         "that `portable-dl data mnist` fills)",
     )
     parser.add_argument("--no-compile", action="store_true", help="portable steps eager instead of compiled")
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="rounds per contender, each a fresh process, in alternating order"
+    )
+    parser.add_argument(
+        "--warm-epochs", type=int, default=2, help="E: a warm epoch is (time of 1 + E epochs - time of 1) / E"
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="threads of every framework's pools, the same for every contender (0: the frameworks' defaults)",
+    )
+    parser.add_argument(
+        "--steps-per-call", type=int, default=1, help="fit(..., steps_per_call=k) for the portable contenders"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", default=str(DEFAULT_OUTPUT), help="the JSON file written")
     parser.add_argument(
@@ -298,7 +439,32 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     arguments.natives = split_names(arguments.natives, NATIVES)
     if not 1 <= arguments.examples <= FULL_EPOCH:
         parser.error(f"--examples must lie in [1, {FULL_EPOCH}]")
+    for name in ("repeats", "warm_epochs", "steps_per_call"):
+        if getattr(arguments, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    if arguments.threads < 0:
+        parser.error("--threads must be at least 0")
     return arguments
+
+
+def measure_in_own_processes(argv: list[str], selections: dict[str, list[str]], repeats: int) -> dict[str, dict]:
+    """``repeats`` rounds of a fresh process per contender, in alternating order; each
+    process runs one round (``--repeats 1``). A contender's rounds are then summarized."""
+    rounds: dict[str, list[dict]] = {label: [] for label in selections}
+    labels = list(selections)
+    for repeat in range(repeats):
+        order = labels if repeat % 2 == 0 else labels[::-1]
+        documents = run_in_own_processes(
+            __file__, argv, {label: [*selections[label], "--repeats", "1"] for label in order}
+        )
+        for label in order:
+            if "results" in documents[label]:
+                rounds[label].extend(
+                    documents[label]["results"][label].get("rounds", [documents[label]["results"][label]])
+                )
+            else:
+                rounds[label].append({"status": "failed", "reason": documents[label]["failed"]})
+    return {label: summarize(rounds[label]) for label in labels}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -316,6 +482,10 @@ def main(argv: list[str] | None = None) -> int:
         "extrapolated": arguments.examples < FULL_EPOCH,
         "compile": not arguments.no_compile,
         "seed": arguments.seed,
+        "repeats": arguments.repeats,
+        "warm_epochs": arguments.warm_epochs,
+        "threads": arguments.threads,
+        "steps_per_call": arguments.steps_per_call,
         # The data set, not the folder it was read from: a path names one machine's layout,
         # and load_mnist checks every file's SHA-256, so "MNIST" is the same data everywhere.
         "data": "MNIST (SHA-256 checked)",
@@ -334,26 +504,18 @@ def main(argv: list[str] | None = None) -> int:
         f"epoch{extrapolated}",
         flush=True,
     )
+    # Pinned before any framework is imported, here and (inherited) in every contender's process.
+    os.environ.update(thread_environment(arguments.threads))
     selections = {
         **{f"portable {name}": ["--backends", name, "--natives", "none"] for name in arguments.backends},
         **{NATIVE_LABELS[name]: ["--backends", "none", "--natives", name] for name in arguments.natives},
     }
     if len(selections) > 1 and not arguments.in_process:
-        documents = run_in_own_processes(__file__, argv, selections)
-        results = {
-            label: documents[label]["results"][label]
-            if "results" in documents[label]
-            else {"status": "failed", "reason": documents[label]["failed"]}
-            for label in selections
-        }
+        results = measure_in_own_processes(argv, selections, arguments.repeats)
     else:
         results = measure_in_this_process(arguments, x, y)
-    for name, result in results.items():
-        if name.startswith("portable") and result["status"] == "ok":
-            for native, key in (("keras", "ratio_to_keras"), ("torch loop", "ratio_to_torch_loop")):
-                reference = results.get(native, {}).get("seconds_per_epoch")
-                if reference and result["seconds_per_epoch"]:
-                    result[key] = result["seconds_per_epoch"] / reference
+    for native in ("keras", "torch loop"):
+        round_ratios(results, native)
     print_results(results)
     path = write_json(arguments.output, document("mnist_epoch", settings, results=results))
     print(f"wrote {path}")

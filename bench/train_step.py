@@ -32,6 +32,7 @@ block ends with a synchronization (JAX's asynchronous dispatch, CUDA).
 from __future__ import annotations
 
 import argparse
+import inspect
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -91,20 +92,31 @@ def make_problem(layers: tuple[int, ...], batch_size: int, seed: int, backend: p
 
 
 # ===================================================================== portable side
-def portable_runner(backend: pdl.Backend, problem: Problem, compile: bool) -> Runner:
-    """The step built by ``make_train_step``, its params and state carried between calls."""
+def portable_runner(
+    backend: pdl.Backend, problem: Problem, compile: bool, steps_per_call: int = 1, precision: str | None = None
+) -> Runner:
+    """The step built by ``make_train_step``, its params and state carried between calls.
+
+    With ``steps_per_call`` k > 1 one call runs k steps on k stacked copies of the batch
+    (``make_train_step(..., steps_per_call=k)``) and returns the k losses; the runner says
+    so, and :func:`_timing.compare` divides each call's time by k. ``precision`` (None: the
+    keyword is not passed) goes to ``make_train_step(precision=...)``."""
     model = nn.MLP(problem.layers, activation="relu")
 
     def objective(params: Any, batch: tuple[Any, Any]) -> Any:
         inputs, labels = batch
         return losses.cross_entropy(model.apply(params, inputs), labels)
 
-    step = pdl.make_train_step(
-        objective, optimizers.Adam(LEARNING_RATE, betas=BETAS, eps=EPS), backend, compile=compile
-    )
+    options: dict[str, Any] = {"compile": compile}
+    if steps_per_call != 1:
+        options["steps_per_call"] = steps_per_call
+    if precision is not None:
+        options["precision"] = precision
+    step = pdl.make_train_step(objective, optimizers.Adam(LEARNING_RATE, betas=BETAS, eps=EPS), backend, **options)
     params = {"layers": [{"W": backend.asarray(W), "b": backend.asarray(b)} for W, b in problem.weights]}
     state = [params, step.init(params)]
-    batch = (backend.asarray(problem.x), backend.asarray(problem.y))
+    x, y = (problem.x, problem.y) if steps_per_call == 1 else stacked(problem, steps_per_call)
+    batch = (backend.asarray(x), backend.asarray(y))
     lazy = backend.name == "mlx"
 
     def one_step() -> Any:
@@ -117,12 +129,18 @@ def portable_runner(backend: pdl.Backend, problem: Problem, compile: bool) -> Ru
         backend.synchronize((state, loss))
         return loss
 
-    return Runner(one_step, synchronized)
+    return Runner(one_step, synchronized, steps_per_call=steps_per_call)
+
+
+def stacked(problem: Problem, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The batch repeated ``k`` times along a new leading axis: ``(k, N, in)`` and ``(k, N)``."""
+    return np.stack([problem.x] * k), np.stack([problem.y] * k)
 
 
 # ======================================================================= native sides
-def native_numpy(problem: Problem, device: str, compile: bool) -> Runner:
-    """Backpropagation and Adam written out in NumPy, updating arrays in place."""
+def native_numpy(problem: Problem, device: str, compile: bool, steps_per_call: int = 1) -> Runner:
+    """Backpropagation and Adam written out in NumPy, updating arrays in place (one step
+    per call: NumPy has no compiler to run several in)."""
     weights = [(W.copy(), b.copy()) for W, b in problem.weights]
     params = [array for pair in weights for array in pair]
     first_moments = [np.zeros_like(p) for p in params]
@@ -169,7 +187,7 @@ def native_numpy(problem: Problem, device: str, compile: bool) -> Runner:
     return Runner(one_step)
 
 
-def native_torch(problem: Problem, device: str, compile: bool) -> Runner:
+def native_torch(problem: Problem, device: str, compile: bool, steps_per_call: int = 1) -> Runner:
     """``nn.Sequential`` of ``nn.Linear`` and ``nn.ReLU``, ``F.cross_entropy``,
     ``torch.optim.Adam``; compiled: ``torch.compile`` of the whole step function."""
     import torch
@@ -194,17 +212,25 @@ def native_torch(problem: Problem, device: str, compile: bool) -> Runner:
         optimizer.step()
         return loss.detach()
 
-    run = torch.compile(train_step) if compile else train_step
-
     def synchronize(result: Any) -> Any:
         if device.startswith("cuda"):
             torch.cuda.synchronize(device)
         return result
 
+    if steps_per_call > 1:  # k steps in one compiled call: a Python loop, which torch.compile unrolls
+        xs, ys = (torch.from_numpy(array).to(device) for array in stacked(problem, steps_per_call))
+
+        def train_steps(inputs: Any, labels: Any) -> Any:
+            return torch.stack([train_step(inputs[i], labels[i]) for i in range(steps_per_call)])
+
+        run_steps = torch.compile(train_steps)
+        return Runner(lambda: run_steps(xs, ys), synchronize, optional=True, steps_per_call=steps_per_call)
+
+    run = torch.compile(train_step) if compile else train_step
     return Runner(lambda: run(x, y), synchronize, optional=compile)
 
 
-def native_tensorflow(problem: Problem, device: str, compile: bool) -> Runner:
+def native_tensorflow(problem: Problem, device: str, compile: bool, steps_per_call: int = 1) -> Runner:
     """Keras ``Dense`` layers, a ``tf.GradientTape`` step, ``keras.optimizers.Adam``;
     compiled: the step under ``tf.function(jit_compile=True)``."""
     import keras
@@ -235,20 +261,35 @@ def native_tensorflow(problem: Problem, device: str, compile: bool) -> Runner:
         optimizer.apply_gradients(zip(gradients, model.trainable_variables))
         return loss
 
+    def synchronize(result: Any) -> Any:
+        tf.test.experimental.sync_devices()
+        return result
+
+    if steps_per_call > 1:  # k steps in one tf.function: a Python loop, unrolled when traced
+
+        def train_steps(inputs: Any, labels: Any) -> Any:
+            return tf.stack([train_step(inputs[i], labels[i]) for i in range(steps_per_call)])
+
+        run_steps = tf.function(train_steps, jit_compile=True)
+        with tf.device(tf_device):
+            xs, ys = (tf.constant(array) for array in stacked(problem, steps_per_call))
+
+        def steps() -> Any:
+            with tf.device(tf_device):
+                return run_steps(xs, ys)
+
+        return Runner(steps, synchronize, optional=True, steps_per_call=steps_per_call)
+
     run = tf.function(train_step, jit_compile=True) if compile else train_step
 
     def one_step() -> Any:
         with tf.device(tf_device):
             return run(x, y)
 
-    def synchronize(result: Any) -> Any:
-        tf.test.experimental.sync_devices()
-        return result
-
     return Runner(one_step, synchronize, optional=compile)
 
 
-def native_mlx(problem: Problem, device: str, compile: bool) -> Runner:
+def native_mlx(problem: Problem, device: str, compile: bool, steps_per_call: int = 1) -> Runner:
     """``mlx.nn`` layers, ``nn.value_and_grad``, ``mlx.optimizers.Adam`` with bias correction
     (as torch's); ``mx.eval`` of the parameters and optimizer state at every step. Compiled:
     ``mx.compile(step, inputs=state, outputs=state)`` with ``state = [model.state,
@@ -282,6 +323,21 @@ def native_mlx(problem: Problem, device: str, compile: bool) -> Runner:
         optimizer.update(model, gradients)
         return loss
 
+    if steps_per_call > 1:  # k steps in one mx.compile: a Python loop, unrolled when traced
+        xs, ys = (mx.array(array) for array in stacked(problem, steps_per_call))
+
+        def train_steps(inputs: Any, labels: Any) -> Any:
+            return mx.stack([train_step(inputs[i], labels[i]) for i in range(steps_per_call)])
+
+        run_steps = partial(mx.compile, inputs=state, outputs=state)(train_steps)
+
+        def steps() -> Any:
+            losses = run_steps(xs, ys)
+            mx.eval(state, losses)
+            return losses
+
+        return Runner(steps, optional=True, steps_per_call=steps_per_call)
+
     run = partial(mx.compile, inputs=state, outputs=state)(train_step) if compile else train_step
 
     def one_step() -> Any:
@@ -292,7 +348,7 @@ def native_mlx(problem: Problem, device: str, compile: bool) -> Runner:
     return Runner(one_step, optional=compile)
 
 
-def native_jax(problem: Problem, device: str, compile: bool) -> Runner:
+def native_jax(problem: Problem, device: str, compile: bool, steps_per_call: int = 1) -> Runner:
     """A pure step ``(params, m, v, t, x, y) -> (params, m, v, t, loss)``: the MLP and the
     loss in ``jax.numpy``, ``jax.value_and_grad``, Adam written with ``jax.tree.map`` (optax
     is not a dependency); compiled: ``jax.jit`` of that step."""
@@ -331,6 +387,20 @@ def native_jax(problem: Problem, device: str, compile: bool) -> Runner:
 
     run = jax.jit(train_step) if compile else train_step
     state = [params, first, second, count]
+    if steps_per_call > 1:  # k steps in one jitted call: jax.lax.scan over the stacked batches
+        xs, ys = stacked(problem, steps_per_call)
+        xs, ys = jax.device_put(jnp.asarray(xs), placement), jax.device_put(jnp.asarray(ys.astype(np.int32)), placement)
+
+        def scanned(carry: tuple, batch: tuple) -> tuple:
+            *new_carry, loss = train_step(*carry, *batch)
+            return tuple(new_carry), loss
+
+        def train_steps(parameters: Any, m: Any, v: Any, t: Any, inputs: Any, labels: Any) -> tuple:
+            carry, losses = jax.lax.scan(scanned, (parameters, m, v, t), (inputs, labels))
+            return (*carry, losses)
+
+        run = jax.jit(train_steps)
+        x, y = xs, ys
 
     def one_step() -> Any:
         *new_state, loss = run(*state, x, y)
@@ -341,10 +411,10 @@ def native_jax(problem: Problem, device: str, compile: bool) -> Runner:
         jax.block_until_ready((state, loss))
         return loss
 
-    return Runner(one_step, synchronize, optional=compile)
+    return Runner(one_step, synchronize, optional=compile or steps_per_call > 1, steps_per_call=steps_per_call)
 
 
-NATIVE: dict[str, Callable[[Problem, str, bool], Runner]] = {
+NATIVE: dict[str, Callable[[Problem, str, bool, int], Runner]] = {
     "numpy": native_numpy,
     "torch": native_torch,
     "tensorflow": native_tensorflow,
@@ -381,21 +451,51 @@ def backend_on(name: str, device: str) -> pdl.Backend:
     return backend
 
 
+def variants(arguments: argparse.Namespace, name: str) -> list[dict]:
+    """The (mode, steps per call, precision) rows to time on backend ``name``, each with its
+    runners' names: k > 1 only in compiled mode (an eager call of k steps saves nothing),
+    no compiled mode on NumPy, and a native side only in float32 (``precision`` None or
+    "float32"): a mixed-precision row is portable only, and says so."""
+    rows = []
+    for precision in arguments.precision:
+        for mode in arguments.modes:
+            if mode == "compiled" and name == "numpy":
+                continue
+            for k in arguments.steps_per_call:
+                if k > 1 and mode != "compiled":
+                    continue
+                native = precision in (None, "float32")  # float32 is the default: its rows are the plain ones
+                label = mode + (f" k={k}" if k > 1 else "") + ("" if native else f" {precision}")
+                rows.append(
+                    {
+                        "mode": mode,
+                        "steps_per_call": k,
+                        "precision": precision,
+                        "label": label,
+                        "portable": f"portable {label}",
+                        "native": f"native {mode}" + (f" k={k}" if k > 1 else "") if native else None,
+                    }
+                )
+    return rows
+
+
 def measure_backend(name: str, arguments: argparse.Namespace) -> dict:
     """Time the portable and native runners of one backend; return its JSON section."""
     backend = backend_on(name, arguments.device)
     problem = make_problem(arguments.layers, arguments.batch_size, arguments.seed, backend)
-    modes = [mode for mode in arguments.modes if mode == "eager" or name != "numpy"]
+    rows = variants(arguments, name)
     runners: dict[str, Runner] = {}
-    for mode in modes:
-        compile = mode == "compiled"
-        runners[f"portable {mode}"] = portable_runner(backend, problem, compile)
+    for row in rows:
+        compile, k = row["mode"] == "compiled", row["steps_per_call"]
+        runners[row["portable"]] = portable_runner(backend, problem, compile, k, row["precision"])
+        if row["native"] is None or row["native"] in runners:  # float32 and its default share a native side
+            continue
         try:
-            runners[f"native {mode}"] = NATIVE[name](problem, backend.device, compile)
+            runners[row["native"]] = NATIVE[name](problem, backend.device, compile, k)
         except Exception as error:  # noqa: BLE001 - a native side that cannot be built is reported, not fatal
             if not compile:
                 raise
-            runners[f"native {mode}"] = Runner(_raiser(error), optional=True)
+            runners[row["native"]] = Runner(_raiser(error), optional=True)
     timings = compare(
         runners,
         blocks=arguments.blocks,
@@ -403,16 +503,23 @@ def measure_backend(name: str, arguments: argparse.Namespace) -> dict:
         block_seconds=arguments.block_seconds,
         warmup=arguments.warmup,
     )
-    rows = []
-    for mode in modes:
-        portable, native = timings[f"portable {mode}"], timings[f"native {mode}"]
-        rows.append(
+    results = []
+    for row in rows:
+        portable = timings[row["portable"]]
+        native = timings.get(row["native"]) if row["native"] else None
+        single = timings.get(f"native {row['mode']}")  # the native step, one per call
+        results.append(
             {
-                "mode": mode,
+                "mode": row["mode"],
+                "steps_per_call": row["steps_per_call"],
+                "precision": row["precision"],
                 "portable": _timing_json(portable),
-                "native": _timing_json(native),
+                "native": _timing_json(native)
+                if native is not None
+                else {"status": "none", "reason": f"no native {row['precision']} step here"},
                 "ratio": ratio(portable, native),
                 "ratio_cpu": ratio(portable, native, cpu=True),
+                "ratio_to_native_one_step_per_call": ratio(portable, single),
             }
         )
     return {
@@ -420,7 +527,7 @@ def measure_backend(name: str, arguments: argparse.Namespace) -> dict:
         "device": backend.device,
         "version": backend.version,
         "native": NATIVE_DESCRIPTION[name],
-        "modes": rows,
+        "modes": results,
         "portable_compiled_over_native_eager": ratio(timings.get("portable compiled"), timings.get("native eager")),
     }
 
@@ -441,35 +548,50 @@ def _timing_json(timing: Timing) -> dict:
 
 
 def _as_float(value: Any) -> float:
-    return float(value.item()) if hasattr(value, "item") else float(value)
+    """The first loss a step returned (one loss, or the k losses of a k-step call) as a float."""
+    if hasattr(value, "detach"):  # torch, perhaps on a GPU, perhaps in bfloat16 (which NumPy lacks)
+        value = value.detach().float().cpu()
+    return float(np.asarray(value, dtype=np.float64).reshape(-1)[0])
 
 
 def print_results(results: list[dict]) -> None:
+    """The table: one line per backend, mode, steps per call and precision. ``ratio`` is
+    portable / native at the same k; ``vs k=1`` is portable / the native step run one per call."""
     rows = []
     for result in results:
         if "skipped" in result:
-            rows.append([result["backend"], "-", "-", "-", "-", "-", "-", f"skipped: {result['skipped']}"])
+            rows.append([result["backend"], "-", "-", "-", "-", "-", "-", "-", "-", f"skipped: {result['skipped']}"])
             continue
         for row in result["modes"]:
             portable, native = row["portable"], row["native"]
             note = "" if native["status"] == "ok" else f"native {native['status']}: {native['reason']}"
-            if not note and abs(portable["first_loss"] - native["first_loss"]) > 1e-4 * abs(native["first_loss"]):
+            if native["status"] == "none":
+                note = f"portable only ({native['reason']})"
+            if native["status"] == "ok" and abs(portable["first_loss"] - native["first_loss"]) > 1e-4 * abs(
+                native["first_loss"]
+            ):
                 note = f"first losses differ: {portable['first_loss']:.6g} vs {native['first_loss']:.6g}"
+            k = row.get("steps_per_call", 1)
             rows.append(
                 [
                     f"{result['backend']} ({result['device']})",
-                    row["mode"],
+                    row["mode"] + (f" {row['precision']}" if row.get("precision") else ""),
+                    k,
                     format_number(portable.get("median")),
                     format_number(native.get("median")),
                     format_number(row["ratio"]),
                     format_number(row["ratio_cpu"]),
-                    format_number(result["portable_compiled_over_native_eager"]) if row["mode"] == "compiled" else "",
+                    format_number(row.get("ratio_to_native_one_step_per_call")) if k > 1 else "",
+                    format_number(result["portable_compiled_over_native_eager"])
+                    if row["mode"] == "compiled" and k == 1 and row.get("precision") in (None, "float32")
+                    else "",
                     note,
                 ]
             )
-    print(
-        table(["backend", "mode", "portable ms", "native ms", "ratio", "cpu ratio", "p.compiled/n.eager", "note"], rows)
-    )
+    headers = ["backend", "mode", "k", "portable ms", "native ms", "ratio", "cpu ratio", "vs native k=1"]
+    print(table(headers + ["p.compiled/n.eager", "note"], rows))
+    print("ms per step; k: steps per call (a call of k steps timed, divided by k); native at k > 1: the framework's")
+    print("own loop of k steps in one compiled call (torch.compile and tf.function unroll it, jax.lax.scan)")
 
 
 def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -505,6 +627,18 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--layers", default="784,256,256,10", help="MLP sizes, input first")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--steps-per-call",
+        default="1",
+        help="comma-separated k: compiled mode also runs k steps per call (make_train_step(steps_per_call=k) on "
+        "k stacked batches; the native side: its own loop of k steps in one compiled call); times are per step",
+    )
+    parser.add_argument(
+        "--precision",
+        default=None,
+        help="comma-separated names passed as make_train_step(precision=...), e.g. float32,mixed_bfloat16 "
+        "(default: not passed); only float32 rows have a native side",
+    )
     parser.add_argument("--quick", action="store_true", help="3 blocks of 0.1 s: a rough number quickly")
     parser.add_argument("--output", default=str(DEFAULT_OUTPUT), help="the JSON file written")
     parser.add_argument(
@@ -519,6 +653,15 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     if arguments.block_seconds is None:
         arguments.block_seconds = 0.1 if arguments.quick else 0.5
     arguments.layers = tuple(int(size) for size in arguments.layers.split(","))
+    try:
+        arguments.steps_per_call = sorted({int(k) for k in arguments.steps_per_call.split(",") if k.strip()})
+    except ValueError:
+        parser.error(f"--steps-per-call takes comma-separated integers, got {arguments.steps_per_call!r}")
+    if not arguments.steps_per_call or arguments.steps_per_call[0] < 1:
+        parser.error("--steps-per-call needs integers of at least 1")
+    if 1 not in arguments.steps_per_call:  # k > 1 is reported beside the single step
+        arguments.steps_per_call.insert(0, 1)
+    arguments.precision = parse_precisions(parser, arguments.precision)
     for name in ("blocks", "warmup", "batch_size"):
         if getattr(arguments, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
@@ -527,6 +670,19 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     if len(arguments.layers) < 2:
         parser.error("--layers needs at least an input and an output size")
     return arguments
+
+
+def parse_precisions(parser: argparse.ArgumentParser, text: str | None) -> list[str | None]:
+    """``--precision`` as a list of names, ``[None]`` (the keyword not passed) without it; a
+    usage error where this portable_dl's ``make_train_step`` has no ``precision`` keyword."""
+    if text is None:
+        return [None]
+    names = list(dict.fromkeys(name.strip() for name in text.split(",") if name.strip()))
+    if not names:
+        parser.error("--precision needs at least one name")
+    if "precision" not in inspect.signature(pdl.make_train_step).parameters:
+        parser.error("--precision: this portable_dl's make_train_step has no precision= keyword")
+    return names
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -564,6 +720,8 @@ def main(argv: list[str] | None = None) -> int:
         "warmup": arguments.warmup,
         "device": arguments.device,
         "modes": arguments.modes,
+        "steps_per_call": arguments.steps_per_call,
+        "precision": arguments.precision,
     }
     path = write_json(arguments.output, document("train_step", settings, results=results))
     print(f"wrote {path}")

@@ -18,6 +18,7 @@ from portable_dl.backend import Backend
 from . import tolerances
 from .cases import Case, CaseSkipped, Outputs
 from .compare import compare_outputs
+from .half_reference import overflowed, rounding_backend
 
 REFERENCE_BACKEND = "numpy"
 REFERENCE_DTYPE = "float64"
@@ -95,13 +96,17 @@ class Reference:
         self._outputs: dict[tuple[str, str], Outputs | Exception] = {}
         self._finite_differences: dict[str, Outputs] = {}
 
-    def outputs(self, case: Case, dtype: str) -> Outputs:
-        key = (case.id, dtype)
+    def outputs(self, case: Case, dtype: str, inputs_rounded_to: str | None = None) -> Outputs:
+        """``case`` on the reference backend in ``dtype``; with ``inputs_rounded_to`` (a
+        half dtype), on inputs rounded to it first (:mod:`.half_reference`)."""
+        key = (case.id, dtype) if inputs_rounded_to is None else (case.id, f"{dtype} from {inputs_rounded_to}")
         if key not in self._outputs:
+            backend = self.backend if inputs_rounded_to is None else rounding_backend(self.backend, inputs_rounded_to)
             try:
                 # edge inputs: NaN and inf are the point
-                with np.errstate(all="ignore"), portable_dl.using(self.backend):
-                    self._outputs[key] = case.compute(self.backend, dtype)
+                with np.errstate(all="ignore"), portable_dl.using(backend):
+                    outputs = case.compute(backend, dtype)
+                self._outputs[key] = outputs if inputs_rounded_to is None else overflowed(outputs, inputs_rounded_to)
             except Exception as error:
                 self._outputs[key] = error
         value = self._outputs[key]
@@ -118,7 +123,9 @@ class Reference:
             if key not in self._outputs:
                 self._outputs[key] = case.independent_reference()
             return self._outputs[key]
-        return self.outputs(case, REFERENCE_DTYPE if case.reference_dtype == "float64" else dtype)
+        if case.reference_dtype != "float64":
+            return self.outputs(case, dtype)
+        return self.outputs(case, REFERENCE_DTYPE, dtype if dtype in tolerances.HALF_DTYPES else None)
 
     def finite_differences(self, case: Case) -> Outputs:
         if case.id not in self._finite_differences:
@@ -151,7 +158,8 @@ def run_case(
 def _run_case(case: Case, backend: Backend, dtype: str, reference: Reference) -> Result:
     row = dict(case=case.name, family=case.family, backend=backend.name, device=backend.device, dtype=dtype)
     if dtype not in case.dtypes:
-        return Result(**row, status="skip", message=f"the case is defined for {', '.join(case.dtypes)} only")
+        note = f": {case.dtype_note}" if case.dtype_note else ""
+        return Result(**row, status="skip", message=f"the case is defined for {', '.join(case.dtypes)} only{note}")
     if not backend.supports(dtype):
         return Result(**row, status="skip", message=f"{backend.name} on {backend.device} does not support {dtype}")
     try:
@@ -193,7 +201,9 @@ def _run_case(case: Case, backend: Backend, dtype: str, reference: Reference) ->
             against="expected" if case.expected is not None else "reference",
         )
     ]
-    if case.finite_differences is not None:
+    # Finite differences check the reference's formulas, once per case, at the unrounded
+    # inputs; a half-precision run is judged against the reference on its rounded inputs.
+    if case.finite_differences is not None and dtype not in tolerances.HALF_DTYPES:
         differences = reference.finite_differences(case)
         gradients = {name: value for name, value in actual.items() if name in differences}
         fd_tolerance = tolerances.finite_difference_tolerance(dtype, case.reduction_size)

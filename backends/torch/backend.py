@@ -71,7 +71,10 @@ class TorchBackend(Backend):
 
     def fused_update(self, optimizer: Any) -> Callable | None:
         """Adam, AdamW and SGD by multi-tensor ``torch._foreach_*`` kernels, bit-identical to
-        their pure rules (:mod:`.fused_update`); None for the other optimizers."""
+        their pure rules (:mod:`.fused_update`); None for the other optimizers, and for a
+        subclass that brings its own namespace: the kernels are torch's, and would bypass it."""
+        if self.xp is not namespace.xp:
+            return None
         return fused_update_for(optimizer)
 
     def _unsupported_dtype_reason(self, name: str) -> str | None:
