@@ -311,7 +311,9 @@ def test_unary_functions_keep_the_half_dtype(backend, name, function):
     x, values = half_array(backend, INPUTS[domain], name)
     result = getattr(backend.xp, function)(x)
     assert_half(backend, result, name)
-    assert_close_in_ulps(as_float64(backend, result), reference(values), name)
+    # One unit: a correctly rounded result is within half of one; a result composed of several
+    # half-precision roundings (TensorFlow's log2, XLA's asinh) is 1.5 to 2 units off.
+    assert_close_in_ulps(as_float64(backend, result), reference(values), name, ulps=1.0)
 
 
 #: name -> NumPy float64 reference; x1 and x2 chosen so that no quotient is near an integer.
@@ -343,7 +345,7 @@ def test_binary_functions_keep_the_half_dtype(backend, name, function):
     assert_half(backend, result, name)
     # remainder's result is as exact as its inputs only relative to the divisor's size.
     scale = np.abs(v2) if function == "remainder" else None
-    assert_close_in_ulps(as_float64(backend, result), BINARY[function](v1, v2), name, scale=scale)
+    assert_close_in_ulps(as_float64(backend, result), BINARY[function](v1, v2), name, ulps=1.0, scale=scale)
 
 
 @pytest.mark.parametrize("name", HALF)

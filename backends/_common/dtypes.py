@@ -31,6 +31,8 @@ __all__ = [
     "HALF_REFUSING_FFT",
     "FFT_HALF_REASON",
     "refuse_half_factorizations",
+    "HALF_IN_FLOAT32",
+    "compute_halves_in_float32",
 ]
 
 #: The standard's dtype kinds and the kinds of KIND_OF each covers.
@@ -278,3 +280,40 @@ def refuse_half_factorizations(linalg: Any, names: tuple[str, ...], framework: s
     linalg.matrix_power = without_half_kernel(
         linalg.matrix_power, "matrix_power", framework, when=lambda x, n, /: n < 0
     )
+
+
+#: The element-wise functions whose half-precision results some frameworks compose from
+#: several half-precision operations (TensorFlow's ``log2`` is ``log(x) / log(2)`` rounded
+#: twice; XLA's ``asinh``, ``hypot``; MLX's ``logaddexp``), each rounding, so that they come
+#: out 2 units of the half precision off or more. PyTorch and NumPy compute halves in float32
+#: and round once; :func:`compute_halves_in_float32` makes the others do the same (XLA's float16
+#: ``divide`` is off by 1.7 units too).
+HALF_IN_FLOAT32 = (
+    "exp", "expm1", "log", "log1p", "log2", "log10", "sqrt",
+    "sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh", "asinh", "acosh", "atanh",
+    "divide", "atan2", "hypot", "pow", "logaddexp",
+)  # fmt: skip
+
+
+def compute_halves_in_float32(module_globals: dict, names: tuple[str, ...] = HALF_IN_FLOAT32) -> None:
+    """Rebind, in a namespace module's ``module_globals``, each function of ``names`` so that
+    when its array arguments are of one half dtype (float16 or bfloat16; Python scalars may
+    join them) it computes in float32 and rounds the result once to that dtype, with the
+    module's own ``astype``; every other call is passed through unchanged. Differentiable and
+    compilable: the casts are the framework's own."""
+    astype, float32 = module_globals["astype"], module_globals["float32"]
+
+    def in_float32(function: Callable) -> Callable:
+        @functools.wraps(function)
+        def computed(*args: Any) -> Any:
+            halves = {half_name(a.dtype) for a in args if hasattr(a, "dtype") and hasattr(a, "shape")}
+            if len(halves) != 1 or None in halves:
+                return function(*args)
+            dtype = next(a.dtype for a in args if hasattr(a, "dtype") and hasattr(a, "shape"))
+            widened = (astype(a, float32) if hasattr(a, "dtype") and hasattr(a, "shape") else a for a in args)
+            return astype(function(*widened), dtype)
+
+        return computed
+
+    for name in names:
+        module_globals[name] = in_float32(module_globals[name])

@@ -182,16 +182,7 @@ hypot = raises_broadcast_error(jnp.hypot, "hypot")
 copysign = raises_broadcast_error(jnp.copysign, "copysign")
 
 
-def _logaddexp(x1: Any, x2: Any, /) -> Any:
-    """``jnp.logaddexp``; for half dtypes in float32 and rounded once (XLA's half version
-    cancels to several units of the half precision; torch rounds once)."""
-    dtype = jnp.result_type(x1, x2)
-    if dtype in (jnp.float16, jnp.bfloat16):
-        return jnp.logaddexp(jnp.asarray(x1, jnp.float32), jnp.asarray(x2, jnp.float32)).astype(dtype)
-    return jnp.logaddexp(x1, x2)
-
-
-logaddexp = raises_broadcast_error(_logaddexp, "logaddexp")
+logaddexp = raises_broadcast_error(jnp.logaddexp, "logaddexp")
 equal = raises_broadcast_error(jnp.equal, "equal")
 not_equal = raises_broadcast_error(jnp.not_equal, "not_equal")
 less = raises_broadcast_error(jnp.less, "less")
@@ -458,5 +449,7 @@ for _name in dtypes.HALF_REFUSING_FFT:  # no complex half dtype for the result (
 del _name
 
 
+# Half-precision element-wise math in float32, rounded once (dtypes.HALF_IN_FLOAT32 says why).
+dtypes.compute_halves_in_float32(globals())
 #: The namespace a JAX backend hands out: the standard's names only.
 xp = surface.build_namespace("portable_dl.backends.jax.xp", globals())

@@ -58,7 +58,7 @@ import numpy as np
 from portable_dl.backend import DTYPE_NAMES, STANDARD_DTYPE_NAMES
 from portable_dl.errors import BroadcastError, DTypeError, ShapeError
 
-from .._common import generic
+from .._common import dtypes, generic
 from .._common.broadcasting import (
     broadcast_shapes,
     checks_matmul_shapes,
@@ -454,10 +454,6 @@ def _logaddexp(x1: Any, x2: Any, /) -> mx.array:
     a, b = _as_operand(x1, x2), _as_operand(x2, x1)
     if a.dtype == mx.float64 or b.dtype == mx.float64:
         return float64_fixes.logaddexp64(a.astype(mx.float64), b.astype(mx.float64))
-    if a.dtype in (mx.float16, mx.bfloat16) and b.dtype == a.dtype:
-        # MLX computes in the half dtype, off by several units there; float32 then one
-        # rounding gives the correctly rounded half result, as torch does.
-        return mx.logaddexp(a.astype(mx.float32), b.astype(mx.float32)).astype(a.dtype)
     return mx.logaddexp(a, b)
 
 
@@ -1069,6 +1065,8 @@ def diff(
     return generic.diff(x, axis=axis, n=n, prepend=prepend, append=append, xp=_this)
 
 
+# Half-precision element-wise math in float32, rounded once (dtypes.HALF_IN_FLOAT32 says why).
+dtypes.compute_halves_in_float32(globals())
 _this = sys.modules[__name__]
 
 # The extensions, as sub-namespaces ``xp.linalg`` and ``xp.fft`` (imported last: they use this module).

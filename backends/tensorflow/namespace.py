@@ -46,7 +46,7 @@ import tensorflow as tf
 from portable_dl.backend import DTYPE_NAMES, STANDARD_DTYPE_NAMES
 from portable_dl.errors import BroadcastError, DTypeError, ShapeError
 
-from .._common import complex_special_values, generic
+from .._common import complex_special_values, dtypes, generic
 from .._common.broadcasting import (
     broadcast_shapes,
     checks_matmul_shapes,
@@ -711,10 +711,6 @@ def _logaddexp(x1: Any, x2: Any, /) -> tf.Tensor:
     """``log(exp(x1) + exp(x2))`` as ``max + log1p(exp(-|x1 - x2|))``: no overflow for
     large arguments; the gradient is ``sigmoid(x1 - x2)``, 1/2 each at ties."""
     a, b = _promoted_floating(x1, x2)
-    if a.dtype in (tf.float16, tf.bfloat16):
-        # In the half dtype, log1p(exp(-d)) cancels to several units of its precision;
-        # float32 then one rounding gives the correctly rounded half result, as torch does.
-        return tf.cast(_logaddexp(tf.cast(a, tf.float32), tf.cast(b, tf.float32)), a.dtype)
     larger = _maximum(a, b)
     result = larger + tf.math.log1p(tf.math.exp(-tf.math.abs(a - b)))
     # Equal infinities make a - b NaN; the answer is the infinity itself.
@@ -1457,6 +1453,8 @@ def diff(x: Any, /, *, axis: int = -1, n: int = 1, prepend: Any = None, append: 
     return generic.diff(_tensor(x), axis=axis, n=n, prepend=prepend, append=append, xp=_this)
 
 
+# Half-precision element-wise math in float32, rounded once (dtypes.HALF_IN_FLOAT32 says why).
+dtypes.compute_halves_in_float32(globals())
 _this = sys.modules[__name__]
 
 # The extensions, as sub-namespaces ``xp.linalg`` and ``xp.fft`` (imported last: they use this module).
