@@ -359,6 +359,3 @@ def shuffled_order(count: int, shuffle: bool, seed: int | np.random.Generator | 
         return None
     generator = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     return generator.permutation(count)
-
-
-_order = shuffled_order  # the former name, which portable_dl.distributed.fitting imports

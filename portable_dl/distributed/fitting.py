@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from ..data import _order
+from ..data import shuffled_order
 from ..fit_checkpoints import CheckpointFolder
 from ..fit_config import metric_name
 from ..fit_data import targets_as_moved
@@ -70,7 +70,7 @@ def rank_batches(
     permutation is drawn as :func:`portable_dl.data.batches` draws it, from ``generator``."""
     count = x.shape[0]
     global_batch = batch_size * world.size
-    order = _order(count, shuffle, generator)
+    order = shuffled_order(count, shuffle, generator)
     dtype_name = None if dtype is None else backend.dtype_name(dtype)
     for begin in range(skip * global_batch, count, global_batch):
         end = min(begin + global_batch, count)
