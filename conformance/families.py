@@ -11,6 +11,7 @@ from . import (
     distributed,
     fused_optimizers,
     gradients,
+    native_kernels,
     ops,
     optimizers,
     precision,
@@ -26,6 +27,7 @@ FAMILIES: dict[str, Callable[..., list[Case]]] = {
     "gradients": gradients.cases,
     "optimizers": optimizers.cases,
     "fused_optimizers": fused_optimizers.cases,  # a backend's fused update against the pure rule
+    "native_kernels": native_kernels.cases,  # a backend's relu/cross-entropy kernels against the pure forms
     "compile": compiling.cases,
     "training": training.cases,
     "precision": precision.cases,  # mixed-precision training: bfloat16 curve, float16 loss scaling

@@ -1276,6 +1276,44 @@ plant(
 )
 
 
+# ================================================================ native kernels
+# A backend's own kernels for front-end functions (Backend.kernel): a convention or an
+# option the framework's kernel does not share.
+
+
+def _relu_kernel_with_gradient_1_at_0(self, name):
+    """A relu kernel right in value (``+0.0`` for ``-0.0``) whose derivative at 0 is 1 (``x >= 0``)."""
+    if name != "relu":
+        return None
+    xp = self.xp
+    return lambda x: xp.where(xp.less(x, 0), xp.zeros_like(x), xp.add(x, 0.0))
+
+
+plant(
+    "relu-kernel-gradient-1-at-0",
+    "front end",
+    "a relu kernel (Backend.kernel) that selects x where x >= 0: relu'(0) = 1",
+    kernel=_relu_kernel_with_gradient_1_at_0,
+)
+
+
+def _cross_entropy_kernel_without_label_smoothing(self, name):
+    """A cross-entropy kernel that drops its label_smoothing argument."""
+    if name != "cross_entropy":
+        return None
+    from portable_dl.losses import pure_cross_entropy
+
+    return lambda logits, labels, label_smoothing, reduction: pure_cross_entropy(logits, labels, 0.0, reduction)
+
+
+plant(
+    "cross-entropy-kernel-ignores-label-smoothing",
+    "front end",
+    "a cross-entropy kernel (Backend.kernel) that ignores label_smoothing",
+    kernel=_cross_entropy_kernel_without_label_smoothing,
+)
+
+
 def broken_backend(backend_name: str, namespace: types.SimpleNamespace) -> Callable[..., Backend]:
     """A factory of the NumPy backend named ``backend_name`` with ``namespace`` as its ``xp``
     (not registered: for tests that plant a fault of their own)."""

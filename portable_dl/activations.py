@@ -7,8 +7,13 @@ in the gradient, for inputs as large as +-1000 in float32.
 
 Conventions, the same on every backend:
 
-- ``relu'(0) = 0``: relu is ``where(x > 0, x, 0)``, never ``maximum(x, 0)`` (which would
-  split the gradient at the tie); ``leaky_relu'(0) = negative_slope``, as in PyTorch.
+- ``relu'(0) = 0``: relu is ``where(x <= 0, 0, x)``, never ``maximum(x, 0)`` (which would
+  split the gradient at the tie); ``relu(-0.0) = +0.0``, and NaN stays NaN (as
+  ``torch.relu``, ``jax.nn.relu``, ``tf.nn.relu`` and MLX's give it: a NaN mapped to 0 would
+  hide a divergence). ``leaky_relu'(0) = negative_slope``, as in PyTorch; NaN stays NaN.
+- A backend may compute relu by its framework's own kernel (:meth:`portable_dl.Backend.kernel`),
+  held to the same values and gradients by the conformance family ``native_kernels``;
+  :func:`pure_relu` is the expression it is checked against.
 - ``logsumexp`` subtracts the maximum before exponentiating; tied maxima share the
   gradient of that maximum evenly, which cancels exactly in the result.
 - Stable forms select between two expressions with ``where``. Both expressions are
@@ -35,6 +40,7 @@ from .registry import backend_of
 
 __all__ = [
     "relu",
+    "pure_relu",
     "leaky_relu",
     "sigmoid",
     "tanh",
@@ -76,9 +82,24 @@ def identity(x: Any) -> Any:
 
 
 def relu(x: Any) -> Any:
-    """``max(x, 0)`` element-wise, written ``where(x > 0, x, 0)`` so that ``relu'(0) = 0``."""
-    xp = _namespace(x)
-    return xp.where(xp.greater(x, 0), x, xp.zeros_like(x))
+    """``max(x, 0)`` element-wise, same shape and dtype: :func:`pure_relu`, or the backend's
+    own kernel of the same values and gradients where it has one (:meth:`portable_dl.Backend.kernel`)."""
+    owner = backend_of(x)
+    kernel = owner.kernel("relu")
+    if kernel is not None:
+        return kernel(x)
+    return _pure_relu(x, owner.xp)
+
+
+def pure_relu(x: Any) -> Any:
+    """relu as the array-API expression ``where(x <= 0, 0, x)``: ``relu'(0) = 0``,
+    ``relu(-0.0) = +0.0``, NaN stays NaN (the comparison is false for NaN, so the NaN itself
+    is selected). The reference that a backend's relu kernel is checked against."""
+    return _pure_relu(x, _namespace(x))
+
+
+def _pure_relu(x: Any, xp: Any) -> Any:
+    return xp.where(xp.less_equal(x, 0), xp.zeros_like(x), x)
 
 
 def leaky_relu(x: Any, negative_slope: float = 0.01) -> Any:

@@ -14,6 +14,8 @@ A Backend bundles, for one framework on one device:
 ``supports(dtype)``       whether this backend on this device can compute in ``dtype``
 ``distributed_engine``    the framework's own multi-process engine (none by default)
 ``fused_update(opt)``     an optional faster eager optimizer update (none by default)
+``kernel(name)``          an optional framework implementation of a front-end function
+                          named in :data:`KERNEL_NAMES` (none by default)
 ========================  ==============================================================
 
 Adapters subclass :class:`Backend` and implement the abstract members. The pytree and
@@ -44,6 +46,7 @@ __all__ = [
     "HALF_DTYPE_NAMES",
     "DTYPE_NAMES",
     "FLOAT_DTYPE_NAMES",
+    "KERNEL_NAMES",
 ]
 
 #: The dtypes of the array API standard (2024.12, ``data_types.rst``): the one list of them.
@@ -73,6 +76,9 @@ HALF_DTYPE_NAMES = ("float16", "bfloat16")
 #: the half-precision floats.
 DTYPE_NAMES = tuple(name for name in STANDARD_DTYPE_NAMES if not name.startswith("complex")) + HALF_DTYPE_NAMES
 FLOAT_DTYPE_NAMES = ("float32", "float64")
+#: The front-end functions a backend may implement with its framework's own kernels
+#: (:meth:`Backend.kernel`); the contract of each is in that method's docstring.
+KERNEL_NAMES = ("relu", "cross_entropy")
 
 
 def require_framework(module: str, backend: str, extra: str | None = None) -> None:
@@ -195,6 +201,33 @@ class Backend(abc.ABC):
         update (the conformance case ``fused_optimizers`` checks it against the pure path),
         mutate nothing it is given, and return None to decline (an option or an array it does
         not handle), in which case the pure path runs."""
+        return None
+
+    def kernel(self, name: str) -> Callable | None:
+        """The framework's own implementation of the front-end function ``name`` (one of
+        :data:`KERNEL_NAMES`), or None (the default): the front end then evaluates its pure
+        expression, which stays the reference (the conformance family ``native_kernels``
+        checks each kernel's values and gradients against it on the same backend).
+
+        A kernel must compute the same values (to a few ulps) and, by this backend's
+        :meth:`value_and_grad`, the same gradients as the pure expression, conventions
+        included, in eager code, inside ``value_and_grad`` (nested too) and inside
+        :meth:`compile`; where it cannot, this method returns None. The front end calls it
+        only with arrays this backend owns, after every check of its arguments:
+
+        ``"relu"``: ``kernel(x) -> y``, ``x`` a floating array of any shape, ``y`` of ``x``'s
+            shape and dtype: ``x`` where ``x > 0``, else ``+0.0``; NaN stays NaN; the
+            derivative is 1 where ``x > 0`` (the smallest subnormal too) and 0 where
+            ``x <= 0`` (``relu'(0) = 0``).
+        ``"cross_entropy"``: ``kernel(logits, labels, label_smoothing, reduction) -> loss``,
+            ``logits`` floating ``(N, C)`` (float32 or float64; half precision is cast to
+            float32 before), ``labels`` integer ``(N,)`` whose values were read and found in
+            ``[0, C)`` (never called where a compiler traces them), ``label_smoothing`` a
+            Python float in [0, 1], ``reduction`` ``"mean"``, ``"sum"`` or ``"none"``: with
+            ``e = label_smoothing`` each sample's loss is
+            ``-((1 - e) log_softmax(logits)[i, labels[i]] + e * mean_c log_softmax(logits)[i, c])``,
+            reduced to the mean over N, the sum, or kept as ``(N,)``; of ``logits``' dtype.
+        """
         return None
 
     # ------------------------------------------------------------ data in and out

@@ -53,6 +53,7 @@ __all__ = [
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
     "cross_entropy",
+    "pure_cross_entropy",
     "nll",
     "l2_penalty",
     "REDUCTIONS",
@@ -244,11 +245,14 @@ def _check_classification_shapes(loss: str, scores: Any, targets: Any, xp: Any) 
     return integer_labels
 
 
-def _check_label_range(loss: str, labels: Any, num_classes: int) -> None:
-    """ValueError naming the offending labels when concrete labels fall outside [0, C)."""
+def _check_label_range(loss: str, labels: Any, num_classes: int) -> bool:
+    """ValueError naming the offending labels when concrete labels fall outside [0, C).
+    Returns whether the labels were read (concrete) and so are known to be in range."""
     values = _concrete_values(labels)
-    if values is None or values.size == 0:
-        return
+    if values is None:
+        return False
+    if values.size == 0:
+        return True
     outside = (values < 0) | (values >= num_classes)
     if outside.any():
         wrong = np.unique(values[outside])[:5].tolist()
@@ -256,6 +260,7 @@ def _check_label_range(loss: str, labels: Any, num_classes: int) -> None:
             f"{loss}: labels must lie in [0, {num_classes}) for {num_classes} classes; "
             f"got {int(outside.sum())} outside, e.g. {wrong}"
         )
+    return True
 
 
 def _label_mask(labels: Any, scores: Any, xp: Any) -> tuple[Any, Any]:
@@ -286,18 +291,40 @@ def cross_entropy(logits: Any, targets: Any, label_smoothing: float = 0.0, reduc
     each sample's loss is ``-sum_c q_c log_softmax(logits)_c``. ``label_smoothing = e``
     replaces ``q`` by ``(1 - e) q + e / C``. Returns a scalar, or ``(N,)`` for
     ``reduction="none"``; ``"mean"`` divides by N.
+
+    With integer labels that could be read and checked (eager code), the backend's own
+    kernel computes it where it has one (:meth:`portable_dl.Backend.kernel`, held to
+    :func:`pure_cross_entropy` by the conformance family ``native_kernels``); otherwise,
+    and always for class probabilities, the expression of :func:`pure_cross_entropy`.
     """
+    return _cross_entropy(logits, targets, label_smoothing, reduction, use_kernel=True)
+
+
+def pure_cross_entropy(logits: Any, targets: Any, label_smoothing: float = 0.0, reduction: str = "mean") -> Any:
+    """:func:`cross_entropy` always by its array-API expression (log-softmax, the label's
+    term picked by a one-hot ``where``): the reference a backend's kernel is checked against."""
+    return _cross_entropy(logits, targets, label_smoothing, reduction, use_kernel=False)
+
+
+def _cross_entropy(logits: Any, targets: Any, label_smoothing: float, reduction: str, use_kernel: bool) -> Any:
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"cross_entropy: label_smoothing must lie in [0, 1], got {label_smoothing}")
     _check_reduction(reduction)
     logits, targets = float32_if_half(logits), float32_if_half(targets)
-    xp = backend_of(logits, targets).xp
+    owner = backend_of(logits, targets)
+    xp = owner.xp
     integer_labels = _check_classification_shapes("cross_entropy", logits, targets, xp)
     _check_floating("cross_entropy", "logits", logits, xp)
     num_classes = _shape(logits)[1]
+    if integer_labels:
+        checked = _check_label_range("cross_entropy", targets, num_classes)
+        # A kernel only for labels known to be in range: frameworks' kernels raise, or read
+        # out of bounds, on others, where the expression below gives NaN.
+        kernel = owner.kernel("cross_entropy") if checked and use_kernel else None
+        if kernel is not None:
+            return kernel(logits, targets, float(label_smoothing), reduction)
     log_probs = log_softmax(logits, axis=1)
     if integer_labels:
-        _check_label_range("cross_entropy", targets, num_classes)
         one_hot, valid = _label_mask(targets, logits, xp)
         target_term = _picked(log_probs, one_hot, xp)
     else:

@@ -250,3 +250,55 @@ def test_a_trace_that_raises_leaves_no_trace_behind(tf, flat_compiled):
     with pytest.raises(ShapeError, match="needs 2 columns, got 3"):
         compiled(tf.ones((1, 3)))
     assert compiled.trace_count == 1
+
+
+def test_results_of_every_nesting_come_back_whole_and_in_order(tf, flat_compiled):
+    # The result is rebuilt by an expression written out per trace; nestings too deep for one
+    # Python expression (over 200 brackets) take the general path. Both must give f's nesting
+    # exactly: container types, dict key order and keys of any type, Python values, None.
+    def f(x, y, depth):
+        deep = x * 4.0
+        for _ in range(depth):
+            deep = [deep]
+        return (
+            {2: x + y, "b": (), "a": [], "z": {}, (1, "k"): (y,), "none": None},
+            [x * y, "tag", 0.25, (x,)],
+            deep,
+        )
+
+    compiled = flat_compiled(f)
+    x, y = tf.constant([1.5, -2.0]), tf.constant([4.0, 0.5])
+    for depth in (3, 260):
+        mapping, sequence, deep = compiled(x, y, depth)
+        assert list(mapping) == [2, "b", "a", "z", (1, "k"), "none"]
+        np.testing.assert_array_equal(mapping[2].numpy(), [5.5, -1.5])
+        assert mapping["b"] == () and mapping["a"] == [] and mapping["z"] == {} and mapping["none"] is None
+        assert type(mapping[(1, "k")]) is tuple and len(mapping[(1, "k")]) == 1 and mapping[(1, "k")][0] is y
+        assert type(sequence) is list and sequence[1:3] == ["tag", 0.25] and sequence[3][0] is x
+        np.testing.assert_array_equal(sequence[0].numpy(), [6.0, -1.0])
+        for _ in range(depth):
+            assert type(deep) is list and len(deep) == 1
+            deep = deep[0]
+        np.testing.assert_array_equal(deep.numpy(), [6.0, -8.0])
+    assert compiled.trace_count == 2
+
+
+def test_a_tape_or_accumulator_watching_a_derived_tensor_records_the_flat_call(tf, flat_compiled):
+    # A call that no tape can record takes a shorter path; a tensor computed from a watched one
+    # must still be recorded, in reverse and in forward mode.
+    compiled = flat_compiled(lambda v, x: {"loss": tf.reduce_sum(v * v * x)})
+    w, x = tf.constant([0.5, -1.5, 3.0]), tf.constant([2.0, -1.0, 0.25])
+    # loss = sum((3 w)^2 x): d loss / dw = 18 w x, by hand
+    with tf.GradientTape() as tape:
+        tape.watch(w)
+        loss = compiled(w * 3.0, x)["loss"]
+    w_by_x = np.array([0.5, -1.5, 3.0]) * [2.0, -1.0, 0.25]
+    np.testing.assert_allclose(loss.numpy(), 9.0 * (0.25 * 2.0 - 2.25 + 9.0 * 0.25), rtol=1e-6)
+    np.testing.assert_allclose(tape.gradient(loss, w).numpy(), 18.0 * w_by_x, rtol=1e-6)
+    tangent = tf.constant([1.0, 0.0, -2.0])
+    with tf.autodiff.ForwardAccumulator(w, tangent) as accumulator:
+        loss = compiled(w * 3.0, x)["loss"]
+    # the directional derivative: sum(18 w x t) = 18 (0.5 * 2 * 1 + 3 * 0.25 * -2)
+    np.testing.assert_allclose(accumulator.jvp(loss).numpy(), 18.0 * (1.0 - 1.5), rtol=1e-6)
+    # with nothing watching, the same numbers
+    np.testing.assert_allclose(compiled(w * 3.0, x)["loss"].numpy(), loss.numpy(), rtol=1e-7)

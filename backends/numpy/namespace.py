@@ -62,17 +62,19 @@ from .._common.shape_errors import (
 __array_api_version__ = surface.VERSION
 
 
-def _sum_to_shape(g: np.ndarray, shape: tuple) -> np.ndarray:
+def _sum_to_shape(g: Any, shape: tuple) -> Any:
     """The cotangent ``g`` of a broadcast result summed back to an input of ``shape``:
-    over the leading axes the broadcast added, and over the axes where the input had 1."""
-    g = np.asarray(g)
-    leading = g.ndim - len(shape)
+    over the leading axes the broadcast added, and over the axes where the input had 1.
+
+    Written with autograd's own operations, as every gradient rule in this module is, so
+    that the rule itself can be differentiated (a gradient of a gradient)."""
+    leading = np.ndim(g) - len(shape)
     if leading > 0:
-        g = g.sum(axis=tuple(range(leading)))
-    kept_ones = tuple(axis for axis, size in enumerate(shape) if size == 1 and g.shape[axis] != 1)
+        g = anp.sum(g, axis=tuple(range(leading)))
+    kept_ones = tuple(axis for axis, size in enumerate(shape) if size == 1 and np.shape(g)[axis] != 1)
     if kept_ones:
-        g = g.sum(axis=kept_ones, keepdims=True)
-    return g.reshape(shape)
+        g = anp.sum(g, axis=kept_ones, keepdims=True)
+    return anp.reshape(g, shape)
 
 
 # ---------------------------------------------------------------- dtypes, constants
@@ -438,8 +440,8 @@ def _where(condition: Any, x1: Any, x2: Any) -> Any:
 defvjp(
     _where,
     None,
-    lambda ans, c, x1, x2: lambda g: _sum_to_shape(np.where(c, g, 0.0), np.shape(x1)),
-    lambda ans, c, x1, x2: lambda g: _sum_to_shape(np.where(c, 0.0, g), np.shape(x2)),
+    lambda ans, c, x1, x2: lambda g: _sum_to_shape(_where(c, g, 0.0), np.shape(x1)),
+    lambda ans, c, x1, x2: lambda g: _sum_to_shape(_where(c, 0.0, g), np.shape(x2)),
 )
 
 
@@ -711,7 +713,7 @@ def _flip(x: Any, axis: Any) -> Any:
     return np.flip(x, axis=axis)
 
 
-defvjp(_flip, lambda ans, x, axis: lambda g: np.flip(g, axis=axis))
+defvjp(_flip, lambda ans, x, axis: lambda g: _flip(g, axis))
 
 
 def flip(x: Any, /, *, axis: Any = None) -> Any:
@@ -747,18 +749,19 @@ def _take(x: Any, indices: Any, axis: int) -> Any:
     return np.take(x, indices, axis=axis)
 
 
-def _take_vjp(ans: Any, x: Any, indices: Any, axis: int):
-    def vjp(g: Any) -> Any:
-        grad = np.zeros(x.shape, dtype=g.dtype)
-        index = [slice(None)] * x.ndim
-        index[axis] = indices
-        np.add.at(grad, tuple(index), g)  # repeated indices add up
-        return grad
+@primitive
+def _take_transposed(g: Any, indices: Any, axis: int, shape: tuple) -> Any:
+    """The gradient of ``_take``: ``g`` added into zeros of ``shape`` at ``indices`` along
+    ``axis`` (repeated indices add up). Linear in ``g``; its own gradient is ``_take``."""
+    grad = np.zeros(shape, dtype=g.dtype)
+    index = [slice(None)] * len(shape)
+    index[axis] = indices
+    np.add.at(grad, tuple(index), g)
+    return grad
 
-    return vjp
 
-
-defvjp(_take, _take_vjp)
+defvjp(_take, lambda ans, x, indices, axis: lambda g: _take_transposed(g, indices, axis, np.shape(x)))
+defvjp(_take_transposed, lambda ans, g, indices, axis, shape: lambda h: _take(h, indices, axis))
 
 
 def take(x: Any, indices: Any, /, *, axis: int | None = None) -> Any:
@@ -778,19 +781,27 @@ def _take_along_axis(x: Any, indices: Any, axis: int) -> Any:
     return np.take_along_axis(x, indices, axis=axis)
 
 
-def _take_along_axis_vjp(ans: Any, x: Any, indices: Any, axis: int):
-    def vjp(g: Any) -> Any:
-        grad = np.zeros(x.shape, dtype=g.dtype)
-        np.put_along_axis(grad, indices, 0, axis=axis)  # shape check only
-        full_index = list(np.ix_(*[np.arange(n) for n in indices.shape]))
-        full_index[axis % x.ndim] = indices
-        np.add.at(grad, tuple(full_index), g)
-        return grad
+@primitive
+def _take_along_axis_transposed(g: Any, indices: Any, axis: int, shape: tuple) -> Any:
+    """The gradient of ``_take_along_axis``: ``g`` added into zeros of ``shape`` where
+    ``indices`` picked (repeated indices add up). Linear in ``g``; its own gradient is
+    ``_take_along_axis``."""
+    grad = np.zeros(shape, dtype=g.dtype)
+    np.put_along_axis(grad, indices, 0, axis=axis)  # shape check only
+    full_index = list(np.ix_(*[np.arange(n) for n in indices.shape]))
+    full_index[axis % len(shape)] = indices
+    np.add.at(grad, tuple(full_index), g)
+    return grad
 
-    return vjp
 
-
-defvjp(_take_along_axis, _take_along_axis_vjp)
+defvjp(
+    _take_along_axis,
+    lambda ans, x, indices, axis: lambda g: _take_along_axis_transposed(g, indices, axis, np.shape(x)),
+)
+defvjp(
+    _take_along_axis_transposed,
+    lambda ans, g, indices, axis, shape: lambda h: _take_along_axis(h, indices, axis),
+)
 
 
 def take_along_axis(x: Any, indices: Any, /, *, axis: int = -1) -> Any:
@@ -927,18 +938,19 @@ def _diagonal_of(x: Any, offset: int) -> Any:
     return np.diagonal(x, offset=offset, axis1=-2, axis2=-1)
 
 
-def _diagonal_vjp(ans: Any, x: Any, offset: int):
-    # autograd's own diagonal gradient takes only offset 0 and the first two axes.
-    def vjp(g: Any) -> Any:
-        grad = np.zeros(np.shape(x), dtype=np.result_type(g, x))
-        steps = np.arange(np.shape(g)[-1])
-        grad[..., steps + builtins.max(-offset, 0), steps + builtins.max(offset, 0)] = g
-        return grad
+@primitive
+def _diagonal_transposed(g: Any, offset: int, shape: tuple) -> Any:
+    """The gradient of ``_diagonal_of`` (autograd's own diagonal gradient takes only offset 0
+    and the first two axes): ``g`` written on the ``offset`` diagonal of zeros of ``shape``.
+    Linear in ``g``; its own gradient is ``_diagonal_of``."""
+    grad = np.zeros(shape, dtype=g.dtype)
+    steps = np.arange(np.shape(g)[-1])
+    grad[..., steps + builtins.max(-offset, 0), steps + builtins.max(offset, 0)] = g
+    return grad
 
-    return vjp
 
-
-defvjp(_diagonal_of, _diagonal_vjp)
+defvjp(_diagonal_of, lambda ans, x, offset: lambda g: _diagonal_transposed(g, offset, np.shape(x)))
+defvjp(_diagonal_transposed, lambda ans, g, offset, shape: lambda h: _diagonal_of(h, offset))
 
 
 def _diagonal(x: Any, /, *, offset: int = 0) -> Any:

@@ -20,6 +20,7 @@ from portable_dl.tree import tree_flatten, tree_unflatten
 from .._common import dtypes
 from . import namespace
 from .fused_update import fused_update_for
+from .kernels import KERNELS
 
 #: dtypes torch has as tensors but whose arithmetic it implements only in part
 #: (``add`` on uint64 raises NotImplementedError in torch 2.13).
@@ -76,6 +77,16 @@ class TorchBackend(Backend):
         if self.xp is not namespace.xp:
             return None
         return fused_update_for(optimizer)
+
+    def kernel(self, name: str) -> Callable | None:
+        """relu and cross-entropy by torch's own fused kernels (:mod:`.kernels`), which
+        compute the pure expressions' values and gradients; None for a subclass that brings
+        its own namespace (the kernels would bypass it), and while ``torch.compile`` traces:
+        Inductor fuses the pure expressions into its own loops, so the kernels would only
+        change the compiled graph (measured no faster), not speed it up."""
+        if self.xp is not namespace.xp or torch.compiler.is_compiling():
+            return None
+        return KERNELS.get(name)
 
     def _unsupported_dtype_reason(self, name: str) -> str | None:
         if name in _PARTIAL_UNSIGNED:
