@@ -50,6 +50,7 @@ from .fit_config import EarlyStopping, FitConfig, int_at_least, metric_name
 from .fit_data import prepared_data, targets_as_moved
 from .metrics import get_metric
 from .registry import backend as get_backend
+from .registry import using
 from .train_step import TrainStep, make_train_step
 from .tree import tree_leaves
 
@@ -177,9 +178,12 @@ def fit(
       ``checkpoint_every`` steps. Steps are still counted one by one (``step-<steps>``
       files, :class:`TrainingDiverged`'s ``step``), and the progress bar advances by k.
     - ``data_on_device`` (``"auto"``, True or False): with True, ``x`` and ``y`` are moved to
-      the device once per fit call and each call's rows are gathered there with
-      ``xp.take`` by the same seeded permutation (only the row indices cross per call);
-      with False, each batch is cut in NumPy and copied to the device. ``"auto"`` (default)
+      the device once per fit call and the rows are gathered there with ``xp.take`` by the
+      same seeded permutation (only the row indices cross); with False, the batches are cut
+      in NumPy and copied to the device. Either way the batches of several consecutive
+      calls are cut and moved at once and split with ``xp.unstack``
+      (:func:`portable_dl.fit_batches.chunk_calls`): the same batches, fewer fixed costs
+      (JAX's move of a small array costs more than a step at batch 10). ``"auto"`` (default)
       moves them to a device other than the CPU when ``x`` (in ``dtype``) and ``y`` take at
       most 1 GiB together (:func:`portable_dl.fit_batches.moves_data`); on the CPU the data
       already is in the memory the step reads. Validation data stays on the host.
@@ -338,7 +342,10 @@ def fit(
     )
     try:
         try:
-            loop.run()
+            # fit's backend current for the whole loop: each compiled call then skips entering it
+            # (a few µs a step, at batch 10 a few per cent).
+            with using(backend):
+                loop.run()
         except TrainingDiverged as error:
             # A NaN that a lost rank caused (a partial sum, see distributed.step) is a lost rank.
             if world is not None and world.lost_ranks(wait=3.0):
@@ -393,6 +400,7 @@ class _FitLoop:
     saved: tuple[Progress, Path] | None = None
     world: Any = None  # a World of several processes; config.batch_size is then the global batch
     good: _LastFinite = field(init=False)  # the last state whose losses and parameters were all read finite
+    weights: dict[tuple[int, Any], Any] = field(default_factory=dict)  # examples per batch on the device, by dtype
 
     def __post_init__(self) -> None:
         progress = self.progress
@@ -455,14 +463,24 @@ class _FitLoop:
         progress, xp = self.progress, self.backend.xp
         if call.steps > 1:
             params, opt_state, losses = self.multi_step(progress.params, progress.opt_state, call.batch)
-            weighted = xp.multiply(losses, float(call.examples))  # (k,): each batch holds call.examples
+            weighted = xp.multiply(losses, self.examples(call.examples, losses))  # (k,): each batch holds as many
             return params, opt_state, _summed_in_order(progress.device_sum, weighted, xp)
         if share is None:
             params, opt_state, loss = self.step(progress.params, progress.opt_state, call.batch)
         else:
             params, opt_state, loss = self.step(progress.params, progress.opt_state, call.batch, share)
-        weighted = xp.multiply(loss, float(call.examples))
+        weighted = xp.multiply(loss, self.examples(call.examples, loss))
         return params, opt_state, weighted if progress.device_sum is None else xp.add(progress.device_sum, weighted)
+
+    def examples(self, count: int, loss: Any) -> Any:
+        """``count`` as a 0-d array of ``loss``'s dtype on the device, made once per fit call:
+        the product with it is the one with the Python number (the same float, the same
+        rounding), without converting that number at every step (TensorFlow: 40 µs a step)."""
+        key = (count, loss.dtype)  # the framework's dtype object: hashable, and cheaper than its name
+        weight = self.weights.get(key)
+        if weight is None:
+            weight = self.weights[key] = self.backend.asarray(float(count), self.backend.dtype_name(loss.dtype))
+        return weight
 
     def calls(self, skip: int) -> Any:
         """``(call, this rank's share of the global batch or None)`` from the ``skip``-th batch
@@ -681,11 +699,15 @@ def _passed(before: int, after: int, every: int | None) -> bool:
 
 def _summed_in_order(total: Any, terms: Any, xp: Any) -> Any:
     """``total + terms[0] + terms[1] + ...`` on the device, added one at a time, left to right
-    (a cumulative sum; ``total`` None starts from ``terms[0]``): the same additions, in the
-    same order, as k single steps make, so the epoch loss does not depend on k."""
-    if total is not None:
-        terms = xp.concat([xp.reshape(total, (1,)), terms])
-    return xp.cumulative_sum(terms)[-1]
+    (``total`` None starts from ``terms[0]``): the same additions, in the same order, as k
+    single steps make, so the epoch loss does not depend on k.
+
+    Not ``cumulative_sum``: torch's accumulates float32 in float64 and XLA's is a parallel
+    scan, so its last element is not the left-to-right float32 sum (the epoch loss of a
+    k = 4 run then differed from k = 1's in the 7th digit)."""
+    for term in xp.unstack(terms):
+        total = term if total is None else xp.add(total, term)
+    return total
 
 
 def _zero_unless_finite(params: Any, like: Any, xp: Any) -> Any:

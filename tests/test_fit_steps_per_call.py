@@ -363,3 +363,19 @@ def test_a_bad_steps_per_call_is_refused_before_anything_runs(backend, tmp_path,
             verbose=0,
         )
     assert applied == [] and not (tmp_path / "run").exists()
+
+
+def test_the_epoch_loss_of_a_call_is_summed_left_to_right_in_its_dtype(backend):
+    """fit adds a k-step call's weighted losses to the epoch's sum one at a time, in float32,
+    as k single steps do: 1 + 2^-24 rounds to 1 (ties to even) each time, so the sum stays 1.
+    A float64 accumulation (torch's cumsum) or a pairwise one gives 1 + 2^-23."""
+    from portable_dl.training import _summed_in_order
+
+    xp = backend.xp
+    tiny = 2.0**-24
+    terms = backend.asarray(np.array([tiny, tiny, tiny], dtype="float32"))
+    total = _summed_in_order(backend.asarray(np.float32(1.0)), terms, xp)
+    assert backend.to_numpy(total).dtype == np.float32
+    assert float(backend.to_numpy(total)) == 1.0
+    first = _summed_in_order(None, backend.asarray(np.array([1.0, tiny, tiny], dtype="float32")), xp)
+    assert float(backend.to_numpy(first)) == 1.0
