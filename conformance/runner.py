@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import signal
 import threading
@@ -246,6 +245,12 @@ def run(
 
 # ------------------------------------------------------------ one backend, anywhere
 
+#: Backends in the order their runs are started when several run at once: the slowest
+#: first (JAX compiles every eager operation on a new shape; torch.compile's Inductor takes
+#: seconds per graph), so that they overlap most. Measured: torch before TensorFlow takes a
+#: --quick run from 20-23 s to 18-19 s on 2 cores.
+EXPECTED_COST_ORDER = ("jax", "torch", "tensorflow", "mlx", "numpy")
+
 #: Backends whose run is dominated by compiling, not by importing the framework: JAX
 #: compiles every eager operation the first time it meets a shape (about 40 ms each here),
 #: which makes its run alone longer than all the others together. Their families run as
@@ -253,47 +258,9 @@ def run(
 #: unit, so that no second worker pays for importing its framework (TensorFlow: 4 s).
 SPLIT_BY_FAMILY = ("jax",)
 
-#: Families that run as a work unit of their own on a backend otherwise run whole: on
-#: torch the compile family, which on a cold machine is the longest chain of the whole
-#: --quick run (Inductor's instruction-set probes and precompiled header, then a C++
-#: compilation per kernel: 30 to 36 CPU s), so that it starts first and torch's other
-#: families run beside it on the other worker.
-SEPARATE_FAMILIES = {"torch": ("compile",)}
-
-#: Expected CPU seconds of one family on one backend in a --quick run with every cache
-#: empty, measured on the 2-core machine of the README (torch 2.13, JAX 0.10); used only
-#: to start the costliest work units first (the longest-processing-time rule), so that the
-#: workers finish together. A pair not listed counts :data:`DEFAULT_FAMILY_SECONDS` (or
-#: the family's entry in :data:`FAMILY_SECONDS`).
-EXPECTED_SECONDS = {
-    ("torch", "compile"): 35.0,
-    ("torch", "optimizers"): 3.0,
-    ("torch", "fused_optimizers"): 1.5,
-    ("jax", "ops"): 16.5,
-    ("jax", "gradients"): 13.0,
-    ("jax", "training"): 4.0,
-    ("jax", "broadcasting"): 2.3,
-    ("jax", "optimizers"): 2.0,
-    ("jax", "compile"): 1.5,
-    ("jax", "contract"): 0.5,
-    ("tensorflow", "ops"): 1.0,
-}
-#: Families as costly on every backend: two processes per backend in ``distributed``.
-FAMILY_SECONDS = {"distributed": 6.0}
-DEFAULT_FAMILY_SECONDS = 0.3
-#: CPU seconds a worker spends creating the backend (importing its framework).
-START_SECONDS = {"tensorflow": 4.0, "torch": 1.5, "jax": 1.0, "mlx": 0.2, "numpy": 0.0}
-
-
-def expected_seconds(name: str, families: Sequence[str]) -> float:
-    """The expected CPU seconds of running ``families`` on backend ``name`` in a fresh
-    worker; infinite for a backend not measured here (a ``--backend-module`` one), so
-    that it starts first."""
-    if name not in START_SECONDS:
-        return math.inf
-    return START_SECONDS[name] + sum(
-        EXPECTED_SECONDS.get((name, family), FAMILY_SECONDS.get(family, DEFAULT_FAMILY_SECONDS)) for family in families
-    )
+#: Families in the order their units are started: the costliest first (on JAX: the
+#: gradients, then the training run).
+FAMILY_COST_ORDER = ("gradients", "training", "compile", "broadcasting", "ops", "optimizers")
 
 
 @dataclass
@@ -430,22 +397,22 @@ def _silence_standard_error() -> None:
 
 
 def work_units(names: Sequence[str], families: Sequence[str]) -> list[tuple[str, list[str]]]:
-    """``(backend name, families)`` pairs, the costliest expected first
-    (:func:`expected_seconds`; ties in the order of ``names``): one pair per family for the
-    backends of :data:`SPLIT_BY_FAMILY`, one per family of :data:`SEPARATE_FAMILIES` and
-    one for the rest of the families otherwise. The families of a pair keep the order of
-    ``families``."""
+    """``(backend name, families)`` pairs, the costliest expected first: one pair per
+    backend, or one per family for the backends of :data:`SPLIT_BY_FAMILY`."""
+
+    def backend_rank(name: str) -> int:
+        return EXPECTED_COST_ORDER.index(name) if name in EXPECTED_COST_ORDER else -1  # unknown: first
+
+    def family_rank(family: str) -> int:
+        return FAMILY_COST_ORDER.index(family) if family in FAMILY_COST_ORDER else -1
+
     units = []
-    for name in names:
-        if len(families) <= 1:
+    for name in sorted(names, key=backend_rank):
+        if name in SPLIT_BY_FAMILY and len(families) > 1:
+            units.extend((name, [family]) for family in sorted(families, key=family_rank))
+        else:
             units.append((name, list(families)))
-            continue
-        alone = families if name in SPLIT_BY_FAMILY else [f for f in families if f in SEPARATE_FAMILIES.get(name, ())]
-        units.extend((name, [family]) for family in alone)
-        rest = [family for family in families if family not in alone]
-        if rest:
-            units.append((name, rest))
-    return sorted(units, key=lambda unit: -expected_seconds(*unit))
+    return units
 
 
 def _joined(parts: list[BackendRun], families: Sequence[str]) -> BackendRun:
