@@ -463,3 +463,17 @@ def test_profile_step_times_every_part(bench, capsys):
     for values in rows.values():
         assert_positive(*(float(value) for value in values))
     assert lines[-1].startswith(f"GEMM work of one step: {2 * 4 * (2 * (30 + 15) + 15) / 1e9:.3g} GFLOP")
+
+
+# ---------------------------------------------------------------- profile_eager_torch.py
+def test_profile_eager_torch_times_every_part(bench, capsys):
+    """Every part of the eager torch step gets a finite positive wall and CPU time per call."""
+    if "torch" not in installed_backend_names():
+        pytest.skip("PyTorch is not installed")
+    profile = bench("profile_eager_torch")
+    assert profile.main(["--layers", "6,5,3", "--batch-size", "4", "--steps", "2", "--blocks", "1"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    rows = {cells[0]: cells[1:] for cells in (re.split(r"\s{2,}", line.strip()) for line in lines[2:-1])}
+    assert len(rows) == 9 and "Adam update, portable fused" in rows and "forward + backward, native" in rows
+    for values in rows.values():
+        assert_positive(*(float(value) for value in values))
