@@ -97,12 +97,20 @@ def _adam(optimizer: Any, params: list, grads: list, slots: list, lr: Any, t: An
     scalar = _scalars(params[0])
     params, grads = _weight_decay(optimizer, params, grads, lr)
     # Each in-place operation below acts on an array made in this function, never on one given.
+    # Besides the new moments, one array per parameter holds each temporary in turn ((1 - beta1)
+    # g, the squares, the denominator, the step) and at last the new parameter: the caller still
+    # holds the old parameters and moments during the call, so every array made here adds to
+    # what the cache must hold (the eager step measured 1.45 of torch.optim's with a new array
+    # for every temporary, 1.3 so).
     m = torch._foreach_mul(state[0], scalar(beta1))
-    torch._foreach_add_(m, torch._foreach_mul(grads, scalar(1.0 - beta1)))
+    scratch = torch._foreach_mul(grads, scalar(1.0 - beta1))
+    torch._foreach_add_(m, scratch)
     v = torch._foreach_mul(state[1], scalar(beta2))
-    squares = torch._foreach_mul(grads, scalar(1.0 - beta2))
-    torch._foreach_mul_(squares, grads)
-    torch._foreach_add_(v, squares)
+    second = scalar(1.0 - beta2)
+    for buffer, grad in zip(scratch, grads):
+        torch.mul(grad, second, out=buffer)
+    torch._foreach_mul_(scratch, grads)
+    torch._foreach_add_(v, scratch)
     new_slots = [{"exp_avg": m_i, "exp_avg_sq": v_i} for m_i, v_i in zip(m, v)]
     if optimizer.amsgrad:
         v = torch._foreach_maximum(state[2], v)
@@ -112,12 +120,16 @@ def _adam(optimizer: Any, params: list, grads: list, slots: list, lr: Any, t: An
     # The two 0-d scalars of the pure rule, computed by the same functions in t's dtype.
     step_size = lr / one_minus_power(beta1, t, xp)
     correction = xp.sqrt(one_minus_power(beta2, t, xp))
-    denominator = torch._foreach_sqrt(v)
-    torch._foreach_div_(denominator, correction)
-    torch._foreach_add_(denominator, scalar(optimizer.eps))
-    steps = torch._foreach_div(m, denominator)
-    torch._foreach_mul_(steps, step_size)
-    return torch._foreach_sub(params, steps), new_slots
+    for buffer, v_i in zip(scratch, v):
+        torch.sqrt(v_i, out=buffer)
+    torch._foreach_div_(scratch, correction)
+    torch._foreach_add_(scratch, scalar(optimizer.eps))  # the denominator
+    for buffer, m_i in zip(scratch, m):
+        torch.div(m_i, buffer, out=buffer)
+    torch._foreach_mul_(scratch, step_size)  # the step
+    for buffer, param in zip(scratch, params):
+        torch.sub(param, buffer, out=buffer)  # the new parameter, in the scratch array itself
+    return scratch, new_slots
 
 
 def _sgd(optimizer: Any, params: list, grads: list, slots: list, lr: Any, t: Any) -> tuple[list, list] | None:
