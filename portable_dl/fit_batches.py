@@ -129,7 +129,20 @@ def chunk_calls(plan: list[tuple[int, int, int]], row_bytes: int) -> Iterator[tu
         index += calls
 
 
-class HostData:
+class _PlacedData:
+    """What :class:`HostData` and :class:`DeviceData` share: one call's batch is the first of
+    :meth:`cut_calls` for one call."""
+
+    def cut_calls(self, order: np.ndarray | None, start: int, calls: int, steps: int, rows: int) -> list:
+        raise NotImplementedError
+
+    def cut(self, order: np.ndarray | None, start: int, steps: int, rows: int) -> tuple[Any, Any]:
+        """Rows ``start .. start + steps * rows`` of the epoch's ``order`` (None: the given
+        order), as ``(b, ...)`` arrays for one step or ``(k, b, ...)`` for k."""
+        return self.cut_calls(order, start, 1, steps, rows)[0]
+
+
+class HostData(_PlacedData):
     """The training set as NumPy arrays, cut and moved one call at a time.
 
     ``x`` (N, ...) of any dtype, cast to ``dtype_name`` per batch; ``y`` (N, ...) as it goes
@@ -140,13 +153,8 @@ class HostData:
         self.count = x.shape[0]
         self.row_bytes = _row_bytes(x, y, dtype_name)
 
-    def cut(self, order: np.ndarray | None, start: int, steps: int, rows: int) -> tuple[Any, Any]:
-        """Rows ``start .. start + steps * rows`` of the epoch's ``order`` (None: the given
-        order), as ``(b, ...)`` arrays for one step or ``(k, b, ...)`` for k."""
-        return self.cut_calls(order, start, 1, steps, rows)[0]
-
     def cut_calls(self, order: np.ndarray | None, start: int, calls: int, steps: int, rows: int) -> list:
-        """The batches of ``calls`` consecutive calls from row ``start`` (each as :meth:`cut`
+        """The batches of ``calls`` consecutive calls from row ``start`` (each as ``cut``
         gives it), gathered and cast in one NumPy operation and moved in one
         ``backend.asarray`` per array."""
         stop = start + calls * steps * rows
@@ -155,7 +163,7 @@ class HostData:
         return _split_calls(self.backend, x, y, calls, steps, rows, self.backend.asarray)
 
 
-class DeviceData:
+class DeviceData(_PlacedData):
     """The training set moved to the device once; each call gathers its rows there.
 
     Per call only the row indices (``steps * rows`` int64) cross to the device, instead of
@@ -168,10 +176,6 @@ class DeviceData:
         self.x = backend.asarray(x.astype(dtype_name, copy=False))
         self.y = backend.asarray(y)
         self._in_order = np.arange(self.count)  # the rows' indices without shuffling
-
-    def cut(self, order: np.ndarray | None, start: int, steps: int, rows: int) -> tuple[Any, Any]:
-        """As :meth:`HostData.cut`, gathered on the device with ``xp.take``."""
-        return self.cut_calls(order, start, 1, steps, rows)[0]
 
     def cut_calls(self, order: np.ndarray | None, start: int, calls: int, steps: int, rows: int) -> list:
         """As :meth:`HostData.cut_calls`: one move of the indices and one ``xp.take`` per array."""

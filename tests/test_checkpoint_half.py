@@ -193,8 +193,8 @@ def test_a_handmade_file_loads_on_each_backend_that_has_the_dtypes(backend, tmp_
 
 
 # ---------------------------------------------------------------- bad cases
-def test_bf16_without_ml_dtypes_names_the_tensor_and_the_package(tmp_path, monkeypatch):
-    path = handmade_file(tmp_path)
+def without_ml_dtypes(monkeypatch):
+    """Make ``import ml_dtypes`` fail, as on a machine without the package."""
     real_import = builtins.__import__
 
     def no_ml_dtypes(name, *args, **kwargs):
@@ -203,6 +203,11 @@ def test_bf16_without_ml_dtypes_names_the_tensor_and_the_package(tmp_path, monke
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", no_ml_dtypes)
+
+
+def test_bf16_without_ml_dtypes_names_the_tensor_and_the_package(tmp_path, monkeypatch):
+    path = handmade_file(tmp_path)
+    without_ml_dtypes(monkeypatch)
     with pytest.raises(CheckpointError, match=r"holds bfloat16 arrays \(params/b\).*pip install ml_dtypes"):
         load(path, "numpy")
 
@@ -210,14 +215,7 @@ def test_bf16_without_ml_dtypes_names_the_tensor_and_the_package(tmp_path, monke
 def test_f16_alone_needs_no_ml_dtypes(tmp_path, monkeypatch):
     path = tmp_path / "f16.safetensors"
     write_by_hand(path, {"params/h": ("F16", [3], struct.pack("<3H", 0x3C04, 0x8000, 0x7E55))})
-    real_import = builtins.__import__
-
-    def no_ml_dtypes(name, *args, **kwargs):
-        if name == "ml_dtypes" or name.startswith("ml_dtypes."):
-            raise ImportError("No module named 'ml_dtypes'")
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_ml_dtypes)
+    without_ml_dtypes(monkeypatch)
     from portable_dl.checkpoint.header import parse
     from portable_dl.checkpoint.tensors import decode_tensors
 

@@ -19,6 +19,7 @@ from portable_dl.fit_batches import DeviceData, HostData, call_plan, moves_data,
 from portable_dl.losses import cross_entropy
 from portable_dl.nn import MLP
 from portable_dl.optimizers import SGD, Adam
+from portable_dl.registry import backend_of
 from portable_dl.training import EarlyStopping, TrainingDiverged, fit, make_train_step
 from portable_dl.tree import tree_leaves, tree_paths
 
@@ -34,6 +35,13 @@ def classification_data(count=COUNT, seed=0):
 def fit_mlp(backend, x, y, **options):
     options = {"epochs": 2, "batch_size": BATCH, "seed": 5, "verbose": 0, **options}
     return fit(MODEL, MODEL.init(1, backend), cross_entropy, Adam(0.05), backend, x, y, **options)
+
+
+def mse(predictions, wanted):
+    """The mean squared error, written out in the predictions' namespace (a loss that needs no
+    labels: the tests below plant huge targets to make a run diverge)."""
+    xp = backend_of(predictions).xp
+    return xp.mean(xp.square(xp.subtract(predictions, wanted)))
 
 
 def assert_same_run(backend, actual, expected, exact, what):
@@ -137,10 +145,6 @@ def test_epoch_loss_and_parameters_match_sgd_by_hand(backend):
 
     def apply(params, inputs):
         return backend.xp.add(backend.xp.matmul(inputs, params["W"]), params["b"])
-
-    def mse(predictions, targets):
-        xp = backend.xp
-        return xp.mean(xp.square(xp.subtract(predictions, targets)))
 
     result = fit(
         apply,
@@ -253,10 +257,6 @@ def test_divergence_is_read_at_call_boundaries_with_the_last_good_parameters(bac
     def apply(params, inputs):
         return MODEL.apply(params, inputs)
 
-    def mse(predictions, wanted):
-        xp = backend.xp
-        return xp.mean(xp.square(xp.subtract(predictions, wanted)))
-
     with pytest.raises(TrainingDiverged, match="became (nan|inf)") as caught:
         fit(
             apply,
@@ -297,10 +297,6 @@ def test_a_huge_learning_rate_diverges_at_the_same_read_as_with_single_steps(bac
     calls end after steps 3, 4, 5, 6, 9, 10, 11, 12): the same error, the same last good state."""
     x, _ = classification_data()
     targets = np.random.default_rng(4).normal(size=(COUNT, 4)).astype("float32")
-
-    def mse(predictions, wanted):
-        xp = backend.xp
-        return xp.mean(xp.square(xp.subtract(predictions, wanted)))
 
     errors = []
     for k in (1, 3):
